@@ -1,0 +1,58 @@
+# The two commands of the README: `make up` starts the stack, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-pipeline contracts check-contracts clean
+
+deps: $(STAMP_PY) $(STAMP_NODE)
+
+$(STAMP_PY): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+up: deps
+	$(PY) -m infra.stack up
+
+test: deps
+	$(PY) -m pytest tests
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+integration: deps
+	$(PY) -m pytest tests/integration
+
+e2e: deps
+	$(PY) -m pytest tests/e2e
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy chalicelib
+
+contracts: deps
+	node contracts/compile.js
+
+check-contracts: deps
+	node contracts/compile.js --check
+
+bench: bench-twin bench-chain bench-pipeline
+
+bench-twin: deps
+	$(PY) -m tests.bench.bench_twin
+
+bench-chain: deps
+	$(PY) -m tests.bench.bench_chain
+
+bench-pipeline: deps
+	$(PY) -m tests.bench.bench_pipeline
+
+clean:
+	rm -rf .stack

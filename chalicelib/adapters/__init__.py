@@ -1,0 +1,1 @@
+"""Adapters named after their technology: DynamoDB, SQS, S3, the chain."""

@@ -1,0 +1,351 @@
+"""The ledger contract on an EVM chain, through web3: deploy, anchor batches, read them back.
+
+No domain logic lives here: callers bring the Merkle root and sequence range, this module
+signs, sends, waits and translates chain failures into `ChainError`s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    RequestTimedOut,
+    TimeExhausted,
+)
+from web3.logs import DISCARD
+from web3.types import TxParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT_DIR = REPO_ROOT / "contracts" / "build"
+LEDGER_CONTRACT = "DrecLedger"
+
+# Headroom over eth_estimateGas, which Anvil computes exactly for the current state.
+_GAS_MARGIN = 1.2
+_ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
+_PANIC = function_signature_to_4byte_selector("Panic(uint256)")
+
+T = TypeVar("T")
+
+
+class ChainError(Exception):
+    """Something went wrong talking to the chain."""
+
+
+class ChainUnavailable(ChainError):
+    """The node did not answer: connection refused, timeout, or no receipt in time."""
+
+
+class ChainReverted(ChainError):
+    """The contract refused the call; `reason` names its custom error when it is known.
+
+    `error_name` and `error_args` carry the decoded custom error, e.g.
+    `DrecLedgerSequenceMismatch` and `{"expected": 5, "given": 3}`.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        error_name: str | None = None,
+        error_args: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_name = error_name
+        self.error_args = error_args or {}
+
+
+@dataclass(frozen=True)
+class OnChainBatch:
+    """One anchored batch as the contract stores it; `anchored_at` in [s since the epoch]."""
+
+    root: bytes
+    first_seq: int
+    event_count: int
+    data_hash: bytes
+    anchored_at: int
+
+
+@dataclass(frozen=True)
+class AnchorReceipt:
+    batch_id: int
+    tx_hash: str
+    block_number: int
+    gas_used: int
+
+
+def load_artifact(name: str) -> dict[str, Any]:
+    """The compiled artifact `contracts/build/<name>.json` (abi, bytecode, ...)."""
+    path = ARTIFACT_DIR / f"{name}.json"
+    try:
+        artifact: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ChainError(
+            f"no artifact {path}: run `node contracts/compile.js`"
+        ) from exc
+    return artifact
+
+
+class ChainLedger:
+    """The `DrecLedger` contract at `contract_address` (or deployed by `deploy`).
+
+    Writes are signed locally with `private_key`; the anchoring is a single writer, so the
+    nonce is simply the account's pending transaction count at each call.
+    """
+
+    def __init__(
+        self,
+        rpc_url: str,
+        private_key: str,
+        contract_address: str | None = None,
+        *,
+        receipt_timeout_s: float = 30,
+    ) -> None:
+        self._setup(rpc_url, private_key, contract_address, receipt_timeout_s)
+
+    @classmethod
+    def reader(
+        cls, rpc_url: str, contract_address: str, *, receipt_timeout_s: float = 30
+    ) -> ChainLedger:
+        """A read-only ledger, with no key: for verifiers and the public API."""
+        ledger = cls.__new__(cls)
+        ledger._setup(rpc_url, None, contract_address, receipt_timeout_s)
+        return ledger
+
+    def _setup(
+        self,
+        rpc_url: str,
+        private_key: str | None,
+        contract_address: str | None,
+        receipt_timeout_s: float,
+    ) -> None:
+        # No retries inside web3: a dead node should fail fast as ChainUnavailable, and the
+        # caller (a redelivered queue message) is where retrying belongs.
+        provider = Web3.HTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": receipt_timeout_s},
+            exception_retry_configuration=None,
+        )
+        self._w3 = Web3(provider)
+        self._rpc_url = rpc_url
+        self._account = (
+            Account.from_key(private_key) if private_key is not None else None
+        )
+        self._receipt_timeout_s = receipt_timeout_s
+        self._chain_id: int | None = None
+        artifact = load_artifact(LEDGER_CONTRACT)
+        self._abi: list[dict[str, Any]] = artifact["abi"]
+        self._bytecode: str = artifact["bytecode"]
+        self._errors = _error_decoders(self._abi)
+        self._contract: Contract | None = None
+        if contract_address is not None:
+            self._contract = self._w3.eth.contract(
+                address=to_checksum_address(contract_address), abi=self._abi
+            )
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._guard(lambda: int(self._w3.eth.chain_id))
+        return self._chain_id
+
+    @property
+    def contract_address(self) -> str | None:
+        return None if self._contract is None else str(self._contract.address)
+
+    @property
+    def account_address(self) -> str | None:
+        return None if self._account is None else str(self._account.address)
+
+    def deploy(self) -> str:
+        """Deploy a new ledger owned by this key; it becomes this adapter's contract."""
+        factory = self._w3.eth.contract(abi=self._abi, bytecode=self._bytecode)
+        receipt = self._transact(factory.constructor())
+        address = to_checksum_address(receipt["contractAddress"])
+        self._contract = self._w3.eth.contract(address=address, abi=self._abi)
+        return str(address)
+
+    def next_seq(self) -> int:
+        return int(self._call("nextSeq"))
+
+    def batch_count(self) -> int:
+        return int(self._call("batchCount"))
+
+    def batch(self, batch_id: int) -> OnChainBatch:
+        root, first_seq, event_count, data_hash, anchored_at = self._call(
+            "batch", batch_id
+        )
+        return OnChainBatch(
+            root=bytes(root),
+            first_seq=int(first_seq),
+            event_count=int(event_count),
+            data_hash=bytes(data_hash),
+            anchored_at=int(anchored_at),
+        )
+
+    def batch_of(self, seq: int) -> int:
+        """Id of the batch that anchors event `seq`; ChainReverted if it is not anchored."""
+        return int(self._call("batchOf", seq))
+
+    def is_root(self, root: bytes) -> bool:
+        return bool(self._call("isRoot", root))
+
+    def verify_leaf(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
+        """The contract's own check that `leaf` is under the anchored `root`."""
+        return bool(self._call("verifyLeaf", root, leaf, proof))
+
+    def anchor_batch(
+        self, root: bytes, first_seq: int, event_count: int, data_hash: bytes
+    ) -> AnchorReceipt:
+        """Anchor events `first_seq .. first_seq + event_count - 1` under `root`."""
+        contract = self._require_contract()
+        receipt = self._transact(
+            contract.functions.anchorBatch(root, first_seq, event_count, data_hash)
+        )
+        events = contract.events.BatchAnchored().process_receipt(
+            receipt, errors=DISCARD
+        )
+        if not events:
+            raise ChainError(
+                f"transaction {receipt['transactionHash'].to_0x_hex()} emitted no BatchAnchored"
+            )
+        return AnchorReceipt(
+            batch_id=int(events[0]["args"]["batchId"]),
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    def _require_contract(self) -> Contract:
+        if self._contract is None:
+            raise ChainError(
+                "no ledger contract: pass contract_address or call deploy()"
+            )
+        return self._contract
+
+    def _call(self, function: str, *args: Any) -> Any:
+        contract = self._require_contract()
+        return self._guard(lambda: contract.functions[function](*args).call())
+
+    def _transact(self, call: Any) -> Any:
+        if self._account is None:
+            raise ChainError(
+                "this ledger is read-only: it was opened without a private key"
+            )
+        account = self._account
+
+        def send() -> Any:
+            sender = account.address
+            nonce = self._w3.eth.get_transaction_count(sender, "pending")
+            tx = call.build_transaction(
+                {"from": sender, "nonce": nonce, "chainId": self.chain_id}
+            )
+            tx["gas"] = int(tx["gas"] * _GAS_MARGIN)
+            signed = account.sign_transaction(tx)
+            tx_hash = self._w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self._w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self._receipt_timeout_s, poll_latency=0.05
+            )
+            if receipt["status"] != 1:
+                self._explain_failed(tx, receipt)
+            return receipt
+
+        return self._guard(send)
+
+    def _explain_failed(self, tx: Any, receipt: Any) -> None:
+        # The estimate passed but the mined transaction reverted: another transaction moved
+        # the state first. Replaying on the state after its block usually names the reason.
+        replay: TxParams = {"from": tx["from"], "data": tx["data"]}
+        if "to" in tx:
+            replay["to"] = tx["to"]
+        self._w3.eth.call(replay, receipt["blockNumber"])
+        raise ChainReverted(
+            f"transaction {receipt['transactionHash'].to_0x_hex()} reverted (status 0)"
+        )
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        with self._translated_errors():
+            return action()
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ContractLogicError as exc:
+            raise self._reverted(exc) from exc
+        except (requests.ConnectionError, ProviderConnectionError) as exc:
+            raise ChainUnavailable(
+                f"chain node at {self._rpc_url} refused the connection: {exc}"
+            ) from exc
+        except (requests.Timeout, RequestTimedOut) as exc:
+            raise ChainUnavailable(
+                f"chain node at {self._rpc_url} timed out: {exc}"
+            ) from exc
+        except TimeExhausted as exc:
+            raise ChainUnavailable(
+                f"no receipt from {self._rpc_url} within {self._receipt_timeout_s} s: {exc}"
+            ) from exc
+
+    def _reverted(self, exc: ContractLogicError) -> ChainReverted:
+        data = exc.data if isinstance(exc.data, str) else None
+        if data is None or not data.startswith("0x") or len(data) < 10:
+            return ChainReverted(str(exc.message or "execution reverted"))
+        try:
+            decoded = self._decode_revert(bytes.fromhex(data[2:]))
+        except (DecodingError, ValueError):
+            decoded = None
+        return decoded or ChainReverted(f"execution reverted with unknown data {data}")
+
+    def _decode_revert(self, raw: bytes) -> ChainReverted | None:
+        selector, payload = raw[:4], raw[4:]
+        if selector == _ERROR_STRING:
+            (message,) = abi_decode(["string"], payload)
+            return ChainReverted(f"Error({message!r})", "Error", {"message": message})
+        if selector == _PANIC:
+            (code,) = abi_decode(["uint256"], payload)
+            return ChainReverted(f"Panic(0x{code:02x})", "Panic", {"code": code})
+        if selector not in self._errors:
+            return None
+        name, names, types = self._errors[selector]
+        values = [
+            _readable(t, v)
+            for t, v in zip(types, abi_decode(types, payload), strict=True)
+        ]
+        args = dict(zip(names, values, strict=True))
+        shown = ", ".join(f"{key}={value}" for key, value in args.items())
+        return ChainReverted(f"{name}({shown})", name, args)
+
+
+def _error_decoders(
+    abi: list[dict[str, Any]],
+) -> dict[bytes, tuple[str, list[str], list[str]]]:
+    decoders = {}
+    for entry in abi:
+        if entry.get("type") != "error":
+            continue
+        types = [item["type"] for item in entry["inputs"]]
+        names = [item["name"] or f"arg{i}" for i, item in enumerate(entry["inputs"])]
+        selector = function_signature_to_4byte_selector(
+            f"{entry['name']}({','.join(types)})"
+        )
+        decoders[selector] = (entry["name"], names, types)
+    return decoders
+
+
+def _readable(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    return "0x" + value.hex() if isinstance(value, bytes) else value

@@ -1,0 +1,336 @@
+"""DynamoDB plumbing shared by the stores: item conversion, cursors, the event outbox.
+
+Every registry write that records an event goes through `DynamoBase.commit`, which
+appends the events with gap-free sequence numbers in the SAME transaction as the
+write: the `event_seq` counter is advanced with a condition on its old value, so
+two writers never take the same number and a failed write leaves no event.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..domain.errors import BadInput, Conflict
+from ..domain.events import Event, NewEvent
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+EVENT_SEQ = "event_seq"
+MAX_TRANSACTION_ITEMS = 100
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in _to_dynamo(data).items()}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def key(**values: Any) -> dict[str, Any]:
+    return to_item(values)
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise BadInput("cursor is not one this API returned; pass next_cursor as given", "cursor") from exc
+    if not isinstance(decoded, dict):
+        raise BadInput("cursor is not one this API returned; pass next_cursor as given", "cursor")
+    return decoded
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class TransactionRefused(Exception):
+    """A condition of the transaction failed; `reasons[i]` is the code of item i (or None)."""
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__(f"transaction refused: {reasons}")
+        self.reasons = reasons
+
+
+def put(table: str, data: dict[str, Any], condition: str | None = None,
+        names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"TableName": table, "Item": to_item(data)}
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
+    return {"Put": request}
+
+
+def update(table: str, item_key: dict[str, Any], expression: str, condition: str | None = None,
+           names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"TableName": table, "Key": to_item(item_key), "UpdateExpression": expression}
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
+    return {"Update": request}
+
+
+def check(table: str, item_key: dict[str, Any], condition: str,
+          names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"TableName": table, "Key": to_item(item_key), "ConditionExpression": condition}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
+    return {"ConditionCheck": request}
+
+
+class DynamoBase:
+    """A DynamoDB client with the platform's table names."""
+
+    def __init__(self, client: Any, name: Callable[[str], str]) -> None:
+        self.client = client
+        self.name = name
+
+    # -- reads -------------------------------------------------------------------
+    def get(self, logical: str, consistent: bool = True, **item_key: Any) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.name(logical), Key=key(**item_key), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def batch_get(self, logical: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        table = self.name(logical)
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {table: {"Keys": [to_item(k) for k in keys[start:start + 100]],
+                                               "ConsistentRead": True}}
+            while pending:
+                response = self.client.batch_get_item(RequestItems=pending)
+                found += [from_item(i) for i in response["Responses"].get(table, [])]
+                pending = response.get("UnprocessedKeys") or {}
+        return found
+
+    def query_page(self, logical: str, index: str | None, key_name: str, key_value: Any,
+                   limit: int, cursor: str | None, filters: dict[str, Any] | None = None,
+                   forward: bool = True, range_condition: tuple[str, str, Any] | None = None) -> Page:
+        names = {"#k": key_name}
+        values: dict[str, Any] = {":k": key_value}
+        expression = "#k = :k"
+        if range_condition:
+            range_name, op, operand = range_condition
+            names["#r"] = range_name
+            if op == "between":
+                values[":r1"], values[":r2"] = operand
+                expression += " AND #r BETWEEN :r1 AND :r2"
+            else:
+                values[":r"] = operand
+                expression += f" AND #r {op} :r"
+        request: dict[str, Any] = {
+            "TableName": self.name(logical),
+            "KeyConditionExpression": expression,
+            "ScanIndexForward": forward,
+        }
+        if index:
+            request["IndexName"] = index
+        filter_parts = []
+        for i, (field_name, field_value) in enumerate((filters or {}).items()):
+            if field_value is None:
+                continue
+            names[f"#f{i}"] = field_name
+            values[f":f{i}"] = field_value
+            filter_parts.append(f"#f{i} = :f{i}")
+        if filter_parts:
+            request["FilterExpression"] = " AND ".join(filter_parts)
+        request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = to_item(values)
+        return self._paginate(request, limit, cursor)
+
+    def scan_page(self, logical: str, limit: int, cursor: str | None) -> Page:
+        request: dict[str, Any] = {"TableName": self.name(logical), "Limit": limit}
+        start = decode_cursor(cursor)
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self.client.scan(**request)
+        return Page([from_item(i) for i in response.get("Items", [])],
+                    encode_cursor(response.get("LastEvaluatedKey")))
+
+    def _paginate(self, request: dict[str, Any], limit: int, cursor: str | None) -> Page:
+        """Fill up to `limit` items, following DynamoDB pages when filters thin them out."""
+        items: list[dict[str, Any]] = []
+        start = decode_cursor(cursor)
+        while True:
+            if start:
+                request["ExclusiveStartKey"] = start
+            request["Limit"] = max(limit - len(items), 1) if "FilterExpression" not in request else max(limit, 25)
+            response = self.client.query(**request)
+            batch = response.get("Items", [])
+            room = limit - len(items)
+            if len(batch) > room:
+                batch = batch[:room]
+                items += [from_item(i) for i in batch]
+                return Page(items, encode_cursor(self._key_of(request, batch[-1])))
+            items += [from_item(i) for i in batch]
+            start = response.get("LastEvaluatedKey")
+            if not start or len(items) >= limit:
+                return Page(items, encode_cursor(start) if start else None)
+
+    def _key_of(self, request: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        """The ExclusiveStartKey for resuming after `item` (table key plus index key)."""
+        names = self._key_names(request["TableName"], request.get("IndexName"))
+        return {n: item[n] for n in names if n in item}
+
+    _key_cache: dict[tuple[str, str | None], list[str]] = {}
+
+    def _key_names(self, table: str, index: str | None) -> list[str]:
+        cache_key = (table, index)
+        if cache_key not in self._key_cache:
+            description = self.client.describe_table(TableName=table)["Table"]
+            names = [k["AttributeName"] for k in description["KeySchema"]]
+            for gsi in description.get("GlobalSecondaryIndexes", []):
+                if gsi["IndexName"] == index:
+                    names += [k["AttributeName"] for k in gsi["KeySchema"]]
+            self._key_cache[cache_key] = names
+        return self._key_cache[cache_key]
+
+    # -- writes ------------------------------------------------------------------
+    def transact(self, items: list[dict[str, Any]], token: str | None = None) -> None:
+        request: dict[str, Any] = {"TransactItems": items}
+        if token:
+            request["ClientRequestToken"] = token
+        try:
+            self.client.transact_write_items(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = [r.get("Code") if r.get("Code") not in (None, "None") else None
+                           for r in exc.response.get("CancellationReasons", [])]
+                raise TransactionRefused(reasons) from exc
+            raise
+
+    def current_seq(self) -> int:
+        counter = self.get("counters", name=EVENT_SEQ)
+        return int(counter["value"]) if counter else 0
+
+    def commit(self, items: list[dict[str, Any]], events: Sequence[NewEvent],
+               attempts: int = 100) -> list[Event]:
+        """Write `items` and append `events` atomically; returns the events with their seq.
+
+        Raises TransactionRefused (with indices into `items`) when one of the caller's
+        conditions fails; losing the race for sequence numbers is retried here.
+        """
+        size = len(items) + 1 + sum(2 + len(e.related_ids) for e in events)
+        if size > MAX_TRANSACTION_ITEMS:
+            raise ValueError("transaction too large: split the write")
+        for _ in range(attempts):
+            seq0 = self.current_seq()
+            stored = [
+                Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
+                      occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids)
+                for i, e in enumerate(events)
+            ]
+            tx = list(items)
+            if events:
+                tx.append(self._advance_seq(seq0, seq0 + len(events)))
+                tx += [self._put_event(e) for e in stored]
+                tx += [put(self.name("event_links"), {"subject_id": subject, "seq": e.seq})
+                       for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
+            try:
+                self.transact(tx)
+                return stored
+            except TransactionRefused as refused:
+                own = refused.reasons[: len(items)]
+                if any(own):
+                    raise TransactionRefused(own) from refused
+                # Someone else took these sequence numbers first: read the counter again.
+                continue
+        raise Conflict("the event sequence is busy; retry the request")
+
+    def _advance_seq(self, old: int, new: int) -> dict[str, Any]:
+        if old == 0:
+            condition = "attribute_not_exists(#v) OR #v = :old"
+        else:
+            condition = "#v = :old"
+        return update(self.name("counters"), {"name": EVENT_SEQ}, "SET #v = :new", condition,
+                      names={"#v": "value"}, values={":old": old, ":new": new})
+
+    def _put_event(self, event: Event) -> dict[str, Any]:
+        return put(
+            self.name("events"),
+            {
+                "seq": event.seq,
+                "event_id": event.event_id,
+                "type": event.type,
+                "subject_id": event.subject_id,
+                "source_id": event.source_id,
+                "occurred_at": event.occurred_at,
+                "body_json": json.dumps(event.body, sort_keys=True, separators=(",", ":")),
+                "related_ids": list(event.related_ids) or None,
+            },
+            condition="attribute_not_exists(seq)",
+        )
+
+
+def event_from_item(item: dict[str, Any]) -> Event:
+    return Event(
+        seq=int(item["seq"]),
+        type=item["type"],
+        subject_id=item["subject_id"],
+        source_id=item["source_id"],
+        occurred_at=item["occurred_at"],
+        body=json.loads(item["body_json"]),
+        related_ids=tuple(item.get("related_ids") or ()),
+        anchor=item.get("anchor"),
+    )
+
+
+def chunks(values: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

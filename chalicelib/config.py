@@ -1,0 +1,52 @@
+"""The one module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _resource(prefix: str, logical: str) -> str:
+    # Same rule as infra.resources.physical; kept here so the Lambda package needs no infra/.
+    return f"{prefix}-{logical}".replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Settings:
+    prefix: str
+    operator_key: str | None
+    chain_rpc: str | None
+    chain_private_key: str | None
+    ledger_address: str | None
+    public_url: str
+    anchor_batch_size: int
+    pooling: str
+
+    def name(self, logical: str) -> str:
+        return _resource(self.prefix, logical)
+
+    @property
+    def uploads_bucket(self) -> str:
+        return os.environ.get("DREC_UPLOADS_BUCKET") or self.name("uploads")
+
+    @property
+    def ledger_bucket(self) -> str:
+        return os.environ.get("DREC_LEDGER_BUCKET") or self.name("ledger")
+
+
+def load() -> Settings:
+    return Settings(
+        prefix=os.environ.get("DREC_PREFIX", "drec-local"),
+        operator_key=os.environ.get("DREC_OPERATOR_KEY") or None,
+        chain_rpc=os.environ.get("DREC_CHAIN_RPC") or None,
+        chain_private_key=os.environ.get("DREC_CHAIN_PRIVATE_KEY") or None,
+        ledger_address=os.environ.get("DREC_LEDGER_ADDRESS") or None,
+        public_url=os.environ.get("DREC_PUBLIC_URL", "http://127.0.0.1:8000"),
+        anchor_batch_size=int(os.environ.get("DREC_ANCHOR_BATCH_SIZE", "1000")),
+        pooling=os.environ.get("DREC_POOLING", "country,device_type,offtaker_type;month"),
+    )
+
+
+def queue_name(logical: str) -> str:
+    """Queue names are needed when app.py is imported (event source decorators)."""
+    return _resource(os.environ.get("DREC_PREFIX", "drec-local"), logical)

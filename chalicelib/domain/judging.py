@@ -1,0 +1,408 @@
+"""Judging readings against the digital twin: hard physical rules, then a 2σ flag.
+
+A reading is *rejected* only when physics or bookkeeping rules it out
+(bad or over-long period, future, before commissioning, negative, energy at
+night, above nameplate × hours, above the clear-sky ceiling). Otherwise it
+is compared with a statistical expectation — the climatological clear-sky
+index of the month blended with the device's own accepted history — and
+*flagged* beyond 2σ, never rejected: the daily clear-sky index is bimodal,
+so a two-sided band would reject honest overcast days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chalicelib.domain.climatology import (
+    clear_sky_index_table,
+    monthly_clear_sky_index,
+    monthly_ghi,
+    period_sigma,
+)
+from chalicelib.domain.errors import BadInput
+from chalicelib.domain.twin import (
+    DeviceTwin,
+    TwinArrays,
+    clear_sky_energy,
+    to_epoch_seconds,
+)
+
+#: Energy [Wh] a meter may show with no sun: resolution, integer rounding and standby drift.
+METER_NOISE_WH = 5
+#: Device clocks drift; a period may end this far past the validation time.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+#: The commissioning date is local; the earliest time zone is UTC+14.
+COMMISSIONING_TOLERANCE = dt.timedelta(hours=14)
+MAX_PERIOD = dt.timedelta(days=31)
+#: Cloud enhancement above clear sky by period length [h]: ≈1.8× at 1-5 min, ≈1.5× at 15 min,
+#: fading as edges of clouds average out; interpolated in log(hours). Applied to the clean-air,
+#: cold-module, loss-free upper bound, itself ~20 % above typical clear-sky output.
+CEILING_MARGIN_HOURS = (5 / 60, 0.25, 1.0, 3.0, 24.0, 744.0)
+CEILING_MARGINS = (1.8, 1.5, 1.3, 1.2, 1.1, 1.05)
+#: Diffuse light the clear-sky model underrates at low sun (overcast dawn brightening) [W per W].
+LOW_SUN_ALLOWANCE_W_PER_W = 0.03
+#: The device's own history counts like this many readings of climatology (a prior weight).
+HISTORY_PRIOR_WEIGHT = 30
+MIN_SIGMA_RATIO = 0.05
+FLAG_SIGMAS = 2.0
+#: Ratios this far off suggest a unit slip (W vs kW, Wh vs kWh) rather than weather.
+UNIT_SLIP_RATIO = 500.0
+
+ACCEPTED, REJECTED, FLAGGED = "accepted", "rejected", "flagged"
+RULES = (
+    "bad_period",
+    "period_too_long",
+    "in_future",
+    "before_commissioning",
+    "negative_energy",
+    "night",
+    "above_capacity",
+    "above_ceiling",
+    "beyond_2_sigma_high",
+    "beyond_2_sigma_low",
+)
+_STATUS_OF_RULE = {
+    "ok": ACCEPTED,
+    **{rule: FLAGGED if rule.startswith("beyond") else REJECTED for rule in RULES},
+}
+
+
+@dataclass(frozen=True)
+class ReadingToJudge:
+    reading_id: str
+    device_id: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    energy_wh: int
+
+
+@dataclass(frozen=True)
+class DeviceHistory:
+    """Running statistics of energy / clear-sky energy over a device's accepted readings (population σ)."""
+
+    accepted_count: int = 0
+    mean_ratio: float = 0.0
+    sigma_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class Judgement:
+    reading_id: str
+    status: str  # "accepted" | "rejected" | "flagged"
+    rule: str
+    reason: str
+    expected_wh: float
+    sigma_wh: float
+    ceiling_wh: float
+    clear_sky_wh: float
+
+
+def update_history(
+    history: DeviceHistory, energy_wh: int, clear_sky_wh: float
+) -> DeviceHistory:
+    """Fold one accepted reading into the running mean and σ (Welford); night readings say nothing."""
+    if clear_sky_wh <= METER_NOISE_WH:
+        return history
+    ratio = energy_wh / clear_sky_wh
+    count = history.accepted_count + 1
+    delta = ratio - history.mean_ratio
+    mean = history.mean_ratio + delta / count
+    squares = history.sigma_ratio**2 * history.accepted_count + delta * (ratio - mean)
+    return DeviceHistory(
+        accepted_count=count,
+        mean_ratio=mean,
+        sigma_ratio=math.sqrt(max(squares, 0.0) / count),
+    )
+
+
+def ceiling_margin(duration_h: np.ndarray) -> np.ndarray:
+    """Margin over the clear-sky upper bound for periods of `duration_h` hours."""
+    return np.interp(
+        np.log(np.maximum(duration_h, 1e-6)),
+        np.log(CEILING_MARGIN_HOURS),
+        CEILING_MARGINS,
+    )
+
+
+def judge(
+    readings: Sequence[ReadingToJudge],
+    twins: Mapping[str, DeviceTwin],
+    histories: Mapping[str, DeviceHistory],
+    now: dt.datetime,
+) -> list[Judgement]:
+    """Judge a batch at once; every reading's device must be in `twins`."""
+    if not readings:
+        return []
+    device_ids = list(dict.fromkeys(r.device_id for r in readings))
+    position = {device_id: i for i, device_id in enumerate(device_ids)}
+    device_of = np.array([position[r.device_id] for r in readings], dtype=np.int64)
+    devices = TwinArrays.from_twins([twins[d] for d in device_ids])
+    arrays = devices.take(device_of)
+
+    start_s = to_epoch_seconds([r.period_start for r in readings])
+    end_s = to_epoch_seconds([r.period_end for r in readings])
+    energy = np.array([r.energy_wh for r in readings], dtype=float)
+    duration_h = (end_s - start_s) / 3600.0
+    now_s = to_epoch_seconds([now])[0]
+
+    bad_period = end_s <= start_s
+    too_long = ~bad_period & (end_s - start_s > MAX_PERIOD.total_seconds())
+    in_future = end_s > now_s + FUTURE_TOLERANCE.total_seconds()
+    early = start_s < arrays.commissioning_s - COMMISSIONING_TOLERANCE.total_seconds()
+    negative = energy < 0
+    computable = ~(bad_period | too_long)
+
+    rows = np.flatnonzero(computable)
+    clear = np.zeros(len(readings))
+    bound = np.zeros(len(readings))
+    daylight = np.zeros(len(readings))
+    night = np.zeros(len(readings), dtype=bool)
+    if len(rows):
+        sky = clear_sky_energy(
+            arrays.take(rows),
+            start_s[rows].astype("datetime64[s]"),
+            end_s[rows].astype("datetime64[s]"),
+        )
+        clear[rows], bound[rows] = sky.clear_sky_wh, sky.upper_bound_wh
+        daylight[rows], night[rows] = sky.daylight_fraction, sky.night
+
+    capacity_wh = arrays.capacity_w * np.maximum(duration_h, 0.0)
+    hours = np.maximum(duration_h, 0.0)
+    ceiling = np.where(
+        night,
+        float(METER_NOISE_WH),
+        bound * ceiling_margin(hours)
+        + arrays.capacity_w * LOW_SUN_ALLOWANCE_W_PER_W * hours * daylight
+        + METER_NOISE_WH,
+    )
+    ceiling = np.minimum(ceiling, np.maximum(capacity_wh, float(METER_NOISE_WH)))
+
+    mean_ratio, sigma_ratio = _expected_ratio(
+        devices,
+        [histories.get(d, DeviceHistory()) for d in device_ids],
+        device_of,
+        start_s,
+        end_s,
+        daylight,
+    )
+    expected = mean_ratio * clear
+    sigma = sigma_ratio * clear
+    judged = clear > METER_NOISE_WH
+    high = judged & (energy > expected + FLAG_SIGMAS * sigma)
+    low = judged & (energy < expected - FLAG_SIGMAS * sigma)
+
+    conditions = [
+        bad_period,
+        too_long,
+        in_future,
+        early,
+        negative,
+        night & (energy > METER_NOISE_WH),
+        energy > np.maximum(capacity_wh, METER_NOISE_WH),
+        energy > ceiling,
+        high,
+        low,
+    ]
+    names = RULES
+    decided = np.select(conditions, list(range(len(names))), default=-1)
+
+    margins = ceiling_margin(hours)
+    columns = zip(
+        decided.tolist(),
+        energy.tolist(),
+        duration_h.tolist(),
+        expected.tolist(),
+        sigma.tolist(),
+        ceiling.tolist(),
+        clear.tolist(),
+        capacity_wh.tolist(),
+        margins.tolist(),
+        strict=True,
+    )
+    judgements = []
+    for reading, (rule_index, *values) in zip(readings, columns, strict=True):
+        rule = names[rule_index] if rule_index >= 0 else "ok"
+        numbers = _Numbers(int(values[0]), *values[1:])
+        judgements.append(
+            Judgement(
+                reading_id=reading.reading_id,
+                status=_STATUS_OF_RULE[rule],
+                rule=rule,
+                reason=_reason(rule, reading, twins[reading.device_id], numbers, now),
+                expected_wh=round(numbers.expected_wh, 1),
+                sigma_wh=round(numbers.sigma_wh, 1),
+                ceiling_wh=round(numbers.ceiling_wh, 1),
+                clear_sky_wh=round(numbers.clear_sky_wh, 1),
+            )
+        )
+    return judgements
+
+
+def _expected_ratio(
+    devices: TwinArrays,
+    history: Sequence[DeviceHistory],
+    device_of: np.ndarray,
+    start_s: np.ndarray,
+    end_s: np.ndarray,
+    daylight: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and σ of energy / clear-sky energy per reading: climatology blended with the device's history."""
+    kc_mean, kc_sigma = clear_sky_index_table(devices.latitude, devices.longitude)
+    month = _month_index((start_s + end_s) / 2.0)
+    hours = np.maximum(end_s - start_s, 0.0) / 3600.0
+    climate_mean = kc_mean[device_of, month]
+    climate_sigma = period_sigma(kc_sigma[device_of, month], hours, daylight)
+
+    count = np.array([h.accepted_count for h in history], dtype=float)[device_of]
+    history_mean = np.array([h.mean_ratio for h in history], dtype=float)[device_of]
+    history_sigma = np.array([h.sigma_ratio for h in history], dtype=float)[device_of]
+    weight = HISTORY_PRIOR_WEIGHT + count
+    mean = (HISTORY_PRIOR_WEIGHT * climate_mean + count * history_mean) / weight
+    variance = (
+        HISTORY_PRIOR_WEIGHT * climate_sigma**2 + count * history_sigma**2
+    ) / weight
+    return mean, np.maximum(np.sqrt(variance), MIN_SIGMA_RATIO)
+
+
+def _month_index(epoch_s: np.ndarray) -> np.ndarray:
+    """Month 0..11 of UTC instants [s since epoch]."""
+    return (
+        np.asarray(epoch_s, dtype=float)
+        .astype("datetime64[s]")
+        .astype("datetime64[M]")
+        .astype(np.int64)
+        % 12
+    )
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    energy_wh: int
+    hours: float
+    expected_wh: float
+    sigma_wh: float
+    ceiling_wh: float
+    clear_sky_wh: float
+    capacity_wh: float
+    margin: float
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason(
+    rule: str, reading: ReadingToJudge, twin: DeviceTwin, n: _Numbers, now: dt.datetime
+) -> str:
+    """One sentence a developer can act on, with the numbers that decided."""
+    start, end = _iso(reading.period_start), _iso(reading.period_end)
+    band = f"{n.expected_wh:.0f} ± {n.sigma_wh:.0f} Wh"
+    if rule == "bad_period":
+        return f"period_end {end} is not after period_start {start}: send periods whose end is later than their start."
+    if rule == "period_too_long":
+        return (
+            f"the period lasts {n.hours / 24:.1f} days, more than the {MAX_PERIOD.days}-day maximum: "
+            "split it into periods of at most 31 days."
+        )
+    if rule == "in_future":
+        return (
+            f"the period ends at {end}, after the validation time {_iso(now)}: send readings only for periods "
+            "that have ended, and check the device clock and that times are UTC."
+        )
+    if rule == "before_commissioning":
+        return (
+            f"the period starts at {start}, before the device's commissioning date {twin.commissioning_date}: "
+            "correct the reading's timestamps or the device's commissioning_date."
+        )
+    if rule == "negative_energy":
+        return f"energy_wh {n.energy_wh} is negative: send the energy generated in the period, in Wh."
+    if rule == "night":
+        return (
+            f"the sun is below the horizon for the whole period {start} to {end} at "
+            f"({twin.latitude:.2f}, {twin.longitude:.2f}), yet {n.energy_wh} Wh were reported, above the "
+            f"{METER_NOISE_WH} Wh meter noise: check that timestamps are UTC rather than local time."
+        )
+    if rule == "above_capacity":
+        ratio = n.energy_wh / n.capacity_wh if n.capacity_wh > 0 else math.inf
+        slip = (
+            " — this looks like a unit slip: energy must be in Wh (not mWh) and capacity_w in W (not kW)"
+            if ratio >= UNIT_SLIP_RATIO
+            else ""
+        )
+        return (
+            f"{n.energy_wh} Wh in {n.hours:.2f} h is {ratio:.1f}× the nameplate {twin.capacity_w:g} W × hours "
+            f"= {n.capacity_wh:.0f} Wh, which no panel can exceed{slip}: check energy_wh and the device's capacity_w."
+        )
+    if rule == "above_ceiling":
+        return (
+            f"{n.energy_wh} Wh exceeds the physical ceiling of {n.ceiling_wh:.0f} Wh for {n.hours:.2f} h "
+            f"(clean-air clear sky, cold module, margin ×{n.margin:.2f}; typical clear-sky output "
+            f"{n.clear_sky_wh:.0f} Wh): check the meter, the energy units, and the device's capacity_w, "
+            "location and orientation."
+        )
+    if rule == "beyond_2_sigma_high":
+        sigmas = (n.energy_wh - n.expected_wh) / n.sigma_wh
+        return (
+            f"{n.energy_wh} Wh is {sigmas:.1f}σ above the expected {band} (climatology and the device's history) "
+            f"though below the ceiling of {n.ceiling_wh:.0f} Wh: flagged for review; check the meter if it repeats."
+        )
+    if rule == "beyond_2_sigma_low":
+        sigmas = (n.expected_wh - n.energy_wh) / n.sigma_wh
+        slip = (
+            ", about 1000× low as if sent in kWh instead of Wh"
+            if n.energy_wh > 0 and n.expected_wh / n.energy_wh >= UNIT_SLIP_RATIO
+            else ""
+        )
+        return (
+            f"{n.energy_wh} Wh is {sigmas:.1f}σ below the expected {band}{slip}: flagged for review; "
+            "check for outages, shading, soiling or a meter fault."
+        )
+    return f"{n.energy_wh} Wh is within the expected {band} and below the ceiling of {n.ceiling_wh:.0f} Wh."
+
+
+#: Share of nameplate × peak-sun hours a pay-as-you-go system turns into delivered energy.
+PAYG_PERFORMANCE_RATIO = 0.75
+
+
+def derived_energy_for_payment(
+    twin: DeviceTwin, paid_from: dt.datetime, paid_until: dt.datetime
+) -> int:
+    """Generation [Wh] credited for a pay-as-you-go window, rounded down.
+
+    E = min(capacity_w × PSH × PR, kc̄ × E_clear, battery_wh × days), where
+    PSH is the window's peak-sun hours from the month's climatological daily
+    GHI [kWh m-2 per day], PR = 0.75, kc̄ × E_clear is the twin's expected
+    (not ceiling) energy for the window, and the battery term (when known)
+    caps what a system can store and deliver per day.
+    """
+    start_s, end_s = to_epoch_seconds([paid_from, paid_until])
+    if end_s <= start_s:
+        raise BadInput("paid_until must be later than paid_from", field="paid_until")
+    hour_mid = np.arange(start_s, end_s, 3600.0) + 1800.0
+    hours = np.minimum(3600.0, end_s - (hour_mid - 1800.0)) / 3600.0
+    ghi_mean, _ = monthly_ghi(twin.latitude, twin.longitude)
+    peak_sun_hours = float(
+        np.sum(np.nan_to_num(ghi_mean)[_month_index(hour_mid)] / 1000.0 * hours)
+    )
+    candidates = [twin.capacity_w * peak_sun_hours * PAYG_PERFORMANCE_RATIO]
+
+    window_starts = np.arange(start_s, end_s, MAX_PERIOD.total_seconds())
+    window_ends = np.minimum(window_starts + MAX_PERIOD.total_seconds(), end_s)
+    sky = clear_sky_energy(
+        [twin] * len(window_starts),
+        window_starts.astype("datetime64[s]"),
+        window_ends.astype("datetime64[s]"),
+    )
+    climate = monthly_clear_sky_index(twin.latitude, twin.longitude)
+    kc = np.array(climate.mean)[_month_index((window_starts + window_ends) / 2.0)]
+    candidates.append(float(np.sum(kc * sky.clear_sky_wh)))
+    if twin.battery_wh is not None:
+        candidates.append(twin.battery_wh * (end_s - start_s) / 86400.0)
+    return int(max(0.0, math.floor(min(candidates))))

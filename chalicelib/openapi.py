@@ -1,0 +1,115 @@
+"""OpenAPI 3 document generated from the pydantic models of `chalicelib.schemas`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from . import schemas
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    response: type[BaseModel] | None
+    status: int = 200
+    request: type[BaseModel] | None = None
+    query: tuple[str, ...] = ()
+    write: bool = False
+
+
+PAGED = ("limit", "cursor")
+
+OPERATIONS: list[Operation] = [
+    Operation("post", "/sources", "Register a source (operator)", schemas.SourceCreated, 201, schemas.SourceIn,
+              write=True),
+    Operation("get", "/sources", "List sources", None, query=PAGED),
+    Operation("get", "/sources/{source_id}", "One source", schemas.SourceOut),
+    Operation("post", "/accounts", "Register an account (operator or source)", schemas.AccountCreated, 201,
+              schemas.AccountIn, write=True),
+    Operation("get", "/accounts", "List accounts", None, query=PAGED + ("kind", "country")),
+    Operation("get", "/accounts/{account_id}", "One account", schemas.AccountOut),
+    Operation("post", "/devices", "Register a device (operator, source, or owner)", schemas.DeviceOut, 201,
+              schemas.DeviceIn, write=True),
+    Operation("get", "/devices", "List devices", None, query=PAGED + ("owner_account_id", "country", "device_type")),
+    Operation("get", "/devices/{device_id}", "One device", schemas.DeviceOut),
+    Operation("get", "/events", "List events", None, query=PAGED + ("subject_id", "type")),
+    Operation("get", "/events/{event_id}", "One event", schemas.EventOut),
+]
+
+LIST_ITEMS: dict[str, type[BaseModel]] = {
+    "/sources": schemas.SourceOut,
+    "/accounts": schemas.AccountOut,
+    "/devices": schemas.DeviceOut,
+    "/events": schemas.EventOut,
+}
+
+
+def register(*operations: Operation, list_items: dict[str, type[BaseModel]] | None = None) -> None:
+    """Further capabilities add their operations here; the document is built on first request."""
+    OPERATIONS.extend(operations)
+    LIST_ITEMS.update(list_items or {})
+    openapi_document.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models = {schemas.ErrorOut}
+    for op in OPERATIONS:
+        models.update(m for m in (op.request, op.response) if m is not None)
+    models.update(LIST_ITEMS.values())
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, definitions = models_json_schema([(m, "validation") for m in ordered],
+                                        ref_template="#/components/schemas/{model}")
+    components = definitions.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "D-REC platform API", "version": "1.0.0",
+                 "description": "Registry, validation, issuance, trading and ledger of D-RECs (1 kWh each)."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+        },
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    if op.response is not None:
+        body_schema: dict[str, Any] = _ref(op.response)
+    elif op.path in LIST_ITEMS:
+        body_schema = {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": _ref(LIST_ITEMS[op.path])},
+            "next_cursor": {"type": ["string", "null"]}}}
+    else:
+        body_schema = {"type": "object"}
+    error = {"description": "error", "content": {"application/json": {"schema": _ref(schemas.ErrorOut)}}}
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "responses": {str(op.status): {"description": "success", "content": {"application/json": {
+            "schema": body_schema}}}, "400": error, "404": error},
+    }
+    parameters = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+                  for p in op.path.split("/") if p.startswith("{")]
+    parameters += [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in op.query]
+    if parameters:
+        out["parameters"] = parameters
+    if op.request is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.request)}}}
+    if op.write:
+        out["security"] = [{"ApiKey": []}]
+        out["responses"].update({"401": error, "403": error, "409": error, "422": error})
+    return out

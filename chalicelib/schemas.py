@@ -1,0 +1,158 @@
+"""Pydantic models at the edge: the API's published schema (`GET /openapi.json`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .domain.errors import BadInput
+from .domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Request bodies: no coercion of wrong types, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SourceIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: SourceKind
+    signing_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
+                                        description="Ethereum address whose EIP-191 signatures the source sends")
+
+
+class SourceOut(BaseModel):
+    source_id: str
+    name: str
+    kind: SourceKind
+    signing_address: str | None = None
+    registered_at: str
+    registered_by: str
+
+
+class SourceCreated(SourceOut):
+    api_key: str = Field(description="Shown once; only its hash is stored")
+
+
+class AccountIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: AccountKind
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    contact: str | None = Field(default=None, max_length=320)
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    name: str
+    kind: AccountKind
+    country: str
+    registered_at: str
+    registered_by: str
+    external_id: str | None = None
+    contact: str | None = None
+
+
+class AccountCreated(AccountOut):
+    api_key: str = Field(description="Shown once; only its hash is stored")
+
+
+class DeviceIn(Strict):
+    owner_account_id: str = Field(min_length=1)
+    device_type: DeviceType
+    capacity_w: float = Field(gt=0, description="Nameplate capacity [W]")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    commissioning_date: date
+    offtaker_type: OfftakerType
+    grid_connected: bool = False
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    tilt_deg: float | None = Field(default=None, ge=0, le=90, description="Panel tilt from horizontal [deg]")
+    azimuth_deg: float | None = Field(default=None, ge=0, lt=360, description="Panel azimuth, 180 = south [deg]")
+    battery_wh: float | None = Field(default=None, ge=0, description="Usable battery capacity [Wh]")
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    owner_account_id: str
+    device_type: DeviceType
+    capacity_w: float
+    latitude: float
+    longitude: float
+    country: str
+    commissioning_date: date
+    offtaker_type: OfftakerType
+    grid_connected: bool = False
+    external_id: str | None = None
+    tilt_deg: float | None = None
+    azimuth_deg: float | None = None
+    battery_wh: float | None = None
+    registered_at: str
+    registered_by: str
+    status: str = "active"
+
+
+class AnchorOut(BaseModel):
+    batch_id: int
+    root: str
+    tx_hash: str
+    block_number: int
+
+
+class EventOut(BaseModel):
+    event_id: str
+    seq: int
+    type: str
+    subject_id: str
+    source_id: str
+    occurred_at: str
+    body: dict[str, Any]
+    leaf: str | None = None
+    anchor: AnchorOut | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def parse(model: type[T], raw_body: bytes | str | None) -> T:
+    """Validate a JSON request body; the first problem becomes a BadInput naming its field."""
+    if not raw_body:
+        raise BadInput("the request needs a JSON body", field=None)
+    try:
+        return model.model_validate_json(raw_body)
+    except ValidationError as exc:
+        raise bad_input_from(exc) from exc
+
+
+def bad_input_from(exc: ValidationError, prefix: str = "") -> BadInput:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    field_name = f"{prefix}{location}" if location else (prefix.rstrip(".") or None)
+    if first["type"] == "json_invalid":
+        return BadInput(f"the body is not valid JSON: {first['msg']}", field=None)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field; see GET /openapi.json for the fields this endpoint takes"
+    elif first["type"] == "missing":
+        message = "this field is required"
+    return BadInput(f"{field_name}: {message}" if field_name else message, field=field_name)
+
+

@@ -1,0 +1,1 @@
+"""Use cases: one function each, ports passed in."""

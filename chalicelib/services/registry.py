@@ -1,0 +1,164 @@
+"""Registering sources, accounts and devices; each registration appends its event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..adapters.dynamo import Page
+from ..adapters.registry_store import DynamoRegistry, ExternalIdTaken
+from ..domain import events as ev
+from ..domain.errors import Forbidden, NotFound, RuleBroken
+from ..domain.model import (
+    Principal,
+    check_country,
+    check_device_rules,
+    iso,
+    new_api_key,
+    new_id,
+    now_utc,
+)
+from ..schemas import AccountIn, DeviceIn, SourceIn
+from .access import hash_key, require_acting_for, require_operator
+
+# (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).
+SiteLookup = Callable[[float, float], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    record: dict[str, Any]
+    created: bool
+    api_key: str | None = None
+
+
+def _public(record: dict[str, Any], id_field: str) -> dict[str, Any]:
+    out = {k: v for k, v in record.items() if k not in ("id", "entity")}
+    out[id_field] = record["id"]
+    return out
+
+
+def register_source(store: DynamoRegistry, principal: Principal, command: SourceIn) -> Registered:
+    require_operator(principal, "register sources")
+    source_id, api_key = new_id("src"), new_api_key()
+    record = {
+        "entity": "source",
+        "name": command.name,
+        "kind": command.kind.value,
+        "signing_address": command.signing_address.lower() if command.signing_address else None,
+        "registered_at": iso(now_utc()),
+        "registered_by": principal.id,
+    }
+    event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, record["registered_at"],
+                        {k: v for k, v in record.items() if k != "entity" and v is not None})
+    store.register("sources", record, source_id, event, hash_key(api_key), ("source", source_id))
+    return Registered(_public({"id": source_id, **record}, "source_id"), True, api_key)
+
+
+def register_account(store: DynamoRegistry, principal: Principal, command: AccountIn) -> Registered:
+    if principal.kind == "account":
+        raise Forbidden(f"account {principal.id} may not register accounts: only the operator or a source may")
+    check_country(command.country)
+    external = (principal.id, "account", command.external_id) if command.external_id else None
+    if external:
+        existing = store.find_external(*external)
+        if existing:
+            return Registered(get_account(store, existing), False)
+    account_id, api_key = new_id("acc"), new_api_key()
+    record = {
+        "entity": "account",
+        "name": command.name,
+        "kind": command.kind.value,
+        "country": command.country,
+        "external_id": command.external_id,
+        "contact": command.contact,
+        "registered_at": iso(now_utc()),
+        "registered_by": principal.id,
+    }
+    body = {k: v for k, v in record.items() if k not in ("entity", "contact") and v is not None}
+    event = ev.NewEvent(ev.ACCOUNT_REGISTERED, account_id, principal.id, record["registered_at"], body)
+    try:
+        store.register("accounts", record, account_id, event, hash_key(api_key), ("account", account_id), external)
+    except ExternalIdTaken as taken:
+        return Registered(get_account(store, taken.existing_id), False)
+    return Registered(_public({"id": account_id, **record}, "account_id"), True, api_key)
+
+
+def register_device(store: DynamoRegistry, principal: Principal, command: DeviceIn,
+                    site_lookup: SiteLookup | None = None) -> Registered:
+    owner = store.record("accounts", command.owner_account_id)
+    if not owner:
+        raise RuleBroken(f"owner_account_id {command.owner_account_id!r} is not a registered account; "
+                         "register the account first", field="owner_account_id")
+    require_acting_for(principal, owner, "register devices")
+    check_country(command.country)
+    today = now_utc().date()
+    check_device_rules(command.device_type, command.capacity_w, command.commissioning_date, today)
+    external = (principal.id, "device", command.external_id) if command.external_id else None
+    if external:
+        existing = store.find_external(*external)
+        if existing:
+            return Registered(get_device(store, existing), False)
+    device_id = new_id("dev")
+    record: dict[str, Any] = {
+        "entity": "device",
+        **command.model_dump(mode="json"),
+        "registered_at": iso(now_utc()),
+        "registered_by": principal.id,
+        "status": "active",
+    }
+    if site_lookup:
+        record.update(site_lookup(command.latitude, command.longitude))
+    body = {k: v for k, v in record.items()
+            if k not in ("entity", "linke_turbidity", "altitude_m") and v is not None}
+    event = ev.NewEvent(ev.DEVICE_REGISTERED, device_id, principal.id, record["registered_at"], body,
+                        related_ids=(command.owner_account_id,))
+    try:
+        store.register("devices", record, device_id, event, external=external)
+    except ExternalIdTaken as taken:
+        return Registered(get_device(store, taken.existing_id), False)
+    return Registered(_public({"id": device_id, **record}, "device_id"), True)
+
+
+def get_source(store: DynamoRegistry, source_id: str) -> dict[str, Any]:
+    return _get(store, "sources", source_id, "source_id", "source")
+
+
+def get_account(store: DynamoRegistry, account_id: str) -> dict[str, Any]:
+    return _get(store, "accounts", account_id, "account_id", "account")
+
+
+def get_device(store: DynamoRegistry, device_id: str) -> dict[str, Any]:
+    return _get(store, "devices", device_id, "device_id", "device")
+
+
+def _get(store: DynamoRegistry, logical: str, record_id: str, id_field: str, noun: str) -> dict[str, Any]:
+    record = store.record(logical, record_id)
+    if not record:
+        raise NotFound(f"no {noun} {record_id!r}", field=id_field)
+    return _public(record, id_field)
+
+
+def list_sources(store: DynamoRegistry, limit: int, cursor: str | None) -> Page:
+    # Sources are few (platforms, not devices): a paginated scan is the honest index.
+    page = store.scan_page("sources", limit, cursor)
+    return Page([_public(i, "source_id") for i in page.items], page.next_cursor)
+
+
+def list_accounts(store: DynamoRegistry, limit: int, cursor: str | None, kind: str | None = None,
+                  country: str | None = None) -> Page:
+    page = store.list_records("accounts", "account", limit, cursor, {"kind": kind, "country": country})
+    return Page([_public(i, "account_id") for i in page.items], page.next_cursor)
+
+
+def list_devices(store: DynamoRegistry, limit: int, cursor: str | None, owner_account_id: str | None = None,
+                 country: str | None = None, device_type: str | None = None) -> Page:
+    filters = {"owner_account_id": owner_account_id, "country": country, "device_type": device_type}
+    index = None
+    for index_name, field_name in (("by_owner", "owner_account_id"), ("by_country", "country"),
+                                   ("by_type", "device_type")):
+        if filters[field_name] is not None:
+            index = (index_name, field_name, filters.pop(field_name))
+            break
+    page = store.list_records("devices", "device", limit, cursor, filters, index)
+    return Page([_public(i, "device_id") for i in page.items], page.next_cursor)

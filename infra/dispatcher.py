@@ -1,0 +1,155 @@
+"""Local stand-in for Lambda's event source mappings and schedules.
+
+Long-polls every queue that app.py handles with `@app.on_sqs_message`, invokes the
+handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
+returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
+Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import boto3
+
+log = logging.getLogger("drec.dispatcher")
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + self.timeout_s
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def schedule_event(name: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:000000000000:rule/{name}"],
+        "detail": {},
+    }
+
+
+class Dispatcher:
+    def __init__(self, app: Any, session: boto3.session.Session | None = None,
+                 schedule_interval_s: float = 3.0, wait_s: int = 1) -> None:
+        from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+        self.app = app
+        self.session = session or boto3.session.Session()
+        self.region = self.session.region_name or "us-east-1"
+        self.sqs = self.session.client("sqs")
+        self.stopping = threading.Event()
+        self.wait_s = wait_s
+        self.schedule_interval_s = schedule_interval_s
+        self.queues = [(s.queue, s.batch_size, app.handler_map[s.name]) for s in app.event_sources
+                       if isinstance(s, SQSEventConfig)]
+        self.schedules = [(s.name, app.handler_map[s.name]) for s in app.event_sources
+                          if isinstance(s, ScheduledEventConfig)]
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for queue, batch_size, handler in self.queues:
+            self._spawn(f"sqs:{queue}", self._poll, queue, batch_size, handler)
+        for name, handler in self.schedules:
+            self._spawn(f"schedule:{name}", self._tick, name, handler)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
+
+    def _poll(self, queue: str, batch_size: int, handler: Callable[..., Any]) -> None:
+        url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        while not self.stopping.is_set():
+            try:
+                received = self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=self.wait_s,
+                    AttributeNames=["All"], MessageAttributeNames=["All"])
+            except Exception:  # the emulator restarting: try again shortly
+                log.exception("receive from %s failed", queue)
+                self.stopping.wait(1.0)
+                continue
+            messages = received.get("Messages", [])
+            if not messages:
+                continue
+            try:
+                handler(sqs_event(messages, arn, self.region), LambdaContext(queue))
+            except Exception:
+                log.exception("handler for %s raised; %d messages will be redelivered", queue, len(messages))
+                continue
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+    def _tick(self, name: str, handler: Callable[..., Any]) -> None:
+        while not self.stopping.wait(self.schedule_interval_s):
+            try:
+                handler(schedule_event(name, self.region), LambdaContext(name))
+            except Exception:
+                log.exception("scheduled handler %s raised", name)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("DREC_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import app as chalice_app
+
+    dispatcher = Dispatcher(chalice_app.app,
+                            schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    dispatcher.start()
+    log.info("dispatching %d queues and %d schedules", len(dispatcher.queues), len(dispatcher.schedules))
+    done.wait()
+    dispatcher.stop()
+
+
+if __name__ == "__main__":
+    main()

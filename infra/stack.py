@@ -1,0 +1,235 @@
+"""`make up`: the whole platform on this machine, on 127.0.0.1.
+
+Starts moto in server mode (DynamoDB, SQS, S3), creates every resource from
+`infra.resources`, restores the saved data, starts Anvil with a persistent state
+file and deploys the ledger contract once, then `chalice local` for the routes and
+the dispatcher for the queues and schedules. Ctrl-C (or SIGTERM) stops everything it
+started, saving tables, objects and chain state first; the next start has them back.
+
+Environment: DREC_STACK_DIR (data folder, default .stack), DREC_API_PORT (8000),
+DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_OPERATOR_KEY
+(default: a dev key generated once and kept in the data folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
+from .provision import configure_notifications, provision
+from .snapshot import Snapshots
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PREFIX = "drec-local"
+
+
+def _port(name: str, default: int | None) -> int:
+    value = os.environ.get(name)
+    if value:
+        return int(value)
+    if default is not None and _is_free(default):
+        return default
+    return free_port()
+
+
+def _is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {log}:\n{_tail(log)}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP error status means the server answers
+                return
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s; see {log}:\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Stack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data = data_dir
+        self.logs = data_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.api_port = _port("DREC_API_PORT", 8000)
+        self.moto_port = _port("DREC_MOTO_PORT", None)
+        self.anvil_port = _port("DREC_ANVIL_PORT", 8545)
+        self.operator_key = os.environ.get("DREC_OPERATOR_KEY") or self._dev_operator_key()
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.anvil: subprocess.Popen[bytes] | None = None
+        self.snapshots: Snapshots | None = None
+        self.stop_saving = threading.Event()
+        self.env = self._environment()
+
+    def _dev_operator_key(self) -> str:
+        path = self.data / "operator-key"
+        if not path.exists():
+            path.write_text("drec_dev_operator_" + secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}",
+            "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "DREC_PREFIX": PREFIX,
+            "DREC_OPERATOR_KEY": self.operator_key,
+            "DREC_CHAIN_RPC": rpc_url(self.anvil_port),
+            "DREC_CHAIN_PRIVATE_KEY": env.get("DREC_CHAIN_PRIVATE_KEY", DEV_PRIVATE_KEY),
+            "DREC_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        os.environ.update(self.env)
+        moto = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)])
+        _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
+        import boto3
+
+        session = boto3.session.Session()
+        provision(PREFIX, session, notifications=False)
+        self.snapshots = Snapshots(self.data / "snapshot", PREFIX, session)
+        restored = self.snapshots.restore()
+        configure_notifications(PREFIX, session)
+        self.anvil = start_anvil(self.anvil_port, str(self.data / "chain-state.json"),
+                                 log_path=str(self.logs / "anvil.log"))
+        self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
+        os.environ.update(self.env)
+        api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",
+                                      str(self.api_port), "--no-autoreload", "--stage", "local"])
+        self._spawn("dispatcher", [sys.executable, "-m", "infra.dispatcher"])
+        _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
+        threading.Thread(target=self._save_periodically, daemon=True).start()
+        self._write_endpoints()
+        print(self._banner(restored), flush=True)
+
+    def _ledger_address(self) -> str:
+        from chalicelib.adapters.chain import ChainLedger
+
+        path = self.data / "ledger.json"
+        rpc = rpc_url(self.anvil_port)
+        if path.exists():
+            address = json.loads(path.read_text())["contract_address"]
+            from web3 import Web3
+
+            if Web3(Web3.HTTPProvider(rpc)).eth.get_code(Web3.to_checksum_address(address)):
+                return address
+        address = ChainLedger(rpc, self.env["DREC_CHAIN_PRIVATE_KEY"]).deploy()
+        path.write_text(json.dumps({"contract_address": address}))
+        return address
+
+    def _write_endpoints(self) -> None:
+        endpoints = {"api_url": self.env["DREC_PUBLIC_URL"], "aws_endpoint_url": self.env["AWS_ENDPOINT_URL"],
+                     "chain_rpc": self.env["DREC_CHAIN_RPC"], "ledger_address": self.env["DREC_LEDGER_ADDRESS"],
+                     "prefix": PREFIX, "pid": os.getpid()}
+        (self.data / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
+
+    def _banner(self, restored: dict[str, Any]) -> str:
+        kept = sum(v for k, v in restored.items() if not k.startswith("s3:"))
+        return "\n".join([
+            "D-REC platform is up.",
+            f"  API and portal:   {self.env['DREC_PUBLIC_URL']}/",
+            f"  OpenAPI:          {self.env['DREC_PUBLIC_URL']}/openapi.json",
+            f"  operator key:     {self.operator_key}   (X-Api-Key; dev value, local only)",
+            f"  chain RPC:        {self.env['DREC_CHAIN_RPC']}  ledger contract {self.env['DREC_LEDGER_ADDRESS']}",
+            f"  AWS emulator:     {self.env['AWS_ENDPOINT_URL']}  (moto server)",
+            f"  data folder:      {self.data}  ({kept} items restored)",
+            "Ctrl-C stops everything and keeps the data.",
+        ])
+
+    def _save_periodically(self, interval_s: float = 30.0) -> None:
+        while not self.stop_saving.wait(interval_s):
+            try:
+                assert self.snapshots
+                self.snapshots.save()
+            except Exception as exc:  # the emulator going away during shutdown
+                print(f"snapshot failed: {exc}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self.stop_saving.set()
+        by_name = dict(self.procs)
+        for name in ("dispatcher", "chalice"):
+            _terminate(by_name.get(name))
+        if self.snapshots and by_name.get("moto") and by_name["moto"].poll() is None:
+            counts = self.snapshots.save()
+            print(f"saved {sum(v for k, v in counts.items() if not k.startswith('s3:'))} items", flush=True)
+        _terminate(by_name.get("moto"))
+        if self.anvil:
+            stop_anvil(self.anvil)
+
+
+def _terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    data = Path(os.environ.get("DREC_STACK_DIR", REPO / ".stack")).resolve()
+    stack = Stack(data)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        stack.start()
+        while not stopping.wait(1.0):
+            for name, proc in stack.procs:
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping (see {stack.logs}/{name}.log)",
+                          file=sys.stderr, flush=True)
+                    stopping.set()
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] != "up":
+        sys.exit(f"usage: python -m infra.stack up (got {sys.argv[1]!r})")
+    main()

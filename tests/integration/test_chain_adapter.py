@@ -1,0 +1,144 @@
+"""ChainLedger against real and absent Anvil nodes: failures, restarts, read-only use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_hash.auto import keccak
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from chalicelib.adapters import chain
+from chalicelib.adapters.chain import (
+    ChainError,
+    ChainLedger,
+    ChainReverted,
+    ChainUnavailable,
+    load_artifact,
+)
+from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY, free_port, rpc_url
+from tests.support.chain_fixtures import AnvilNode, running_anvil
+
+DATA_HASH = keccak(b"batch data")
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    with running_anvil() as node:
+        yield node
+
+
+def test_nothing_listening_raises_chain_unavailable() -> None:
+    silent = rpc_url(free_port())
+    ledger = ChainLedger(
+        silent,
+        DEV_PRIVATE_KEY,
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        receipt_timeout_s=2,
+    )
+
+    with pytest.raises(ChainUnavailable, match="refused"):
+        ledger.next_seq()
+    with pytest.raises(ChainUnavailable):
+        ledger.anchor_batch(keccak(b"root"), 1, 1, DATA_HASH)
+    with pytest.raises(ChainUnavailable):
+        ChainLedger(silent, DEV_PRIVATE_KEY).deploy()
+    with pytest.raises(ChainUnavailable):
+        _ = ledger.chain_id
+
+
+def test_anchor_receipt_describes_the_mined_transaction(anvil: AnvilNode) -> None:
+    ledger = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
+    ledger.deploy()
+
+    first = ledger.anchor_batch(keccak(b"one"), 1, 10, DATA_HASH)
+    second = ledger.anchor_batch(keccak(b"two"), 11, 10_000, DATA_HASH)
+
+    assert (first.batch_id, second.batch_id) == (1, 2)
+    assert second.block_number > first.block_number
+    assert second.tx_hash.startswith("0x") and len(second.tx_hash) == 66
+    assert 21_000 < second.gas_used < 150_000
+    assert ledger.chain_id == 31337
+
+
+def test_reader_reads_but_cannot_anchor(anvil: AnvilNode) -> None:
+    writer = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
+    address = writer.deploy()
+    writer.anchor_batch(keccak(b"root"), 1, 3, DATA_HASH)
+
+    reader = ChainLedger.reader(anvil.rpc_url, address)
+
+    assert reader.next_seq() == 4
+    assert reader.batch(1).root == keccak(b"root")
+    assert reader.account_address is None
+    with pytest.raises(ChainError, match="read-only"):
+        reader.anchor_batch(keccak(b"next"), 4, 1, DATA_HASH)
+    with pytest.raises(ChainError, match="read-only"):
+        reader.deploy()
+
+
+def test_a_ledger_without_a_contract_says_to_deploy(anvil: AnvilNode) -> None:
+    ledger = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
+
+    assert ledger.contract_address is None
+    with pytest.raises(ChainError, match="deploy"):
+        ledger.next_seq()
+
+
+def test_missing_artifact_names_the_compile_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(chain, "ARTIFACT_DIR", tmp_path)
+
+    with pytest.raises(ChainError, match="node contracts/compile.js"):
+        load_artifact("DrecLedger")
+
+
+def test_anchoring_survives_an_anvil_restart_with_state(tmp_path: Path) -> None:
+    state_file = str(tmp_path / "chain-state.json")
+    log_path = str(tmp_path / "anvil.log")
+    with running_anvil(state_file=state_file, log_path=log_path) as node:
+        ledger = ChainLedger(node.rpc_url, DEV_PRIVATE_KEY)
+        address = ledger.deploy()
+        ledger.anchor_batch(keccak(b"before 1"), 1, 5, DATA_HASH)
+        ledger.anchor_batch(keccak(b"before 2"), 6, 5, DATA_HASH)
+    # leaving the block sent SIGTERM: Anvil wrote its state file on the way out
+    assert Path(state_file).stat().st_size > 0
+
+    with running_anvil(state_file=state_file, log_path=log_path) as node:
+        restarted = ChainLedger(node.rpc_url, DEV_PRIVATE_KEY, address)
+        preserved = (
+            restarted.next_seq(),
+            restarted.batch_count(),
+            restarted.batch(2).root,
+        )
+        receipt = restarted.anchor_batch(keccak(b"after"), 11, 5, DATA_HASH)
+
+        assert preserved == (11, 2, keccak(b"before 2"))
+        assert receipt.batch_id == 3
+        assert restarted.next_seq() == 16
+
+
+def test_a_batch_overtaken_in_the_same_block_reports_the_named_revert() -> None:
+    with running_anvil() as node:
+        ledger = ChainLedger(node.rpc_url, DEV_PRIVATE_KEY)
+        address = Web3.to_checksum_address(ledger.deploy())
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        contract = w3.eth.contract(
+            address=address, abi=load_artifact("DrecLedger")["abi"]
+        )
+        # Interval mining leaves both transactions pending together, so the estimate of
+        # the second one passes and the mined transaction is the one that fails.
+        w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [1])
+        contract.functions.anchorBatch(keccak(b"first"), 1, 5, DATA_HASH).transact(
+            {"from": DEV_ADDRESS, "gas": 200_000}
+        )
+
+        with pytest.raises(ChainReverted) as raised:
+            ledger.anchor_batch(keccak(b"second"), 1, 5, DATA_HASH)
+
+        assert raised.value.error_name == "DrecLedgerSequenceMismatch"
+        assert raised.value.error_args == {"expected": 6, "given": 1}
+        assert ledger.batch_count() == 1

@@ -1,0 +1,267 @@
+"""DrecLedger on a local Anvil chain: consecutive batches, events, reverts, proofs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_hash.auto import keccak
+from eth_typing import HexStr
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+from web3.exceptions import ContractCustomError
+
+from chalicelib.adapters.chain import ChainLedger, ChainReverted, load_artifact
+from chalicelib.domain.canonical import canonical_json
+from chalicelib.domain.merkle import MerkleTree, leaf_hash, verify_proof
+from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY
+from tests.support.chain_fixtures import (
+    OTHER_DEV_ADDRESS,
+    OTHER_DEV_PRIVATE_KEY,
+    AnvilNode,
+    running_anvil,
+)
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    with running_anvil() as node:
+        yield node
+
+
+@pytest.fixture
+def ledger(anvil: AnvilNode) -> ChainLedger:
+    """A freshly deployed ledger owned by the first dev account."""
+    ledger = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
+    ledger.deploy()
+    return ledger
+
+
+def root_of(label: str) -> bytes:
+    return keccak(label.encode())
+
+
+DATA_HASH = keccak(b"batch data")
+
+
+def web3_contract(anvil: AnvilNode, ledger: ChainLedger) -> tuple[Web3, Any]:
+    """Plain web3 access to the ledger, to see what the adapter does not expose."""
+    assert ledger.contract_address is not None
+    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+    address = Web3.to_checksum_address(ledger.contract_address)
+    return w3, w3.eth.contract(address=address, abi=load_artifact("DrecLedger")["abi"])
+
+
+def test_new_ledger_starts_at_seq_one_with_no_batches(ledger: ChainLedger) -> None:
+    assert ledger.next_seq() == 1
+    assert ledger.batch_count() == 0
+    assert ledger.contract_address is not None
+    assert not ledger.is_root(root_of("anything"))
+
+
+def test_consecutive_batches_get_rising_ids_and_read_back(ledger: ChainLedger) -> None:
+    sizes = [5, 1, 1000]
+
+    receipts = []
+    first_seq = 1
+    for number, size in enumerate(sizes, start=1):
+        receipts.append(
+            ledger.anchor_batch(root_of(f"r{number}"), first_seq, size, DATA_HASH)
+        )
+        first_seq += size
+
+    assert [r.batch_id for r in receipts] == [1, 2, 3]
+    assert ledger.next_seq() == 1 + 5 + 1 + 1000
+    assert ledger.batch_count() == 3
+    second = ledger.batch(2)
+    assert (second.root, second.first_seq, second.event_count, second.data_hash) == (
+        root_of("r2"),
+        6,
+        1,
+        DATA_HASH,
+    )
+    assert all(ledger.is_root(root_of(f"r{n}")) for n in (1, 2, 3))
+
+
+def test_batch_of_finds_the_batch_holding_each_boundary_seq(
+    ledger: ChainLedger,
+) -> None:
+    first_seq = 1
+    for number, size in enumerate([3, 1, 4, 1, 5], start=1):
+        ledger.anchor_batch(root_of(f"b{number}"), first_seq, size, DATA_HASH)
+        first_seq += size
+
+    expected = {1: 1, 3: 1, 4: 2, 5: 3, 8: 3, 9: 4, 10: 5, 14: 5}
+    assert {seq: ledger.batch_of(seq) for seq in expected} == expected
+
+
+def test_anchoring_emits_batch_anchored_with_its_arguments(
+    anvil: AnvilNode, ledger: ChainLedger
+) -> None:
+    ledger.anchor_batch(root_of("first"), 1, 7, DATA_HASH)
+    w3, contract = web3_contract(anvil, ledger)
+
+    receipt = ledger.anchor_batch(root_of("second"), 8, 3, keccak(b"other data"))
+
+    logs = contract.events.BatchAnchored().process_receipt(
+        w3.eth.get_transaction_receipt(HexStr(receipt.tx_hash))
+    )
+    assert len(logs) == 1
+    assert dict(logs[0]["args"]) == {
+        "batchId": 2,
+        "root": root_of("second"),
+        "firstSeq": 8,
+        "eventCount": 3,
+        "dataHash": keccak(b"other data"),
+    }
+    block = w3.eth.get_block(receipt.block_number)
+    assert ledger.batch(2).anchored_at == block["timestamp"]
+    assert receipt.gas_used > 21_000
+
+
+@pytest.mark.parametrize(
+    ("root", "first_seq", "event_count", "error", "args"),
+    [
+        ("gap", 12, 1, "DrecLedgerSequenceMismatch", {"expected": 11, "given": 12}),
+        ("overlap", 10, 5, "DrecLedgerSequenceMismatch", {"expected": 11, "given": 10}),
+        ("seed", 1, 10, "DrecLedgerSequenceMismatch", {"expected": 11, "given": 1}),
+        ("zero-count", 11, 0, "DrecLedgerEmptyBatch", {}),
+        (None, 11, 5, "DrecLedgerZeroRoot", {}),
+    ],
+    ids=["gapped", "overlapping", "replayed", "zero-count", "zero-root"],
+)
+def test_bad_batches_revert_with_named_errors_and_change_nothing(
+    ledger: ChainLedger,
+    root: str | None,
+    first_seq: int,
+    event_count: int,
+    error: str,
+    args: dict[str, int],
+) -> None:
+    ledger.anchor_batch(root_of("seed"), 1, 10, DATA_HASH)
+    bad_root = bytes(32) if root is None else root_of(root)
+
+    with pytest.raises(ChainReverted) as raised:
+        ledger.anchor_batch(bad_root, first_seq, event_count, DATA_HASH)
+
+    assert raised.value.error_name == error
+    assert raised.value.error_args == args
+    assert raised.value.reason.startswith(error + "(")
+    assert (ledger.next_seq(), ledger.batch_count()) == (11, 1)
+
+
+def test_a_root_cannot_be_anchored_twice(ledger: ChainLedger) -> None:
+    ledger.anchor_batch(root_of("same"), 1, 2, DATA_HASH)
+
+    with pytest.raises(ChainReverted) as raised:
+        ledger.anchor_batch(root_of("same"), 3, 2, DATA_HASH)
+
+    assert raised.value.error_name == "DrecLedgerRootAlreadyAnchored"
+    assert raised.value.error_args == {
+        "root": "0x" + root_of("same").hex(),
+        "batchId": 1,
+    }
+
+
+def test_only_the_owner_anchors(anvil: AnvilNode, ledger: ChainLedger) -> None:
+    assert ledger.contract_address is not None
+    stranger = ChainLedger(
+        anvil.rpc_url, OTHER_DEV_PRIVATE_KEY, ledger.contract_address
+    )
+
+    with pytest.raises(ChainReverted) as raised:
+        stranger.anchor_batch(root_of("x"), 1, 1, DATA_HASH)
+
+    assert raised.value.error_name == "DrecLedgerUnauthorizedAccount"
+    assert raised.value.error_args == {"account": OTHER_DEV_ADDRESS}
+    assert ledger.next_seq() == 1
+
+
+def test_transferred_ownership_moves_the_right_to_anchor(
+    anvil: AnvilNode, ledger: ChainLedger
+) -> None:
+    w3, contract = web3_contract(anvil, ledger)
+    assert contract.functions.owner().call() == DEV_ADDRESS
+    tx = contract.functions.transferOwnership(OTHER_DEV_ADDRESS).transact(
+        {"from": DEV_ADDRESS}
+    )
+    transfer_logs = contract.events.OwnershipTransferred().process_receipt(
+        w3.eth.wait_for_transaction_receipt(tx)
+    )
+    assert ledger.contract_address is not None
+    new_owner = ChainLedger(
+        anvil.rpc_url, OTHER_DEV_PRIVATE_KEY, ledger.contract_address
+    )
+
+    receipt = new_owner.anchor_batch(root_of("by new owner"), 1, 4, DATA_HASH)
+
+    assert dict(transfer_logs[0]["args"]) == {
+        "previousOwner": DEV_ADDRESS,
+        "newOwner": OTHER_DEV_ADDRESS,
+    }
+    assert receipt.batch_id == 1
+    with pytest.raises(ChainReverted, match="DrecLedgerUnauthorizedAccount"):
+        ledger.anchor_batch(root_of("by old owner"), 5, 1, DATA_HASH)
+
+
+def test_ownership_cannot_go_to_the_zero_address(
+    anvil: AnvilNode, ledger: ChainLedger
+) -> None:
+    _, contract = web3_contract(anvil, ledger)
+
+    with pytest.raises(ContractCustomError) as raised:
+        contract.functions.transferOwnership("0x" + "00" * 20).call(
+            {"from": DEV_ADDRESS}
+        )
+
+    selector = function_signature_to_4byte_selector("DrecLedgerInvalidOwner(address)")
+    assert raised.value.data == "0x" + selector.hex() + "00" * 32
+
+
+def test_unknown_batches_and_unanchored_seqs_revert(ledger: ChainLedger) -> None:
+    ledger.anchor_batch(root_of("only"), 1, 3, DATA_HASH)
+
+    with pytest.raises(
+        ChainReverted, match=r"DrecLedgerUnknownBatch\(batchId=0, batchCount=1\)"
+    ):
+        ledger.batch(0)
+    with pytest.raises(
+        ChainReverted, match=r"DrecLedgerUnknownBatch\(batchId=2, batchCount=1\)"
+    ):
+        ledger.batch(2)
+    with pytest.raises(
+        ChainReverted, match=r"DrecLedgerSeqNotAnchored\(seq=4, nextSeq=4\)"
+    ):
+        ledger.batch_of(4)
+    with pytest.raises(
+        ChainReverted, match=r"DrecLedgerSeqNotAnchored\(seq=0, nextSeq=4\)"
+    ):
+        ledger.batch_of(0)
+
+
+def test_python_merkle_proofs_verify_against_the_on_chain_root(
+    ledger: ChainLedger,
+) -> None:
+    bodies = [
+        canonical_json({"seq": seq, "type": "ReadingAccepted", "energy_wh": 100 + seq})
+        for seq in range(1, 38)
+    ]
+    leaves = [leaf_hash(body) for body in bodies]
+    tree = MerkleTree(leaves)
+    receipt = ledger.anchor_batch(tree.root, 1, len(leaves), keccak(b"".join(bodies)))
+
+    on_chain_root = ledger.batch(receipt.batch_id).root
+
+    assert on_chain_root == tree.root
+    assert ledger.is_root(on_chain_root)
+    for index in (0, 1, 17, 35, 36):
+        proof = tree.proof(index)
+        assert verify_proof(leaves[index], proof, on_chain_root)
+        # The contract's own fold agrees with the Python one.
+        assert ledger.verify_leaf(on_chain_root, leaves[index], proof)
+    forged = leaf_hash(
+        canonical_json({"seq": 5, "type": "ReadingAccepted", "energy_wh": 9999})
+    )
+    assert not ledger.verify_leaf(on_chain_root, forged, tree.proof(4))
+    assert not ledger.verify_leaf(root_of("never anchored"), leaves[0], tree.proof(0))
