@@ -40,6 +40,17 @@ class Container:
         return DynamoEvents(self.client("dynamodb"), self.settings.name)
 
 
+    @cached_property
+    def site_lookup(self) -> Any:
+        from .domain.twin import site_constants
+
+        def lookup(latitude: float, longitude: float) -> dict[str, Any]:
+            site = site_constants(latitude, longitude)
+            return {"altitude_m": site.altitude_m, "linke_turbidity": list(site.linke_turbidity)}
+
+        return lookup
+
+
 _container: Container | None = None
 
 

@@ -7,21 +7,15 @@ pragma solidity ^0.8.24;
 /// over its events' leaves, so one transaction anchors any number of events.
 /// @dev Merkle convention (mirrored by the off-chain builder): leaf = keccak256(0x00 || body),
 /// node = keccak256(0x01 || min(a, b) || max(a, b)); an odd node is promoted unchanged.
-/// Batch ids start at 1, as event sequence numbers do.
+/// Batch ids start at 1, as event sequence numbers do. Each batch writes one new storage
+/// slot (its root's packed record); the platform keeps each event's batch id, root and
+/// transaction hash off the chain, and verifiers check roots here.
 contract DrecLedger {
-    /// @dev One storage slot per root: 4 + 8 + 4 + 8 bytes.
-    struct Anchor {
-        uint32 batchId;
-        uint64 firstSeq;
-        uint32 eventCount;
-        uint64 anchoredAt;
-    }
-
-    /// @dev Root and data hash of a batch, by batch id.
-    struct Commitment {
-        bytes32 root;
-        bytes32 dataHash;
-    }
+    // Layout of a root's packed record, low bits first. A record is never zero once written
+    // (batch ids start at 1), so zero means "not anchored".
+    uint256 private constant _FIRST_SEQ_SHIFT = 64;
+    uint256 private constant _EVENT_COUNT_SHIFT = 128;
+    uint256 private constant _ANCHORED_AT_SHIFT = 160;
 
     // The owner shares its slot with both counters: anchorBatch reads the owner anyway, so
     // updating the counters costs a warm write instead of a second cold slot.
@@ -29,15 +23,17 @@ contract DrecLedger {
     uint64 private _nextSeq;
     uint32 private _batchCount;
 
-    mapping(bytes32 root => Anchor) private _anchors;
-    mapping(uint256 batchId => Commitment) private _commitments;
+    /// @dev batchId (64 bits) | firstSeq (64) | eventCount (32) | anchoredAt (64): 224 bits.
+    mapping(bytes32 root => uint256 packed) private _roots;
 
     /// @notice A batch of `eventCount` events starting at `firstSeq` was anchored.
+    /// @dev The log is the only on-chain record of `dataHash`: the contract does not store it,
+    /// so whoever checks a published data file against it reads this event.
     /// @param batchId Id of the new batch (1, 2, ...).
     /// @param root Merkle root over the batch's event leaves.
     /// @param firstSeq Sequence number of the batch's first event.
     /// @param eventCount Number of events in the batch.
-    /// @param dataHash Hash of the batch's off-chain data (the event bodies).
+    /// @param dataHash Hash of the batch's published data file (the event bodies).
     event BatchAnchored(
         uint256 indexed batchId,
         bytes32 indexed root,
@@ -69,11 +65,8 @@ contract DrecLedger {
     /// @notice `root` was already anchored as batch `batchId`.
     error DrecLedgerRootAlreadyAnchored(bytes32 root, uint256 batchId);
 
-    /// @notice No batch `batchId` exists; ids run from 1 to `batchCount`.
-    error DrecLedgerUnknownBatch(uint256 batchId, uint256 batchCount);
-
-    /// @notice Sequence number `seq` is not anchored; anchored numbers are below `nextSeq`.
-    error DrecLedgerSeqNotAnchored(uint64 seq, uint64 nextSeq);
+    /// @notice `root` is not the root of any anchored batch.
+    error DrecLedgerUnknownRoot(bytes32 root);
 
     /// @notice Deploys an empty ledger owned by the deployer; the first batch starts at 1.
     constructor() {
@@ -86,7 +79,7 @@ contract DrecLedger {
     /// @param root Merkle root over the batch's event leaves; must be non-zero and new.
     /// @param firstSeq Sequence number of the batch's first event; must equal `nextSeq()`.
     /// @param eventCount Number of events in the batch; must be positive.
-    /// @param dataHash Hash of the batch's off-chain data.
+    /// @param dataHash Hash of the batch's published data file; emitted, not stored.
     /// @return batchId Id of the new batch.
     function anchorBatch(
         bytes32 root,
@@ -99,12 +92,15 @@ contract DrecLedger {
         if (eventCount == 0) revert DrecLedgerEmptyBatch();
         uint64 expected = _nextSeq;
         if (firstSeq != expected) revert DrecLedgerSequenceMismatch(expected, firstSeq);
-        Anchor storage anchor = _anchors[root];
-        if (anchor.batchId != 0) revert DrecLedgerRootAlreadyAnchored(root, anchor.batchId);
+        uint256 existing = _roots[root];
+        if (existing != 0) revert DrecLedgerRootAlreadyAnchored(root, uint64(existing));
 
         uint32 id = _batchCount + 1;
-        _anchors[root] = Anchor(id, firstSeq, eventCount, uint64(block.timestamp));
-        _commitments[id] = Commitment(root, dataHash);
+        _roots[root] =
+            uint256(id) |
+            (uint256(firstSeq) << _FIRST_SEQ_SHIFT) |
+            (uint256(eventCount) << _EVENT_COUNT_SHIFT) |
+            (uint256(uint64(block.timestamp)) << _ANCHORED_AT_SHIFT);
         _nextSeq = firstSeq + eventCount;
         _batchCount = id;
         emit BatchAnchored(id, root, firstSeq, eventCount, dataHash);
@@ -136,66 +132,71 @@ contract DrecLedger {
         return _batchCount;
     }
 
-    /// @notice The anchored batch `batchId`.
-    /// @param batchId Id of the batch, from 1 to `batchCount()`.
-    /// @return root Merkle root over the batch's event leaves.
+    /// @notice The anchored batch whose Merkle root is `root`.
+    /// @dev Reverts with `DrecLedgerUnknownRoot` if `root` was never anchored. The batch's
+    /// data hash is in its `BatchAnchored` event, not in storage.
+    /// @param root Merkle root of an anchored batch.
+    /// @return batchId Id of the batch.
     /// @return firstSeq Sequence number of the batch's first event.
     /// @return eventCount Number of events in the batch.
-    /// @return dataHash Hash of the batch's off-chain data.
     /// @return anchoredAt Timestamp of the anchoring block [s since the Unix epoch].
-    function batch(
-        uint256 batchId
-    )
-        external
-        view
-        returns (bytes32 root, uint64 firstSeq, uint32 eventCount, bytes32 dataHash, uint64 anchoredAt)
-    {
-        uint256 count = _batchCount;
-        if (batchId == 0 || batchId > count) revert DrecLedgerUnknownBatch(batchId, count);
-        Commitment storage commitment = _commitments[batchId];
-        Anchor storage anchor = _anchors[commitment.root];
-        return (commitment.root, anchor.firstSeq, anchor.eventCount, commitment.dataHash, anchor.anchoredAt);
-    }
-
-    /// @notice The batch that anchors event `seq`.
-    /// @param seq Sequence number of an anchored event.
-    /// @return batchId Id of the batch whose range holds `seq`.
-    function batchOf(uint64 seq) external view returns (uint256 batchId) {
-        uint64 next = _nextSeq;
-        if (seq == 0 || seq >= next) revert DrecLedgerSeqNotAnchored(seq, next);
-        // Batches are consecutive, so first sequence numbers rise with the id: find the
-        // last batch that starts at or before `seq`.
-        uint256 low = 1;
-        uint256 high = _batchCount;
-        while (low < high) {
-            uint256 mid = (low + high + 1) / 2;
-            if (_anchors[_commitments[mid].root].firstSeq <= seq) {
-                low = mid;
-            } else {
-                high = mid - 1;
-            }
-        }
-        return low;
+    function rootInfo(
+        bytes32 root
+    ) external view returns (uint256 batchId, uint64 firstSeq, uint32 eventCount, uint64 anchoredAt) {
+        uint256 packed = _roots[root];
+        if (packed == 0) revert DrecLedgerUnknownRoot(root);
+        return (
+            uint64(packed),
+            uint64(packed >> _FIRST_SEQ_SHIFT),
+            uint32(packed >> _EVENT_COUNT_SHIFT),
+            uint64(packed >> _ANCHORED_AT_SHIFT)
+        );
     }
 
     /// @notice Whether `root` is the root of an anchored batch.
     function isRoot(bytes32 root) external view returns (bool) {
-        return _anchors[root].batchId != 0;
+        return _roots[root] != 0;
     }
 
     /// @notice Whether `leaf` belongs to the anchored batch with root `root`, by `proof`.
-    /// @param root Root of an anchored batch.
+    /// @param root Root of an anchored batch; an unknown root gives false.
     /// @param leaf Leaf hash of an event: keccak256(0x00 || canonical body).
     /// @param proof Sibling hashes from the leaf up to the root.
     function verifyLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
-        if (_anchors[root].batchId == 0) return false;
-        bytes32 node = leaf;
+        if (_roots[root] == 0) return false;
+        return _fold(leaf, proof) == root;
+    }
+
+    /// @notice Whether event `seq` with leaf `leaf` belongs to the anchored batch `root`:
+    /// the root is anchored, `seq` lies in the batch's range and `proof` leads to the root.
+    /// @dev Sorted pairs carry no position, so the proof does not tie the leaf to `seq`; the
+    /// event body carries its own `seq`, which the verifier reads from the body it hashed.
+    /// @param root Root of an anchored batch; an unknown root gives false.
+    /// @param seq Sequence number of the event.
+    /// @param leaf Leaf hash of the event: keccak256(0x00 || canonical body).
+    /// @param proof Sibling hashes from the leaf up to the root.
+    function verifyEvent(
+        bytes32 root,
+        uint64 seq,
+        bytes32 leaf,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        uint256 packed = _roots[root];
+        if (packed == 0) return false;
+        uint64 firstSeq = uint64(packed >> _FIRST_SEQ_SHIFT);
+        uint64 eventCount = uint32(packed >> _EVENT_COUNT_SHIFT);
+        if (seq < firstSeq || seq - firstSeq >= eventCount) return false;
+        return _fold(leaf, proof) == root;
+    }
+
+    /// @dev Hashes `leaf` up through its sorted-pair siblings to a root.
+    function _fold(bytes32 leaf, bytes32[] calldata proof) private pure returns (bytes32 node) {
+        node = leaf;
         for (uint256 i = 0; i < proof.length; ++i) {
             bytes32 sibling = proof[i];
             node = node < sibling
                 ? keccak256(abi.encodePacked(bytes1(0x01), node, sibling))
                 : keccak256(abi.encodePacked(bytes1(0x01), sibling, node));
         }
-        return node == root;
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles every Solidity source under contracts/ with the pinned solcjs and writes one
-// artifact per contract to contracts/build/<Name>.json.
+// artifact per contract to contracts/build/<Name>.json, plus a copy of the ledger's artifact
+// in chalicelib/contracts_build/ so the deployed functions carry it (they ship chalicelib only).
 //   node contracts/compile.js          write artifacts
 //   node contracts/compile.js --check  exit 1 if any committed artifact is stale or missing
 'use strict';
@@ -15,6 +16,8 @@ const EVM_VERSION = 'prague';
 const CONTRACTS_DIR = __dirname;
 const REPO_ROOT = path.dirname(CONTRACTS_DIR);
 const BUILD_DIR = path.join(CONTRACTS_DIR, 'build');
+const PACKAGED_DIR = path.join(REPO_ROOT, 'chalicelib', 'contracts_build');
+const PACKAGED_CONTRACTS = new Set(['DrecLedger']);
 const SKIP_DIRS = new Set(['build', 'node_modules']);
 
 function findSources(dir) {
@@ -82,35 +85,58 @@ function compileAll() {
   return artifacts;
 }
 
-function existingArtifacts() {
-  if (!fs.existsSync(BUILD_DIR)) return [];
-  return fs.readdirSync(BUILD_DIR).filter((name) => name.endsWith('.json')).sort();
+// Every artifact directory with the contracts it must hold.
+function targets(artifacts) {
+  const packaged = new Map([...artifacts].filter(([name]) => PACKAGED_CONTRACTS.has(name)));
+  return [
+    { dir: BUILD_DIR, artifacts },
+    { dir: PACKAGED_DIR, artifacts: packaged },
+  ];
+}
+
+function shown(file) {
+  return path.relative(REPO_ROOT, file).split(path.sep).join('/');
+}
+
+function existingArtifacts(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((name) => name.endsWith('.json')).sort();
 }
 
 function check(artifacts) {
   const problems = [];
-  for (const [name, text] of artifacts) {
-    const file = path.join(BUILD_DIR, `${name}.json`);
-    if (!fs.existsSync(file)) problems.push(`missing: contracts/build/${name}.json`);
-    else if (fs.readFileSync(file, 'utf8') !== text) problems.push(`differs: contracts/build/${name}.json`);
-  }
-  for (const file of existingArtifacts()) {
-    if (!artifacts.has(path.basename(file, '.json'))) problems.push(`stale (no source): contracts/build/${file}`);
+  for (const { dir, artifacts: expected } of targets(artifacts)) {
+    for (const [name, text] of expected) {
+      const file = path.join(dir, `${name}.json`);
+      if (!fs.existsSync(file)) problems.push(`missing: ${shown(file)}`);
+      else if (fs.readFileSync(file, 'utf8') !== text) problems.push(`differs: ${shown(file)}`);
+    }
+    for (const file of existingArtifacts(dir)) {
+      if (!expected.has(path.basename(file, '.json'))) {
+        problems.push(`stale (not produced): ${shown(path.join(dir, file))}`);
+      }
+    }
   }
   for (const problem of problems) process.stderr.write(problem + '\n');
   if (problems.length > 0) {
-    process.stderr.write('artifacts are out of date: run `node contracts/compile.js` and commit contracts/build\n');
+    process.stderr.write(
+      'artifacts are out of date: run `node contracts/compile.js` and commit ' +
+        'contracts/build and chalicelib/contracts_build\n',
+    );
     return 1;
   }
-  process.stdout.write(`${artifacts.size} artifacts up to date\n`);
+  process.stdout.write(`${artifacts.size} artifacts up to date (+ ${PACKAGED_CONTRACTS.size} packaged copy)\n`);
   return 0;
 }
 
 function write(artifacts) {
-  fs.mkdirSync(BUILD_DIR, { recursive: true });
-  for (const [name, text] of artifacts) {
-    fs.writeFileSync(path.join(BUILD_DIR, `${name}.json`), text);
-    process.stdout.write(`wrote contracts/build/${name}.json\n`);
+  for (const { dir, artifacts: expected } of targets(artifacts)) {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of expected) {
+      const file = path.join(dir, `${name}.json`);
+      fs.writeFileSync(file, text);
+      process.stdout.write(`wrote ${shown(file)}\n`);
+    }
   }
   return 0;
 }

@@ -7,7 +7,7 @@ signs, sends, waits and translates chain failures into `ChainError`s.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,9 @@ from web3.logs import DISCARD
 from web3.types import TxParams
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The deployed functions ship chalicelib/ only, so the ledger's artifact has a packaged copy
+# there; a checkout falls back to the compiler's own output.
+PACKAGED_ARTIFACT_DIR = Path(__file__).resolve().parents[1] / "contracts_build"
 ARTIFACT_DIR = REPO_ROOT / "contracts" / "build"
 LEDGER_CONTRACT = "DrecLedger"
 
@@ -70,12 +73,15 @@ class ChainReverted(ChainError):
 
 @dataclass(frozen=True)
 class OnChainBatch:
-    """One anchored batch as the contract stores it; `anchored_at` in [s since the epoch]."""
+    """One anchored batch as the contract stores it; `anchored_at` in [s since the epoch].
 
+    The batch's data hash is not stored on the chain: it is in its `BatchAnchored` log.
+    """
+
+    batch_id: int
     root: bytes
     first_seq: int
     event_count: int
-    data_hash: bytes
     anchored_at: int
 
 
@@ -88,15 +94,21 @@ class AnchorReceipt:
 
 
 def load_artifact(name: str) -> dict[str, Any]:
-    """The compiled artifact `contracts/build/<name>.json` (abi, bytecode, ...)."""
-    path = ARTIFACT_DIR / f"{name}.json"
-    try:
-        artifact: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ChainError(
-            f"no artifact {path}: run `node contracts/compile.js`"
-        ) from exc
-    return artifact
+    """The compiled artifact `<name>.json` (abi, bytecode, ...).
+
+    Read from `chalicelib/contracts_build/` when packaged there, else `contracts/build/`.
+    """
+    searched = [PACKAGED_ARTIFACT_DIR / f"{name}.json", ARTIFACT_DIR / f"{name}.json"]
+    for path in searched:
+        try:
+            artifact: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        return artifact
+    raise ChainError(
+        f"no artifact {name} in {', '.join(str(p.parent) for p in searched)}: "
+        "run `node contracts/compile.js`"
+    )
 
 
 class ChainLedger:
@@ -184,28 +196,42 @@ class ChainLedger:
     def batch_count(self) -> int:
         return int(self._call("batchCount"))
 
-    def batch(self, batch_id: int) -> OnChainBatch:
-        root, first_seq, event_count, data_hash, anchored_at = self._call(
-            "batch", batch_id
-        )
+    def has_code(self) -> bool:
+        """Whether contract code is deployed at the address (False when there is none)."""
+        if self._contract is None:
+            return False
+        address = self._contract.address
+        return len(self._guard(lambda: self._w3.eth.get_code(address))) > 0
+
+    def root_info(self, root: bytes) -> OnChainBatch | None:
+        """The batch anchored under `root`, or None if `root` was never anchored."""
+        try:
+            batch_id, first_seq, event_count, anchored_at = self._call("rootInfo", root)
+        except ChainReverted as exc:
+            if exc.error_name == "DrecLedgerUnknownRoot":
+                return None
+            raise
         return OnChainBatch(
+            batch_id=int(batch_id),
             root=bytes(root),
             first_seq=int(first_seq),
             event_count=int(event_count),
-            data_hash=bytes(data_hash),
             anchored_at=int(anchored_at),
         )
-
-    def batch_of(self, seq: int) -> int:
-        """Id of the batch that anchors event `seq`; ChainReverted if it is not anchored."""
-        return int(self._call("batchOf", seq))
 
     def is_root(self, root: bytes) -> bool:
         return bool(self._call("isRoot", root))
 
-    def verify_leaf(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
+    def verify_leaf(self, root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
         """The contract's own check that `leaf` is under the anchored `root`."""
-        return bool(self._call("verifyLeaf", root, leaf, proof))
+        return bool(self._call("verifyLeaf", root, leaf, list(proof)))
+
+    def verify_event(
+        self, root: bytes, seq: int, leaf: bytes, proof: Sequence[bytes]
+    ) -> bool:
+        """The contract's check that event `seq` (hashed to `leaf`) is anchored under `root`:
+        the root is anchored, `seq` is in its batch's range and `proof` leads to it."""
+        return bool(self._call("verifyEvent", root, seq, leaf, list(proof)))
 
     def anchor_batch(
         self, root: bytes, first_seq: int, event_count: int, data_hash: bytes

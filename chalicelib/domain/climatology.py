@@ -16,12 +16,14 @@ never to reject.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from pvlib import atmosphere, clearsky, irradiance, solarposition
 
-from chalicelib.domain.twin import monthly_clear_sky_ghi, site_constants
+from chalicelib.domain.twin import site_constants, turbidity_for_day
 
 MAX_MEAN_CLEAR_SKY_INDEX = 0.9
 MIN_SIGMA_CLEAR_SKY_INDEX = 0.05
@@ -153,6 +155,51 @@ def monthly_ghi(latitude: float, longitude: float) -> tuple[np.ndarray, np.ndarr
     cell = _grid_point_index(*_grid_point(latitude, longitude))
     i, j = _grid_point(cell.cell_latitude, cell.cell_longitude)
     return mean[i, j].copy(), sigma[i, j].copy()
+
+
+def monthly_clear_sky_ghi(
+    latitude: float,
+    longitude: float,
+    linke_turbidity: Sequence[float],
+    altitude_m: float = 0.0,
+) -> np.ndarray:
+    """Mean daily clear-sky GHI [W m-2, 24-h mean] of each month (12 values), at 30-min steps over a year."""
+    half_hours = np.arange(365 * 48)
+    day_of_year = half_hours // 48 + 1.0
+    hour_utc = (half_hours % 48) / 2.0 + 0.25
+    declination = solarposition.declination_spencer71(day_of_year)
+    equation_of_time_min = solarposition.equation_of_time_spencer71(day_of_year)
+    hour_angle = np.radians(
+        (hour_utc - 12.0) * 15.0 + longitude + equation_of_time_min / 4.0
+    )
+    zenith_deg = np.degrees(
+        solarposition.solar_zenith_analytical(
+            np.radians(latitude), hour_angle, declination
+        )
+    )
+    turbidity = turbidity_for_day(
+        np.tile(np.asarray(linke_turbidity, dtype=float), (len(day_of_year), 1)),
+        day_of_year,
+    )
+    airmass = atmosphere.get_absolute_airmass(
+        atmosphere.get_relative_airmass(zenith_deg), atmosphere.alt2pres(altitude_m)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sky = clearsky.ineichen(
+            zenith_deg,
+            airmass,
+            turbidity,
+            altitude_m,
+            irradiance.get_extra_radiation(day_of_year),
+        )
+    ghi = np.where(zenith_deg < 90.0, np.nan_to_num(sky["ghi"]), 0.0)
+    month = (np.datetime64("2021-01-01") + (day_of_year.astype(np.int64) - 1)).astype(
+        "datetime64[M]"
+    )
+    month_index = (month - np.datetime64("2021-01", "M")).astype(np.int64)
+    return np.bincount(month_index, weights=ghi, minlength=12) / np.bincount(
+        month_index, minlength=12
+    )
 
 
 def period_sigma(

@@ -327,7 +327,7 @@ def _integrate_chunk(
     )
     zenith_deg, azimuth_deg = np.degrees(zenith), np.degrees(azimuth)
 
-    turbidity = _turbidity_for_day(arrays.linke_turbidity[reading], day_of_year)
+    turbidity = turbidity_for_day(arrays.linke_turbidity[reading], day_of_year)
     altitude = arrays.altitude_m[reading]
     airmass = atmosphere.get_absolute_airmass(
         atmosphere.get_relative_airmass(zenith_deg), atmosphere.alt2pres(altitude)
@@ -366,7 +366,8 @@ def _integrate_chunk(
     all_diffuse = irradiance.isotropic(bound_tilt, clean["ghi"])
     poa_clean = np.maximum(
         _plane_of_array(bound_tilt, bound_azimuth, zenith_deg, azimuth_deg, clean),
-        all_diffuse + irradiance.get_ground_diffuse(bound_tilt, clean["ghi"], albedo=ALBEDO),
+        all_diffuse
+        + irradiance.get_ground_diffuse(bound_tilt, clean["ghi"], albedo=ALBEDO),
     )
 
     capacity = arrays.capacity_w[reading]
@@ -397,7 +398,7 @@ def _integrate_chunk(
     return clear_wh, bound_wh, daylight_s
 
 
-def _turbidity_for_day(monthly: np.ndarray, day_of_year: np.ndarray) -> np.ndarray:
+def turbidity_for_day(monthly: np.ndarray, day_of_year: np.ndarray) -> np.ndarray:
     """Linke turbidity interpolated linearly between mid-month values, as pvlib does."""
     position = (day_of_year - 15.0) / (365.25 / 12.0)
     lower = np.floor(position).astype(np.int64)
@@ -430,48 +431,3 @@ def _plane_of_array(
     diffuse = irradiance.isotropic(tilt_deg, sky["dhi"])
     ground = irradiance.get_ground_diffuse(tilt_deg, sky["ghi"], albedo=ALBEDO)
     return beam + diffuse + ground
-
-
-def monthly_clear_sky_ghi(
-    latitude: float,
-    longitude: float,
-    linke_turbidity: Sequence[float],
-    altitude_m: float = 0.0,
-) -> np.ndarray:
-    """Mean daily clear-sky GHI [W m-2, 24-h mean] of each month (12 values), at 30-min steps over a year."""
-    half_hours = np.arange(365 * 48)
-    day_of_year = half_hours // 48 + 1.0
-    hour_utc = (half_hours % 48) / 2.0 + 0.25
-    declination = solarposition.declination_spencer71(day_of_year)
-    equation_of_time_min = solarposition.equation_of_time_spencer71(day_of_year)
-    hour_angle = np.radians(
-        (hour_utc - 12.0) * 15.0 + longitude + equation_of_time_min / 4.0
-    )
-    zenith_deg = np.degrees(
-        solarposition.solar_zenith_analytical(
-            np.radians(latitude), hour_angle, declination
-        )
-    )
-    turbidity = _turbidity_for_day(
-        np.tile(np.asarray(linke_turbidity, dtype=float), (len(day_of_year), 1)),
-        day_of_year,
-    )
-    airmass = atmosphere.get_absolute_airmass(
-        atmosphere.get_relative_airmass(zenith_deg), atmosphere.alt2pres(altitude_m)
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sky = clearsky.ineichen(
-            zenith_deg,
-            airmass,
-            turbidity,
-            altitude_m,
-            irradiance.get_extra_radiation(day_of_year),
-        )
-    ghi = np.where(zenith_deg < 90.0, np.nan_to_num(sky["ghi"]), 0.0)
-    month = (np.datetime64("2021-01-01") + (day_of_year.astype(np.int64) - 1)).astype(
-        "datetime64[M]"
-    )
-    month_index = (month - np.datetime64("2021-01", "M")).astype(np.int64)
-    return np.bincount(month_index, weights=ghi, minlength=12) / np.bincount(
-        month_index, minlength=12
-    )

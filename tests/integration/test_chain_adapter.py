@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def test_nothing_listening_raises_chain_unavailable() -> None:
         ChainLedger(silent, DEV_PRIVATE_KEY).deploy()
     with pytest.raises(ChainUnavailable):
         _ = ledger.chain_id
+    with pytest.raises(ChainUnavailable):
+        ledger.has_code()
 
 
 def test_anchor_receipt_describes_the_mined_transaction(anvil: AnvilNode) -> None:
@@ -59,7 +62,9 @@ def test_anchor_receipt_describes_the_mined_transaction(anvil: AnvilNode) -> Non
     assert (first.batch_id, second.batch_id) == (1, 2)
     assert second.block_number > first.block_number
     assert second.tx_hash.startswith("0x") and len(second.tx_hash) == 66
-    assert 21_000 < second.gas_used < 150_000
+    # one transaction's gas whatever the batch size: under 60k at 10 and at 10,000 events
+    assert 21_000 < first.gas_used < 60_000
+    assert abs(second.gas_used - first.gas_used) < 100
     assert ledger.chain_id == 31337
 
 
@@ -71,7 +76,10 @@ def test_reader_reads_but_cannot_anchor(anvil: AnvilNode) -> None:
     reader = ChainLedger.reader(anvil.rpc_url, address)
 
     assert reader.next_seq() == 4
-    assert reader.batch(1).root == keccak(b"root")
+    anchored = reader.root_info(keccak(b"root"))
+    assert anchored is not None
+    assert (anchored.batch_id, anchored.first_seq, anchored.event_count) == (1, 1, 3)
+    assert reader.has_code()
     assert reader.account_address is None
     with pytest.raises(ChainError, match="read-only"):
         reader.anchor_batch(keccak(b"next"), 4, 1, DATA_HASH)
@@ -83,17 +91,45 @@ def test_a_ledger_without_a_contract_says_to_deploy(anvil: AnvilNode) -> None:
     ledger = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
 
     assert ledger.contract_address is None
+    assert not ledger.has_code()
     with pytest.raises(ChainError, match="deploy"):
         ledger.next_seq()
+
+
+def test_has_code_is_false_at_an_address_without_a_contract(anvil: AnvilNode) -> None:
+    deployed = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
+    deployed.deploy()
+    # an account with no code, e.g. a fresh chain's address before anything is deployed
+    empty = ChainLedger.reader(anvil.rpc_url, "0x" + "ab" * 20)
+
+    assert deployed.has_code()
+    assert not empty.has_code()
 
 
 def test_missing_artifact_names_the_compile_command(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(chain, "ARTIFACT_DIR", tmp_path)
+    monkeypatch.setattr(chain, "PACKAGED_ARTIFACT_DIR", tmp_path / "packaged")
+    monkeypatch.setattr(chain, "ARTIFACT_DIR", tmp_path / "build")
 
     with pytest.raises(ChainError, match="node contracts/compile.js"):
         load_artifact("DrecLedger")
+
+
+def test_the_packaged_artifact_comes_first_and_the_build_is_the_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    packaged, build = tmp_path / "packaged", tmp_path / "build"
+    packaged.mkdir()
+    build.mkdir()
+    (packaged / "DrecLedger.json").write_text(json.dumps({"from": "packaged"}))
+    (build / "DrecLedger.json").write_text(json.dumps({"from": "build"}))
+    (build / "EventLogger.json").write_text(json.dumps({"from": "build"}))
+    monkeypatch.setattr(chain, "PACKAGED_ARTIFACT_DIR", packaged)
+    monkeypatch.setattr(chain, "ARTIFACT_DIR", build)
+
+    assert load_artifact("DrecLedger") == {"from": "packaged"}
+    assert load_artifact("EventLogger") == {"from": "build"}
 
 
 def test_anchoring_survives_an_anvil_restart_with_state(tmp_path: Path) -> None:
@@ -112,11 +148,13 @@ def test_anchoring_survives_an_anvil_restart_with_state(tmp_path: Path) -> None:
         preserved = (
             restarted.next_seq(),
             restarted.batch_count(),
-            restarted.batch(2).root,
+            restarted.root_info(keccak(b"before 2")),
         )
         receipt = restarted.anchor_batch(keccak(b"after"), 11, 5, DATA_HASH)
 
-        assert preserved == (11, 2, keccak(b"before 2"))
+        assert preserved[:2] == (11, 2)
+        assert preserved[2] is not None
+        assert (preserved[2].batch_id, preserved[2].first_seq) == (2, 6)
         assert receipt.batch_id == 3
         assert restarted.next_seq() == 16
 

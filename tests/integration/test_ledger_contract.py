@@ -11,8 +11,14 @@ from eth_typing import HexStr
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import ContractCustomError
+from web3.types import RPCEndpoint
 
-from chalicelib.adapters.chain import ChainLedger, ChainReverted, load_artifact
+from chalicelib.adapters.chain import (
+    ChainLedger,
+    ChainReverted,
+    OnChainBatch,
+    load_artifact,
+)
 from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.merkle import MerkleTree, leaf_hash, verify_proof
 from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY
@@ -74,26 +80,57 @@ def test_consecutive_batches_get_rising_ids_and_read_back(ledger: ChainLedger) -
     assert [r.batch_id for r in receipts] == [1, 2, 3]
     assert ledger.next_seq() == 1 + 5 + 1 + 1000
     assert ledger.batch_count() == 3
-    second = ledger.batch(2)
-    assert (second.root, second.first_seq, second.event_count, second.data_hash) == (
+    second = ledger.root_info(root_of("r2"))
+    assert second is not None
+    assert (second.batch_id, second.root, second.first_seq, second.event_count) == (
+        2,
         root_of("r2"),
         6,
         1,
-        DATA_HASH,
     )
+    third = ledger.root_info(root_of("r3"))
+    assert third is not None
+    assert (third.batch_id, third.first_seq, third.event_count) == (3, 7, 1000)
     assert all(ledger.is_root(root_of(f"r{n}")) for n in (1, 2, 3))
 
 
-def test_batch_of_finds_the_batch_holding_each_boundary_seq(
-    ledger: ChainLedger,
+def test_anchoring_writes_one_new_storage_slot_and_costs_under_60k_gas(
+    anvil: AnvilNode, ledger: ChainLedger
 ) -> None:
-    first_seq = 1
-    for number, size in enumerate([3, 1, 4, 1, 5], start=1):
-        ledger.anchor_batch(root_of(f"b{number}"), first_seq, size, DATA_HASH)
-        first_seq += size
+    ledger.anchor_batch(root_of("warm-up"), 1, 10, DATA_HASH)
+    w3, _ = web3_contract(anvil, ledger)
 
-    expected = {1: 1, 3: 1, 4: 2, 5: 3, 8: 3, 9: 4, 10: 5, 14: 5}
-    assert {seq: ledger.batch_of(seq) for seq in expected} == expected
+    receipt = ledger.anchor_batch(root_of("measured"), 11, 1000, DATA_HASH)
+
+    trace = w3.provider.make_request(
+        RPCEndpoint("debug_traceTransaction"),
+        [
+            receipt.tx_hash,
+            {"tracer": "prestateTracer", "tracerConfig": {"diffMode": True}},
+        ],
+    )["result"]
+    address = str(ledger.contract_address).lower()
+    before = trace["pre"].get(address, {}).get("storage", {})
+    after = trace["post"][address]["storage"]
+    created = [slot for slot in after if int(before.get(slot, "0x0"), 16) == 0]
+    # The root's record lives at keccak256(root . 1): the mapping is the second slot.
+    record_slot = "0x" + keccak(root_of("measured") + (1).to_bytes(32, "big")).hex()
+    assert created == [record_slot]
+    assert set(after) == {"0x" + "00" * 32, record_slot}
+    assert receipt.gas_used < 60_000
+
+
+def test_root_info_of_an_unknown_root_is_none_and_the_view_reverts(
+    anvil: AnvilNode, ledger: ChainLedger
+) -> None:
+    ledger.anchor_batch(root_of("known"), 1, 3, DATA_HASH)
+    _, contract = web3_contract(anvil, ledger)
+
+    assert ledger.root_info(root_of("unknown")) is None
+    with pytest.raises(ContractCustomError) as raised:
+        contract.functions.rootInfo(root_of("unknown")).call()
+    selector = function_signature_to_4byte_selector("DrecLedgerUnknownRoot(bytes32)")
+    assert raised.value.data == "0x" + selector.hex() + root_of("unknown").hex()
 
 
 def test_anchoring_emits_batch_anchored_with_its_arguments(
@@ -116,7 +153,13 @@ def test_anchoring_emits_batch_anchored_with_its_arguments(
         "dataHash": keccak(b"other data"),
     }
     block = w3.eth.get_block(receipt.block_number)
-    assert ledger.batch(2).anchored_at == block["timestamp"]
+    assert ledger.root_info(root_of("second")) == OnChainBatch(
+        batch_id=2,
+        root=root_of("second"),
+        first_seq=8,
+        event_count=3,
+        anchored_at=block["timestamp"],
+    )
     assert receipt.gas_used > 21_000
 
 
@@ -219,27 +262,6 @@ def test_ownership_cannot_go_to_the_zero_address(
     assert raised.value.data == "0x" + selector.hex() + "00" * 32
 
 
-def test_unknown_batches_and_unanchored_seqs_revert(ledger: ChainLedger) -> None:
-    ledger.anchor_batch(root_of("only"), 1, 3, DATA_HASH)
-
-    with pytest.raises(
-        ChainReverted, match=r"DrecLedgerUnknownBatch\(batchId=0, batchCount=1\)"
-    ):
-        ledger.batch(0)
-    with pytest.raises(
-        ChainReverted, match=r"DrecLedgerUnknownBatch\(batchId=2, batchCount=1\)"
-    ):
-        ledger.batch(2)
-    with pytest.raises(
-        ChainReverted, match=r"DrecLedgerSeqNotAnchored\(seq=4, nextSeq=4\)"
-    ):
-        ledger.batch_of(4)
-    with pytest.raises(
-        ChainReverted, match=r"DrecLedgerSeqNotAnchored\(seq=0, nextSeq=4\)"
-    ):
-        ledger.batch_of(0)
-
-
 def test_python_merkle_proofs_verify_against_the_on_chain_root(
     ledger: ChainLedger,
 ) -> None:
@@ -251,9 +273,11 @@ def test_python_merkle_proofs_verify_against_the_on_chain_root(
     tree = MerkleTree(leaves)
     receipt = ledger.anchor_batch(tree.root, 1, len(leaves), keccak(b"".join(bodies)))
 
-    on_chain_root = ledger.batch(receipt.batch_id).root
+    anchored = ledger.root_info(tree.root)
+    assert anchored is not None
+    on_chain_root = anchored.root
 
-    assert on_chain_root == tree.root
+    assert anchored.batch_id == receipt.batch_id
     assert ledger.is_root(on_chain_root)
     for index in (0, 1, 17, 35, 36):
         proof = tree.proof(index)
@@ -265,3 +289,27 @@ def test_python_merkle_proofs_verify_against_the_on_chain_root(
     )
     assert not ledger.verify_leaf(on_chain_root, forged, tree.proof(4))
     assert not ledger.verify_leaf(root_of("never anchored"), leaves[0], tree.proof(0))
+
+
+def test_verify_event_checks_the_root_the_seq_range_and_the_proof(
+    ledger: ChainLedger,
+) -> None:
+    ledger.anchor_batch(root_of("before"), 1, 9, DATA_HASH)
+    bodies = [
+        canonical_json({"seq": seq, "type": "Transferred", "quantity": 1})
+        for seq in range(10, 15)
+    ]
+    leaves = [leaf_hash(body) for body in bodies]
+    tree = MerkleTree(leaves)
+    ledger.anchor_batch(tree.root, 10, len(leaves), keccak(b"".join(bodies)))
+    ledger.anchor_batch(root_of("after"), 15, 3, DATA_HASH)
+
+    # seq 10..14 are this batch's; 9 and 15 belong to its neighbours
+    assert ledger.verify_event(tree.root, 10, leaves[0], tree.proof(0))
+    assert ledger.verify_event(tree.root, 14, leaves[4], tree.proof(4))
+    assert not ledger.verify_event(tree.root, 9, leaves[0], tree.proof(0))
+    assert not ledger.verify_event(tree.root, 15, leaves[4], tree.proof(4))
+    assert not ledger.verify_event(tree.root, 0, leaves[0], tree.proof(0))
+    assert not ledger.verify_event(tree.root, 2**64 - 1, leaves[0], tree.proof(0))
+    assert not ledger.verify_event(tree.root, 12, leaves[2], tree.proof(1))
+    assert not ledger.verify_event(root_of("never"), 10, leaves[0], tree.proof(0))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
 
-from chalicelib.domain.climatology import monthly_clear_sky_index, period_sigma
+from chalicelib.domain.climatology import (
+    monthly_clear_sky_ghi,
+    monthly_clear_sky_index,
+    period_sigma,
+)
 from chalicelib.domain.twin import (
     DeviceTwin,
     TwinArrays,
     clear_sky_energy,
-    monthly_clear_sky_ghi,
     site_constants,
 )
 
@@ -21,7 +25,7 @@ UTC = dt.UTC
 
 
 def make_twin(
-    latitude: float = 36.1, longitude: float = -79.9, **changes: object
+    latitude: float = 36.1, longitude: float = -79.9, **changes: Any
 ) -> DeviceTwin:
     constants = site_constants(latitude, longitude)
     twin = DeviceTwin(

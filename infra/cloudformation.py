@@ -1,0 +1,73 @@
+"""The AWS profile: a CloudFormation template rendered from the same `infra.resources` list.
+
+`python -m infra.cloudformation drec-prod > infra/cloudformation.json` regenerates the
+committed template; a test checks it still matches the resource list. Deploy with
+`aws cloudformation deploy --template-file infra/cloudformation.json --stack-name drec-prod`
+then `chalice deploy --stage aws`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+from .provision import table_definition
+from .resources import RESOURCES, Resources, dead_letter, physical
+
+
+def _logical_id(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
+
+
+def template(prefix: str, resources: Resources = RESOURCES) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for table in resources.tables:
+        properties = table_definition(prefix, table)
+        out[_logical_id(f"table-{table.logical}")] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+    for queue in resources.queues:
+        name = physical(prefix, queue.logical)
+        dlq_id = _logical_id(f"queue-{queue.logical}-dlq")
+        out[dlq_id] = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": dead_letter(name)}}
+        out[_logical_id(f"queue-{queue.logical}")] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": name,
+            "VisibilityTimeout": queue.visibility_timeout_s,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                              "maxReceiveCount": queue.max_receive_count},
+        }}
+    for bucket in resources.buckets:
+        name = physical(prefix, bucket.logical)
+        properties: dict[str, Any] = {"BucketName": name}
+        depends = []
+        if bucket.notifications:
+            properties["NotificationConfiguration"] = {"QueueConfigurations": [
+                {"Event": "s3:ObjectCreated:*",
+                 "Queue": {"Fn::GetAtt": [_logical_id(f"queue-{n.queue}"), "Arn"]},
+                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": n.prefix},
+                                                 {"Name": "suffix", "Value": n.suffix}]}}}
+                for n in bucket.notifications]}
+            for n in bucket.notifications:
+                policy_id = _logical_id(f"policy-{n.queue}-from-{bucket.logical}")
+                depends.append(policy_id)
+                out[policy_id] = {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+                    "Queues": [{"Ref": _logical_id(f"queue-{n.queue}")}],
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                        "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": {"Fn::GetAtt": [_logical_id(f"queue-{n.queue}"), "Arn"]},
+                        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"}}}]}}}
+        resource: dict[str, Any] = {"Type": "AWS::S3::Bucket", "Properties": properties}
+        if depends:
+            resource["DependsOn"] = depends
+        out[_logical_id(f"bucket-{bucket.logical}")] = resource
+    return {"AWSTemplateFormatVersion": "2010-09-09",
+            "Description": f"D-REC platform data resources ({prefix})", "Resources": out}
+
+
+def render(prefix: str) -> str:
+    return json.dumps(template(prefix), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(sys.argv[1] if len(sys.argv) > 1 else "drec-prod"))

@@ -1,0 +1,73 @@
+"""Fixtures shared by every layer: an in-memory AWS (moto) with the platform's resources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pytest
+
+OPERATOR_KEY = "drec_test_operator_key"
+PREFIX = "drec-test"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto in process (no network): every table, queue and bucket of infra.resources."""
+    from moto import mock_aws
+
+    from chalicelib import bootstrap
+    from infra.provision import provision
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "DREC_PREFIX": PREFIX,
+                        "DREC_OPERATOR_KEY": OPERATOR_KEY}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "DREC_CHAIN_RPC", "DREC_LEDGER_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        provision(PREFIX)
+        bootstrap.reset()
+        yield bootstrap.container()
+    bootstrap.reset()
+
+
+class Api:
+    """The Chalice app through its test client, with JSON in and out."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = OPERATOR_KEY,
+             raw: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["X-Api-Key"] = key
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        response = getattr(self.client.http, method)(path, headers=headers, body=payload)
+        text = response.body.decode() if isinstance(response.body, bytes) else response.body
+        return response.status_code, json.loads(text) if text else None
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.call("post", path, body, **kw)
+
+    def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return self.call("get", path, key=None, **kw)
+
+
+@pytest.fixture
+def api(aws: Any) -> Iterator[Api]:
+    from chalice.test import Client
+
+    import app
+
+    with Client(app.app) as client:
+        yield Api(client)
+
+
+def device_body(owner: str, **overrides: Any) -> dict[str, Any]:
+    body = {"owner_account_id": owner, "device_type": "solar_home_system", "capacity_w": 100,
+            "latitude": -1.29, "longitude": 36.82, "country": "KE", "commissioning_date": "2025-01-15",
+            "offtaker_type": "household"}
+    body.update(overrides)
+    return body
