@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import bootstrap, schemas
+from chalicelib.adapters.sqs import record_bodies
+from chalicelib.config import queue_name
+from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
-from chalicelib.services import provenance, registry
+from chalicelib.services import intake, maintenance, provenance, registry, review, uploads
 from chalicelib.services.access import authenticate
+from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
@@ -109,3 +113,93 @@ def get_events():  # type: ignore[no-untyped-def]
 @api
 def get_event(event_id: str):  # type: ignore[no-untyped-def]
     return json_response(provenance.get_event(bootstrap.container().events, event_id))
+
+
+# -- readings -------------------------------------------------------------------------------
+@app.route("/readings", methods=["POST"], cors=True)
+@api
+def post_readings():  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    principal = _principal()
+    body = schemas.parse(schemas.ReadingsIn, app.current_request.raw_body)
+    signer = check_signature(c.registry.record("sources", principal.id) if principal.kind == "source" else None,
+                             body.readings, body.signature)
+    result = c.intake().submit(principal, list(enumerate(body.readings)), signer, body.signature)
+    return json_response(result.to_dict(), 202)
+
+
+@app.route("/payments", methods=["POST"], cors=True)
+@api
+def post_payment():  # type: ignore[no-untyped-def]
+    body = schemas.parse(schemas.PaymentIn, app.current_request.raw_body)
+    reading_id = intake.submit_payment(bootstrap.container().intake(), _principal(), body.device_id, body.paid_from,
+                                       body.paid_until, body.external_id)
+    return json_response({"reading_id": reading_id}, 202)
+
+
+@app.route("/uploads", methods=["POST"], cors=True, content_types=["text/csv", "text/plain", "application/octet-stream"])
+@api
+def post_upload():  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    name = _query().get("name", "upload.csv")
+    report = uploads.ingest_posted(c.intake(), _principal(), c.uploads_bucket, name, app.current_request.raw_body or b"")
+    return json_response(report, 200)
+
+
+@app.route("/readings", methods=["GET"], cors=True)
+@api
+def get_readings():  # type: ignore[no-untyped-def]
+    q = _query()
+    page = bootstrap.container().readings.by_status(_status(q.get("status") or "flagged"), *paging(q))
+    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+
+
+@app.route("/readings/{reading_id}", methods=["GET"], cors=True)
+@api
+def get_reading(reading_id: str):  # type: ignore[no-untyped-def]
+    return json_response(intake.get_reading(bootstrap.container().readings, reading_id))
+
+
+@app.route("/readings/{reading_id}/review", methods=["POST"], cors=True)
+@api
+def post_review(reading_id: str):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    body = schemas.parse(schemas.ReviewIn, app.current_request.raw_body)
+    return json_response(review.review_reading(c.readings, c.queue("accepted"), _principal(), reading_id,
+                                               body.decision, body.note))
+
+
+@app.route("/devices/{device_id}/readings", methods=["GET"], cors=True)
+@api
+def get_device_readings(device_id: str):  # type: ignore[no-untyped-def]
+    q = _query()
+    c = bootstrap.container()
+    registry.get_device(c.registry, device_id)
+    status = _status(q["status"]) if q.get("status") else None
+    page = c.readings.device_readings(device_id, *paging(q), status)
+    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+
+
+def _status(value: str) -> str:
+    if value not in ("queued", "accepted", "rejected", "flagged"):
+        raise BadInput("status must be queued, accepted, rejected or flagged", field="status")
+    return value
+
+
+@app.on_sqs_message(queue=queue_name("readings"), batch_size=10)
+def validate_readings(event):  # type: ignore[no-untyped-def]
+    ids = [i for body in record_bodies(event) for i in body.get("reading_ids", [])]
+    bootstrap.container().validator.validate(ids)
+
+
+@app.on_sqs_message(queue=queue_name("uploads"), batch_size=1)
+def ingest_upload(event):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    for body in record_bodies(event):
+        for _, key, etag in uploads.s3_records(body):
+            uploads.ingest_object(c.intake(), c.registry, c.uploads_bucket, key, etag)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):  # type: ignore[no-untyped-def]
+    maintenance.requeue_waiting(bootstrap.container())

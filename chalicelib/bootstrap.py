@@ -41,6 +41,45 @@ class Container:
 
 
     @cached_property
+    def readings(self) -> Any:
+        from .adapters.reading_store import DynamoReadings
+
+        return DynamoReadings(self.client("dynamodb"), self.settings.name)
+
+    def queue(self, logical: str) -> Any:
+        from .adapters.sqs import SqsQueue
+
+        return self._queues.setdefault(logical, SqsQueue(self.client("sqs"), self.settings.name(logical)))
+
+    @cached_property
+    def _queues(self) -> dict[str, Any]:
+        return {}
+
+    @cached_property
+    def uploads_bucket(self) -> Any:
+        from .adapters.s3 import S3Bucket
+
+        return S3Bucket(self.client("s3"), self.settings.uploads_bucket)
+
+    @cached_property
+    def ledger_bucket(self) -> Any:
+        from .adapters.s3 import S3Bucket
+
+        return S3Bucket(self.client("s3"), self.settings.ledger_bucket)
+
+    def intake(self) -> Any:
+        """A fresh intake per request or file: it caches the devices it has looked up."""
+        from .services.intake import Intake
+
+        return Intake(self.registry, self.readings, self.queue("readings"))
+
+    @cached_property
+    def validator(self) -> Any:
+        from .services.validation import Validator
+
+        return Validator(self.registry, self.readings, self.queue("accepted"))
+
+    @cached_property
     def site_lookup(self) -> Any:
         from .domain.twin import site_constants
 

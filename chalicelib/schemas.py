@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from .domain.errors import BadInput
 from .domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
@@ -156,3 +156,70 @@ def bad_input_from(exc: ValidationError, prefix: str = "") -> BadInput:
     return BadInput(f"{field_name}: {message}" if field_name else message, field=field_name)
 
 
+
+
+class ReadingIn(Strict):
+    device_id: str = Field(min_length=1, max_length=100)
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    energy_wh: int = Field(ge=0, description="Energy generated in the period [Wh], an integer")
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ReadingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    readings: list[Any] = Field(min_length=1, max_length=1000)
+    signature: str | None = Field(default=None, description="EIP-191 signature of the canonical JSON of `readings`")
+
+
+class PaymentIn(Strict):
+    device_id: str = Field(min_length=1)
+    paid_from: AwareDatetime
+    paid_until: AwareDatetime
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ReviewIn(Strict):
+    decision: Literal["accept", "reject"]
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class ReadingOut(BaseModel):
+    reading_id: str
+    device_id: str
+    period_start: str
+    period_end: str
+    energy_wh: int
+    status: Literal["queued", "accepted", "rejected", "flagged"]
+    rule: str | None = None
+    reason: str | None = None
+    expected_wh: float | None = None
+    sigma_wh: float | None = None
+    ceiling_wh: float | None = None
+    derived: bool = False
+    source_id: str | None = None
+    signer: str | None = None
+    serials: list[str] | None = None
+
+
+class IndexedId(BaseModel):
+    index: int
+    reading_id: str
+
+
+class IndexedError(BaseModel):
+    index: int
+    error: ErrorBody
+
+
+class ReadingsAccepted(BaseModel):
+    accepted: list[IndexedId]
+    errors: list[IndexedError]
+
+
+class UploadReport(BaseModel):
+    rows: int
+    queued: int
+    duplicates: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]]

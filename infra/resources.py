@@ -100,10 +100,12 @@ RESOURCES = Resources(
             (
                 Index("by_device", S("device_id"), S("period_start")),
                 Index("by_status", S("status"), S("id")),
+                # Sparse: only readings waiting for the validator ("queued") or issuance ("pooling").
+                Index("by_pipeline", S("pipeline"), S("received_at")),
             ),
         ),
-        # One item per (device, accepted period): guards against overlapping readings.
-        Table("device_periods", S("device_id"), range_key=S("period_start")),
+        # Per device: accepted period ranges (the overlap guard), history, version.
+        Table("device_state", S("device_id")),
         Table("pools", S("id")),
         Table(
             "drecs",

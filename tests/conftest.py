@@ -71,3 +71,41 @@ def device_body(owner: str, **overrides: Any) -> dict[str, Any]:
             "offtaker_type": "household"}
     body.update(overrides)
     return body
+
+
+def pump(aws: Any, rounds: int = 20) -> int:
+    """Deliver every queued message to its handler, as Lambda would, until the queues are quiet."""
+    from chalice.app import SQSEventConfig
+
+    import app
+    from infra.dispatcher import LambdaContext, sqs_event
+
+    sqs = aws.client("sqs")
+    delivered = 0
+    for _ in range(rounds):
+        moved = 0
+        for source in app.app.event_sources:
+            if not isinstance(source, SQSEventConfig):
+                continue
+            url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                continue
+            app.app.handler_map[source.name](sqs_event(messages, f"arn:aws:sqs:us-east-1:123:{source.queue}",
+                                                       "us-east-1"), LambdaContext(source.name))
+            sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                            for i, m in enumerate(messages)])
+            moved += len(messages)
+        delivered += moved
+        if not moved:
+            break
+    return delivered
+
+
+def registered_device(api: Api, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(source, account, device) registered through the API."""
+    _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
+    _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
+    status, device = api.post("/devices", device_body(account["account_id"], **overrides), key=source["api_key"])
+    assert status == 201, device
+    return source, account, device

@@ -236,6 +236,14 @@ class DynamoBase:
         return self._key_cache[cache_key]
 
     # -- writes ------------------------------------------------------------------
+    def batch_put(self, logical: str, records: Sequence[dict[str, Any]]) -> None:
+        """Unconditional puts, 25 a call (idempotent writes of deterministic items only)."""
+        table = self.name(logical)
+        for start in range(0, len(records), 25):
+            pending: Any = {table: [{"PutRequest": {"Item": to_item(r)}} for r in records[start:start + 25]]}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
     def transact(self, items: list[dict[str, Any]], token: str | None = None) -> None:
         request: dict[str, Any] = {"TransactItems": items}
         if token:

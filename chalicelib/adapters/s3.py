@@ -1,0 +1,55 @@
+"""Objects in S3: streamed reads, whole writes, presence checks."""
+
+from __future__ import annotations
+
+import codecs
+from typing import Any, Iterator
+
+from botocore.exceptions import ClientError
+
+
+class S3Bucket:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def etag(self, key: str) -> str | None:
+        try:
+            return str(self.client.head_object(Bucket=self.bucket, Key=key)["ETag"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def lines(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[str]:
+        """The object's text, line by line with line ends kept, never held whole in memory.
+
+        A UTF-8 byte order mark at the start is dropped.
+        """
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+        pending = ""
+        for chunk in body.iter_chunks(chunk_bytes):
+            pending += decoder.decode(chunk)
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
