@@ -40,7 +40,7 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None, key: str | None = OPERATOR_KEY,
              raw: str | None = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json" if raw is None or raw.startswith("{") else "text/csv"}
         if key:
             headers["X-Api-Key"] = key
         payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
