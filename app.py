@@ -9,7 +9,7 @@ from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
-from chalicelib.services import intake, maintenance, provenance, registry, review, uploads
+from chalicelib.services import anchoring, intake, maintenance, provenance, registry, review, uploads
 from chalicelib.services.access import authenticate
 from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
@@ -104,7 +104,8 @@ def get_device(device_id: str):  # type: ignore[no-untyped-def]
 @api
 def get_events():  # type: ignore[no-untyped-def]
     q = _query()
-    page = provenance.list_events(bootstrap.container().events, *paging(q), subject_id=q.get("subject_id"),
+    c = bootstrap.container()
+    page = provenance.list_events(c.events, c.batches, *paging(q), subject_id=q.get("subject_id"),
                                   event_type=q.get("type"))
     return json_response(page_body(page))
 
@@ -112,7 +113,23 @@ def get_events():  # type: ignore[no-untyped-def]
 @app.route("/events/{event_id}", methods=["GET"], cors=True)
 @api
 def get_event(event_id: str):  # type: ignore[no-untyped-def]
-    return json_response(provenance.get_event(bootstrap.container().events, event_id))
+    c = bootstrap.container()
+    return json_response(provenance.get_event(c.events, c.batches, event_id))
+
+
+@app.route("/events/{event_id}/proof", methods=["GET"], cors=True)
+@api
+def get_event_proof(event_id: str):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    ledger = provenance.ledger_info(c.chain, c.settings)
+    return json_response(c.proofs.proof(event_id, ledger["chain_id"], ledger["contract_address"]))
+
+
+@app.route("/ledger", methods=["GET"], cors=True)
+@api
+def get_ledger():  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    return json_response(provenance.ledger_info(c.chain, c.settings))
 
 
 # -- readings -------------------------------------------------------------------------------
@@ -203,3 +220,10 @@ def ingest_upload(event):  # type: ignore[no-untyped-def]
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):  # type: ignore[no-untyped-def]
     maintenance.requeue_waiting(bootstrap.container())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def anchor_events(event):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    if c.chain is not None:
+        anchoring.anchor_pending(c.events, c.batches, c.chain, c.ledger_bucket, c.settings.anchor_batch_size)

@@ -80,6 +80,30 @@ class Container:
         return Validator(self.registry, self.readings, self.queue("accepted"))
 
     @cached_property
+    def batches(self) -> Any:
+        from .adapters.batch_store import DynamoBatches
+
+        return DynamoBatches(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def chain(self) -> Any:
+        """The ledger contract, or None when no chain is configured (DREC_CHAIN_RPC, DREC_LEDGER_ADDRESS)."""
+        from .adapters.chain import ChainLedger
+
+        s = self.settings
+        if not (s.chain_rpc and s.ledger_address):
+            return None
+        if s.chain_private_key:
+            return ChainLedger(s.chain_rpc, s.chain_private_key, s.ledger_address)
+        return ChainLedger.reader(s.chain_rpc, s.ledger_address)
+
+    @cached_property
+    def proofs(self) -> Any:
+        from .services.anchoring import Proofs
+
+        return Proofs(self.events, self.batches, self.ledger_bucket)
+
+    @cached_property
     def site_lookup(self) -> Any:
         from .domain.twin import site_constants
 

@@ -123,7 +123,8 @@ RESOURCES = Resources(
         Table("device_drecs", S("device_id"), range_key=S("serial")),
         Table("transfers", S("id"), (Index("by_account", S("account_id"), S("id")),)),
         Table("redemptions", S("id"), (Index("by_account", S("account_id"), S("id")),)),
-        Table("batches", N("batch_id")),
+        # Anchored batches of events, by first sequence number (one partition: batches are few).
+        Table("batches", S("ledger"), range_key=N("first_seq")),
     ),
     queues=(
         Queue("uploads", visibility_timeout_s=900, max_receive_count=3),

@@ -255,6 +255,31 @@ class ChainLedger:
             gas_used=int(receipt["gasUsed"]),
         )
 
+    def find_anchor(self, root: bytes) -> AnchorReceipt | None:
+        """The transaction that anchored `root`, from the contract's logs (after a crash between
+        sending and recording, this is how the sender learns what the chain already holds)."""
+        info = self.root_info(root)
+        if info is None:
+            return None
+        contract = self._require_contract()
+
+        def lookup() -> AnchorReceipt | None:
+            logs = contract.events.BatchAnchored().get_logs(
+                from_block=0, argument_filters={"root": root}
+            )
+            if not logs:
+                return None
+            log = logs[-1]
+            receipt = self._w3.eth.get_transaction_receipt(log["transactionHash"])
+            return AnchorReceipt(
+                batch_id=int(log["args"]["batchId"]),
+                tx_hash=log["transactionHash"].to_0x_hex(),
+                block_number=int(log["blockNumber"]),
+                gas_used=int(receipt["gasUsed"]),
+            )
+
+        return self._guard(lookup)
+
     def _require_contract(self) -> Contract:
         if self._contract is None:
             raise ChainError(

@@ -5,34 +5,54 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters.dynamo import Page
+from ..adapters.batch_store import DynamoBatches
 from ..adapters.event_store import DynamoEvents
 from ..domain.errors import BadInput, NotFound
 from ..domain.events import EVENT_TYPES, Event, seq_of
+from ..domain.merkle import leaf_hash, to_hex
 
 
-def event_view(event: Event) -> dict[str, Any]:
-    return {**event.document(), "leaf": leaf_hex(event), "anchor": event.anchor}
+class Anchors:
+    """The anchor of each event's batch, looked up once per batch."""
 
+    def __init__(self, batches: DynamoBatches) -> None:
+        self.batches = batches
+        self.seen: list[dict[str, Any]] = []
 
-def leaf_hex(event: Event) -> str | None:
-    try:
-        from ..domain.merkle import leaf_hash
-    except ImportError:  # the ledger module arrives with the chain adapter
+    def of(self, seq: int) -> dict[str, Any] | None:
+        for batch in self.seen:
+            if batch["first_seq"] <= seq < batch["first_seq"] + batch["count"]:
+                return batch.get("anchor")
+        batch = self.batches.covering(seq)
+        if batch and batch.get("status") == "anchored":
+            self.seen.append(batch)
+            return batch.get("anchor")
         return None
-    return "0x" + leaf_hash(event.canonical_bytes()).hex()
 
 
-def list_events(store: DynamoEvents, limit: int, cursor: str | None, subject_id: str | None = None,
-                event_type: str | None = None) -> Page:
+def event_view(event: Event, anchors: Anchors) -> dict[str, Any]:
+    return {**event.document(), "leaf": to_hex(leaf_hash(event.canonical_bytes())), "anchor": anchors.of(event.seq)}
+
+
+def list_events(store: DynamoEvents, batches: DynamoBatches, limit: int, cursor: str | None,
+                subject_id: str | None = None, event_type: str | None = None) -> Page:
     if event_type and event_type not in EVENT_TYPES:
         raise BadInput(f"type must be one of {', '.join(EVENT_TYPES)}", field="type")
     events, next_cursor = store.list_events(limit, cursor, subject_id, event_type)
-    return Page([event_view(e) for e in events], next_cursor)
+    anchors = Anchors(batches)
+    return Page([event_view(e, anchors) for e in events], next_cursor)
 
 
-def get_event(store: DynamoEvents, event_id: str) -> dict[str, Any]:
+def get_event(store: DynamoEvents, batches: DynamoBatches, event_id: str) -> dict[str, Any]:
     seq = seq_of(event_id)
     event = store.event(seq) if seq else None
     if not event:
         raise NotFound(f"no event {event_id!r}", field="event_id")
-    return event_view(event)
+    return event_view(event, Anchors(batches))
+
+
+def ledger_info(chain: Any, settings: Any) -> dict[str, Any]:
+    if chain is None:
+        return {"chain_id": None, "contract_address": None, "rpc_hint": None,
+                "note": "no chain configured (DREC_CHAIN_RPC, DREC_LEDGER_ADDRESS)"}
+    return {"chain_id": chain.chain_id, "contract_address": chain.contract_address, "rpc_hint": settings.chain_rpc}

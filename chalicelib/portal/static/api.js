@@ -36,7 +36,8 @@ function errorFrom(status, text) {
   if (error && typeof error === 'object') return new ApiError(status, error.code, error.message, error.field);
   // API Gateway and `chalice local` answer unknown routes with {"message": ...}.
   const message = (body && body.message) || text || 'no details';
-  return new ApiError(status, status === 404 || status === 403 && /Missing Authentication/.test(message)
+  const missingRoute = status === 404 || (status === 403 && /Missing Authentication/.test(message));
+  return new ApiError(status, missingRoute
     ? 'not_available' : 'http_error', message, null);
 }
 

@@ -1,0 +1,92 @@
+// Devices: list with filters and a coordinate map, registration with the API's field errors, a device's readings.
+import { useState } from 'preact/hooks';
+import { can, get, post } from '../api.js';
+import {
+  ChartBox, Definitions, DEVICE_TYPES, Filters, Form, html, Link, Loading, NeedsKey, number, OFFTAKER_TYPES,
+  Table, typed, useAsync, usePaged, wh, words,
+} from '../ui.js';
+import { ReadingsTable } from './readings.js';
+
+const DEVICE_FIELDS = [
+  { name: 'owner_account_id', label: 'Owner account id', required: true },
+  { name: 'device_type', label: 'Device type', type: 'select', options: DEVICE_TYPES, required: true },
+  { name: 'capacity_w', label: 'Nameplate capacity [W]', type: 'number', step: 'any', required: true },
+  { name: 'latitude', label: 'Latitude [deg]', type: 'number', step: 'any', required: true, hint: '−90 to 90' },
+  { name: 'longitude', label: 'Longitude [deg]', type: 'number', step: 'any', required: true, hint: '−180 to 180' },
+  { name: 'country', label: 'Country', required: true, placeholder: 'KE', hint: 'ISO 3166-1 alpha-2' },
+  { name: 'commissioning_date', label: 'Commissioning date', type: 'date', required: true },
+  { name: 'offtaker_type', label: 'Off-taker type', type: 'select', options: OFFTAKER_TYPES, required: true },
+  { name: 'grid_connected', label: 'Grid connected', type: 'checkbox' },
+  { name: 'external_id', label: 'External id' },
+  { name: 'tilt_deg', label: 'Tilt [deg from horizontal]', type: 'number', step: 'any' },
+  { name: 'azimuth_deg', label: 'Azimuth [deg, 180 = south]', type: 'number', step: 'any' },
+  { name: 'battery_wh', label: 'Battery [Wh]', type: 'number', step: 'any' },
+];
+
+const osm = (d) => `https://www.openstreetmap.org/?mlat=${d.latitude}&mlon=${d.longitude}#map=12/${d.latitude}/${d.longitude}`;
+
+export const coordinates = (d) => html`<a href=${osm(d)} rel="noopener" target="_blank"
+  title="open the location on OpenStreetMap">${number(d.latitude, 4)}, ${number(d.longitude, 4)}</a>`;
+
+/** Devices on longitude/latitude axes: a map without map tiles, which an offline registry cannot fetch. */
+function DeviceMap({ devices }) {
+  if (!devices.length) return null;
+  return html`<${ChartBox} label="Device locations (longitude, latitude)" config=${{ type: 'scatter',
+    data: { datasets: [{ label: 'devices', backgroundColor: '#c2410c',
+      data: devices.map((d) => ({ x: d.longitude, y: d.latitude, id: d.device_id })) }] },
+    options: { plugins: { legend: { display: false },
+      tooltip: { callbacks: { label: (item) => `${item.raw.id}: ${item.raw.y}, ${item.raw.x}` } } },
+    scales: { x: { min: -180, max: 180, title: { display: true, text: 'longitude [deg]' } },
+      y: { min: -90, max: 90, title: { display: true, text: 'latitude [deg]' } } } } }} />`;
+}
+
+export function Devices({ query, session }) {
+  const [filter, setFilter] = useState(query || {});
+  const list = usePaged('devices', filter);
+  const initial = session.role === 'account' && session.id ? { owner_account_id: session.id } : {};
+  return html`<h1>Devices</h1>
+    <section aria-labelledby="devices-list">
+      <h2 id="devices-list">Registered devices</h2>
+      <${Filters} id="device-filters" value=${filter} onApply=${setFilter} specs=${[
+        { name: 'owner_account_id', label: 'Owner account id' }, { name: 'country', label: 'Country', placeholder: 'KE' },
+        { name: 'device_type', label: 'Device type', type: 'select', options: DEVICE_TYPES, any: 'any type' }]} />
+      <${Loading} state=${list}>
+        <${Table} caption="Devices" rows=${list.items} columns=${[
+          { label: 'Device', render: (d) => html`<${Link} href=${`devices/${d.device_id}`}>${d.device_id}</${Link}>` },
+          { label: 'Owner', render: (d) => html`<${Link} href=${`accounts/${d.owner_account_id}`}>${d.owner_account_id}</${Link}>` },
+          { label: 'Type', render: (d) => words(d.device_type) }, { label: 'Capacity', render: (d) => `${number(d.capacity_w)} W` },
+          { key: 'country', label: 'Country' }, { label: 'Location', render: coordinates }]} />
+        ${list.pager}
+        <${DeviceMap} devices=${list.items} />
+      <//>
+    </section>
+    <section aria-labelledby="device-register">
+      <h2 id="device-register">Register a device</h2>
+      ${can('register_device', session) ? html`<${Form} id="device-form" specs=${DEVICE_FIELDS} initial=${initial}
+        submitLabel="Register device"
+        onSubmit=${async (values) => { const done = await post('devices', typed(DEVICE_FIELDS, values));
+          list.reload(); return done; }}
+        result=${(d) => html`<p>Device <strong><${Link} href=${`devices/${d.device_id}`}>${d.device_id}</${Link}></strong>
+          registered at ${coordinates(d)}.</p>`} />`
+        : html`<${NeedsKey} action="register devices (the operator, a source or the owner account)" />`}
+    </section>`;
+}
+
+export function DevicePage({ deviceId }) {
+  const device = useAsync(() => get(`devices/${encodeURIComponent(deviceId)}`), [deviceId]);
+  const d = device.data || {};
+  return html`<h1>Device ${deviceId}</h1>
+    <${Loading} state=${device}>
+      <${Definitions} items=${[
+        ['Owner', d.owner_account_id && html`<${Link} href=${`accounts/${d.owner_account_id}`}>${d.owner_account_id}</${Link}>`],
+        ['Type', words(d.device_type)], ['Capacity', d.capacity_w && `${number(d.capacity_w)} W`],
+        ['Location', d.latitude !== undefined && coordinates(d)], ['Country', d.country],
+        ['Commissioned', d.commissioning_date], ['Off-taker', words(d.offtaker_type)],
+        ['Grid connected', d.grid_connected ? 'yes' : 'no'], ['Tilt', d.tilt_deg != null ? `${d.tilt_deg}°` : null],
+        ['Azimuth', d.azimuth_deg != null ? `${d.azimuth_deg}°` : null], ['Battery', d.battery_wh != null ? wh(d.battery_wh) : null],
+        ['External id', d.external_id], ['Status', d.status], ['Registered', d.registered_at], ['Registered by', d.registered_by]]} />
+      <p><${Link} href=${`drecs?device_id=${encodeURIComponent(deviceId)}`}>D-RECs with energy from this device</${Link}></p>
+      <h2>Readings</h2>
+      <${ReadingsTable} path=${`devices/${encodeURIComponent(deviceId)}/readings`} />
+    <//>`;
+}
