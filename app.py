@@ -9,7 +9,7 @@ from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
-from chalicelib.services import anchoring, intake, maintenance, provenance, registry, review, uploads
+from chalicelib.services import anchoring, certificates, intake, maintenance, provenance, registry, review, uploads
 from chalicelib.services.access import authenticate
 from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
@@ -215,6 +215,29 @@ def ingest_upload(event):  # type: ignore[no-untyped-def]
     for body in record_bodies(event):
         for _, key, etag in uploads.s3_records(body):
             uploads.ingest_object(c.intake(), c.registry, c.uploads_bucket, key, etag)
+
+
+@app.on_sqs_message(queue=queue_name("accepted"), batch_size=10)
+def issue_drecs(event):  # type: ignore[no-untyped-def]
+    ids = [i for body in record_bodies(event) for i in body.get("reading_ids", [])]
+    bootstrap.container().issuer.issue(ids)
+
+
+# -- D-RECs ---------------------------------------------------------------------------------
+@app.route("/drecs", methods=["GET"], cors=True)
+@api
+def get_drecs():  # type: ignore[no-untyped-def]
+    q = _query()
+    return json_response(page_body(certificates.list_drecs(bootstrap.container().drecs, *paging(q), q)))
+
+
+@app.route("/drecs/{serial}", methods=["GET"], cors=True)
+@api
+def get_drec(serial: str):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    item = certificates.get_drec(c.drecs, serial)
+    events = provenance.list_events(c.events, c.batches, 100, None, subject_id=serial).items
+    return json_response(certificates.detail(item, events))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

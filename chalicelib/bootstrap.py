@@ -104,6 +104,19 @@ class Container:
         return Proofs(self.events, self.batches, self.ledger_bucket)
 
     @cached_property
+    def drecs(self) -> Any:
+        from .adapters.drec_store import DynamoDrecs
+
+        return DynamoDrecs(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def issuer(self) -> Any:
+        from .domain.pooling import PoolingConfig
+        from .services.issuance import Issuer
+
+        return Issuer(self.registry, self.drecs, PoolingConfig.from_env_value(self.settings.pooling))
+
+    @cached_property
     def site_lookup(self) -> Any:
         from .domain.twin import site_constants
 

@@ -119,8 +119,8 @@ RESOURCES = Resources(
                 Index("by_status", S("status"), S("serial")),
             ),
         ),
-        # (device_id, serial) pairs for `GET /drecs?device_id=`.
-        Table("device_drecs", S("device_id"), range_key=S("serial")),
+        # (device or reading, serial) pairs: which D-RECs a device's or a reading's Wh went into.
+        Table("drec_links", S("subject_id"), range_key=S("serial")),
         Table("transfers", S("id"), (Index("by_account", S("account_id"), S("id")),)),
         Table("redemptions", S("id"), (Index("by_account", S("account_id"), S("id")),)),
         # Anchored batches of events, by first sequence number (one partition: batches are few).

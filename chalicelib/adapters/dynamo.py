@@ -155,7 +155,8 @@ class DynamoBase:
 
     def query_page(self, logical: str, index: str | None, key_name: str, key_value: Any,
                    limit: int, cursor: str | None, filters: dict[str, Any] | None = None,
-                   forward: bool = True, range_condition: tuple[str, str, Any] | None = None) -> Page:
+                   forward: bool = True, range_condition: tuple[str, str, Any] | None = None,
+                   between: tuple[str, Any, Any] | None = None) -> Page:
         names = {"#k": key_name}
         values: dict[str, Any] = {":k": key_value}
         expression = "#k = :k"
@@ -182,6 +183,14 @@ class DynamoBase:
             names[f"#f{i}"] = field_name
             values[f":f{i}"] = field_value
             filter_parts.append(f"#f{i} = :f{i}")
+        if between and (between[1] is not None or between[2] is not None):
+            names["#bw"] = between[0]
+            if between[1] is not None:
+                values[":bw1"] = between[1]
+                filter_parts.append("#bw >= :bw1")
+            if between[2] is not None:
+                values[":bw2"] = between[2]
+                filter_parts.append("#bw <= :bw2")
         if filter_parts:
             request["FilterExpression"] = " AND ".join(filter_parts)
         request["ExpressionAttributeNames"] = names

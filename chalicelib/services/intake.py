@@ -159,4 +159,9 @@ def get_reading(store: DynamoReadings, reading_id: str) -> dict[str, Any]:
     found = store.readings([reading_id]).get(reading_id)
     if not found:
         raise NotFound(f"no reading {reading_id!r}", field="reading_id")
-    return reading_view(found)
+    view = reading_view(found)
+    if found["status"] == "accepted":
+        view["serials"] = [i["serial"] for i in store.query_page("drec_links", None, "subject_id", reading_id,
+                                                                   1000, None).items]
+        view["pooled_wh"] = found.get("pooled_wh", 0)
+    return view

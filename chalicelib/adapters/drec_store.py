@@ -1,0 +1,75 @@
+"""Pools, D-RECs and their links in DynamoDB."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from .dynamo import DynamoBase, Page, put, update
+
+
+class DynamoDrecs(DynamoBase):
+    def pool(self, pool_id: str) -> tuple[dict[str, Any] | None, int]:
+        item = self.get("pools", id=pool_id)
+        if not item:
+            return None, 0
+        return json.loads(item["state_json"]), int(item["version"])
+
+    def pool_update(self, pool_id: str, old_version: int, state: dict[str, Any], summary: dict[str, Any]) -> dict:
+        condition = "attribute_not_exists(version)" if old_version == 0 else "version = :old"
+        values: dict[str, Any] = {":new": old_version + 1, ":state": json.dumps(state, separators=(",", ":"))}
+        sets = ["version = :new", "state_json = :state"]
+        for i, (name, value) in enumerate(summary.items()):
+            values[f":s{i}"] = value
+            sets.append(f"{name} = :s{i}")
+        if old_version:
+            values[":old"] = old_version
+        return update(self.name("pools"), {"id": pool_id}, "SET " + ", ".join(sets), condition, values=values)
+
+    def reading_pooled(self, reading_id: str, old_pooled_wh: int, new_pooled_wh: int, done: bool) -> dict:
+        """Move a reading's pooled Wh forward, only from where it was: a replay changes nothing."""
+        condition = "#p = :pooling AND (attribute_not_exists(pooled_wh) OR pooled_wh = :old)" if old_pooled_wh == 0 \
+            else "#p = :pooling AND pooled_wh = :old"
+        expression = "SET pooled_wh = :new" + (" REMOVE #p" if done else "")
+        return update(self.name("readings"), {"id": reading_id}, expression, condition, names={"#p": "pipeline"},
+                      values={":pooling": "pooling", ":old": old_pooled_wh, ":new": new_pooled_wh})
+
+    def drec_put(self, record: dict[str, Any]) -> dict[str, Any]:
+        return put(self.name("drecs"), record, "attribute_not_exists(serial)")
+
+    def link(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in dict.fromkeys(pairs)])
+
+    def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
+        return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", subject_id, limit, None).items]
+
+    def drec(self, serial: str) -> dict[str, Any] | None:
+        return self.get("drecs", serial=serial)
+
+    def drecs(self, serials: Sequence[str]) -> list[dict[str, Any]]:
+        return self.batch_get("drecs", [{"serial": s} for s in dict.fromkeys(serials)])
+
+    def list_drecs(self, limit: int, cursor: str | None, filters: dict[str, Any],
+                   vintage: tuple[str | None, str | None]) -> Page:
+        """By the most selective index for the filters given; the rest filter server-side."""
+        owner, status, device_id = filters.get("owner_account_id"), filters.get("status"), filters.get("device_id")
+        rest = {k: v for k, v in filters.items() if v is not None and k not in ("device_id",)}
+        between = ("vintage", vintage[0], vintage[1])
+        if device_id:
+            links = self.query_page("drec_links", None, "subject_id", device_id, limit, cursor)
+            items = [d for d in self.drecs([i["serial"] for i in links.items])
+                     if all(d.get(k) == v for k, v in rest.items())
+                     and (vintage[0] is None or d["vintage"] >= vintage[0])
+                     and (vintage[1] is None or d["vintage"] <= vintage[1])]
+            return Page(sorted(items, key=lambda d: d["serial"]), links.next_cursor)
+        if owner and status:
+            rest.pop("owner_account_id"), rest.pop("status")
+            return self.query_page("drecs", "by_owner_status", "owner_status", f"{owner}#{status}", limit, cursor,
+                                   rest, between=between)
+        for index, field in (("by_owner", "owner_account_id"), ("by_country", "country"),
+                             ("by_device_type", "device_type"), ("by_offtaker_type", "offtaker_type"),
+                             ("by_status", "status")):
+            if rest.get(field) is not None:
+                value = rest.pop(field)
+                return self.query_page("drecs", index, field, value, limit, cursor, rest, between=between)
+        return self.query_page("drecs", "by_status", "status", "active", limit, cursor, rest, between=between)

@@ -1,0 +1,154 @@
+"""Issuance: accepted Wh pooled into D-RECs of exactly 1000 Wh, exactly once.
+
+Each transaction moves one pool from the version it read to the next, writes the
+D-RECs it cuts and their `DrecIssued` events, and advances each contributing
+reading's `pooled_wh` from the value it read. A redelivered message, a crash at any
+point or a second handler on the same pool finds a condition false and changes
+nothing; the loser re-reads and carries on from what was committed.
+
+Hot pools: one pool item per (owner, characteristics, period) is the unit of
+serialisation, and each transaction takes up to READINGS_PER_COMMIT readings and
+cuts up to DRECS_PER_COMMIT D-RECs, so one queue batch of a big fleet costs a few
+transactions, not one per reading. Sharding a pool (PoolingConfig shards=N) spreads
+a very hot owner across N pool items with their own serial runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..adapters.drec_store import DynamoDrecs
+from ..adapters.dynamo import TransactionRefused
+from ..adapters.registry_store import DynamoRegistry
+from ..domain import events as ev
+from ..domain.model import iso, now_utc
+from ..domain.pooling import (
+    DREC_WH,
+    DrecDraft,
+    PoolingConfig,
+    PoolKey,
+    PoolState,
+    Slice,
+    add_to_pool,
+    parse_utc,
+    pool_key,
+)
+
+READINGS_PER_COMMIT = 25
+DRECS_PER_COMMIT = 15
+ATTEMPTS = 10
+
+
+def drec_record(draft: DrecDraft, issued_at: str) -> dict[str, Any]:
+    record = draft.to_dict()
+    record.update({"status": "active", "owner_status": f"{draft.owner_account_id}#active",
+                   "vintage": record["period_start"][:7], "device_ids": list(draft.device_ids),
+                   "issued_at": issued_at})
+    return record
+
+
+def issued_body(draft: DrecDraft) -> dict[str, Any]:
+    return {"serial": draft.serial, "owner_account_id": draft.owner_account_id, "pool_id": draft.pool_id,
+            "energy_wh": draft.energy_wh, "period_start": draft.to_dict()["period_start"],
+            "period_end": draft.to_dict()["period_end"], "country": draft.country, "device_type": draft.device_type,
+            "offtaker_type": draft.offtaker_type, "avoided_co2_kg": draft.avoided_co2_kg,
+            "contributions_root": draft.contributions_root,
+            "contributions": [[c.device_id, c.reading_id, c.energy_wh] for c in draft.contributions]}
+
+
+class Issuer:
+    def __init__(self, registry: DynamoRegistry, drecs: DynamoDrecs, config: PoolingConfig) -> None:
+        self.registry = registry
+        self.store = drecs
+        self.config = config
+
+    def issue(self, reading_ids: Sequence[str]) -> dict[str, int]:
+        counts = {"drecs": 0, "readings": 0}
+        for _ in range(ATTEMPTS):
+            left = self._round(list(dict.fromkeys(reading_ids)), counts)
+            if not left:
+                return counts
+        raise RuntimeError("pools kept changing under this batch; it will be redelivered")
+
+    def _round(self, reading_ids: list[str], counts: dict[str, int]) -> bool:
+        """One pass over the batch; True when something must be tried again."""
+        readings = [r for r in self.store.batch_get("readings", [{"id": i} for i in reading_ids])
+                    if r.get("pipeline") == "pooling" and r.get("status") == "accepted"]
+        if not readings:
+            return False
+        devices = {d["id"]: d for d in self.store.batch_get("devices", [{"id": i} for i in
+                                                                         {r["device_id"] for r in readings}])}
+        by_pool: dict[str, tuple[PoolKey, list[tuple[dict[str, Any], Slice]]]] = {}
+        for reading in sorted(readings, key=lambda r: (r["period_start"], r["id"])):
+            device = devices[reading["device_id"]]
+            whole = _slice(reading, device, int(reading["energy_wh"]) - int(reading.get("pooled_wh", 0)))
+            key = pool_key(reading["owner_account_id"], whole, self.config)
+            by_pool.setdefault(key.pool_id, (key, []))[1].append((reading, whole))
+        again = False
+        for key, entries in by_pool.values():
+            again |= self._pool(key, entries, counts)
+        return again
+
+    def _pool(self, key: PoolKey, entries: list[tuple[dict[str, Any], Slice]], counts: dict[str, int]) -> bool:
+        stored, version = self.store.pool(key.pool_id)
+        state = PoolState.from_dict(stored) if stored else PoolState.empty(key.pool_id)
+        pooled = {r["id"]: int(r.get("pooled_wh", 0)) for r, _ in entries}
+        while entries:
+            chunk, entries = self._chunk(state, entries, pooled)
+            slices = [s for _, s in chunk]
+            next_state, drafts = add_to_pool(state, key, slices, key.owner_account_id)
+            issued_at = iso(now_utc())
+            items = [self.store.pool_update(key.pool_id, version, next_state.to_dict(), {
+                "owner_account_id": key.owner_account_id, "remainder_wh": next_state.remainder_wh,
+                "accepted_wh": next_state.accepted_wh, "issued_count": next_state.issued_count})]
+            for reading, piece in chunk:
+                new_pooled = pooled[reading["id"]] + piece.energy_wh
+                items.append(self.store.reading_pooled(reading["id"], pooled[reading["id"]], new_pooled,
+                                                       new_pooled >= int(reading["energy_wh"])))
+            items += [self.store.drec_put(drec_record(d, issued_at)) for d in drafts]
+            events = [ev.NewEvent(ev.DREC_ISSUED, d.serial, "operator", issued_at, issued_body(d),
+                                  related_ids=(d.owner_account_id,)) for d in drafts]
+            try:
+                self.store.commit(items, events)
+            except TransactionRefused:
+                return True  # someone moved this pool or these readings first: re-read and go on
+            for reading, piece in chunk:
+                pooled[reading["id"]] += piece.energy_wh
+            state, version = next_state, version + 1
+            counts["drecs"] += len(drafts)
+            counts["readings"] += len({r["id"] for r, _ in chunk})
+            self.store.link([(c.device_id, d.serial) for d in drafts for c in d.contributions]
+                            + [(c.reading_id, d.serial) for d in drafts for c in d.contributions])
+        return False
+
+    @staticmethod
+    def _chunk(state: PoolState, entries: list[tuple[dict[str, Any], Slice]], pooled: dict[str, int],
+               ) -> tuple[list[tuple[dict[str, Any], Slice]], list[tuple[dict[str, Any], Slice]]]:
+        """What fits one transaction; a reading too big for it is cut to complete the last D-REC exactly,
+        so none of it stays in the remainder and the rest follows in the next transaction."""
+        cap_wh = DRECS_PER_COMMIT * DREC_WH - state.remainder_wh
+        chunk: list[tuple[dict[str, Any], Slice]] = []
+        taken = 0
+        rest = list(entries)
+        while rest and len(chunk) < READINGS_PER_COMMIT:
+            reading, whole = rest[0]
+            remaining = int(reading["energy_wh"]) - pooled[reading["id"]]
+            if taken + remaining <= cap_wh:
+                chunk.append((reading, whole.with_energy(remaining)))
+                taken += remaining
+                rest.pop(0)
+                continue
+            room = cap_wh - taken
+            if room > 0:  # the rest of this reading follows, once pooled_wh has moved by `room`
+                chunk.append((reading, whole.with_energy(room)))
+            break
+        return chunk, rest
+
+
+def _slice(reading: dict[str, Any], device: dict[str, Any], energy_wh: int) -> Slice:
+    return Slice(device_id=reading["device_id"], reading_id=reading["id"], energy_wh=energy_wh,
+                 period_start=parse_utc(reading["period_start"]), period_end=parse_utc(reading["period_end"]),
+                 country=device["country"], device_type=device["device_type"],
+                 offtaker_type=device["offtaker_type"], source_id=reading["source_id"],
+                 signature=reading.get("signature"), grid_connected=bool(device.get("grid_connected")))
+
