@@ -9,12 +9,14 @@ from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
+from chalicelib.routes_trading import trading
 from chalicelib.services import anchoring, certificates, intake, maintenance, provenance, registry, review, uploads
 from chalicelib.services.access import authenticate
 from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
+app.register_blueprint(trading)
 
 
 def _query() -> dict[str, str]:

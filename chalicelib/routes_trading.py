@@ -1,0 +1,7 @@
+"""Routes for transfers, redemptions and holdings."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+trading = Blueprint(__name__)
