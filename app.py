@@ -242,6 +242,19 @@ def get_drec(serial: str):  # type: ignore[no-untyped-def]
     return json_response(certificates.detail(item, events))
 
 
+@app.route("/drecs/{serial}/verify", methods=["GET"], cors=True)
+@api
+def verify_drec(serial: str):  # type: ignore[no-untyped-def]
+    from chalicelib.verify import Verifier
+
+    c = bootstrap.container()
+    certificates.get_drec(c.drecs, serial)
+    if c.chain is None:
+        raise BadInput("no chain is configured to verify against", field="serial")
+    verifier = Verifier(c.settings.public_url, c.settings.chain_rpc, c.settings.ledger_address)
+    return json_response(verifier.verify(serial).to_dict())
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):  # type: ignore[no-untyped-def]
     maintenance.requeue_waiting(bootstrap.container())

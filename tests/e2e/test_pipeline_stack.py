@@ -1,0 +1,87 @@
+"""The whole pipeline on the running stack: readings → validator → issuance → anchoring → verifier."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import boto3
+
+from tests.conftest import device_body
+from tests.e2e.conftest import REPO, RunningStack
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout_s: float = 90) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _verify(stack: RunningStack, target: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chalicelib.verify", target, "--api", stack.url,
+                           "--rpc", stack.endpoints["chain_rpc"]], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_readings_become_an_anchored_verifiable_drec(stack: RunningStack) -> None:
+    source = stack.post("/sources", {"name": "Pipeline Agg", "kind": "aggregator"}).json()
+    key = source["api_key"]
+    account = stack.post("/accounts", {"name": "Pipeline Dev", "kind": "developer", "country": "KE"}, key=key).json()
+    devices = [stack.post("/devices", device_body(account["account_id"], capacity_w=100), key=key).json()["device_id"]
+               for _ in range(3)]
+    # registrations are anchored within seconds
+    _wait("registration anchored", lambda: stack.get("/events", subject_id=devices[0]).json()["items"][0]["anchor"])
+
+    readings = [{"device_id": d, "period_start": "2026-10-14T05:00:00Z", "period_end": "2026-10-14T13:00:00Z",
+                 "energy_wh": 400} for d in devices]
+    # noon reading at 3x clear sky and a midnight reading are rejected with their rule
+    readings += [{"device_id": devices[0], "period_start": "2026-10-15T09:00:00Z",
+                  "period_end": "2026-10-15T10:00:00Z", "energy_wh": 300},
+                 {"device_id": devices[1], "period_start": "2026-10-15T21:00:00Z",
+                  "period_end": "2026-10-15T22:00:00Z", "energy_wh": 30}]
+    accepted = stack.post("/readings", {"readings": readings}, key=key).json()["accepted"]
+    ids = [a["reading_id"] for a in accepted]
+
+    def judged() -> list[dict[str, Any]] | None:
+        views = [stack.get(f"/readings/{i}").json() for i in ids]
+        return views if all(v["status"] != "queued" for v in views) else None
+
+    views = _wait("readings judged", judged)
+    assert [v["status"] for v in views[:3]] == ["accepted"] * 3, views
+    assert all(v["expected_wh"] > 0 and v["sigma_wh"] > 0 for v in views[:3])
+    assert views[3]["status"] == "rejected" and views[3]["rule"] in ("above_ceiling", "above_capacity")
+    assert views[4]["status"] == "rejected" and views[4]["rule"] == "night"
+
+    drecs = _wait("D-REC issued", lambda: stack.get("/drecs", owner_account_id=account["account_id"]).json()["items"])
+    assert len(drecs) == 1
+    serial = drecs[0]["serial"]
+    drec = stack.get(f"/drecs/{serial}").json()
+    assert {c["device_id"] for c in drec["contributions"]} == set(devices)
+    assert sum(c["energy_wh"] for c in drec["contributions"]) == 1000
+
+    _wait("issuance anchored", lambda: stack.get(f"/drecs/{serial}").json()["events"][0]["anchor"])
+    outcome = _verify(stack, serial)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    assert "VALID" in outcome.stdout
+    assert stack.get(f"/drecs/{serial}/verify").json()["ok"] is True
+
+    # Tampering with an anchored event in the database is caught, naming the event.
+    issued_seq = drec["events"][0]["seq"]
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+    table = f"{stack.endpoints['prefix']}-events"
+    item = dynamodb.get_item(TableName=table, Key={"seq": {"N": str(issued_seq)}})["Item"]
+    body = json.loads(item["body_json"]["S"])
+    body["owner_account_id"] = "acc-someone-else"
+    item["body_json"] = {"S": json.dumps(body)}
+    dynamodb.put_item(TableName=table, Item=item)
+    tampered = _verify(stack, serial)
+    assert tampered.returncode == 1
+    assert f"ev-{issued_seq:012d}" in tampered.stdout and "INVALID" in tampered.stdout
