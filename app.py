@@ -156,12 +156,14 @@ def post_payment():  # type: ignore[no-untyped-def]
     return json_response({"reading_id": reading_id}, 202)
 
 
-@app.route("/uploads", methods=["POST"], cors=True, content_types=["text/csv", "text/plain", "application/octet-stream"])
+@app.route("/uploads", methods=["POST"], cors=True,
+           content_types=["text/csv", "text/plain", "application/octet-stream"])
 @api
 def post_upload():  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     name = _query().get("name", "upload.csv")
-    report = uploads.ingest_posted(c.intake(), _principal(), c.uploads_bucket, name, app.current_request.raw_body or b"")
+    body = app.current_request.raw_body or b""
+    report = uploads.ingest_posted(c.intake(), _principal(), c.uploads_bucket, name, body)
     return json_response(report, 200)
 
 

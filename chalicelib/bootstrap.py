@@ -21,7 +21,9 @@ class Container:
         return boto3.session.Session()
 
     def client(self, service: str) -> Any:
-        return self._clients.setdefault(service, self.session.client(service))
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
 
     @cached_property
     def _clients(self) -> dict[str, Any]:
@@ -49,7 +51,9 @@ class Container:
     def queue(self, logical: str) -> Any:
         from .adapters.sqs import SqsQueue
 
-        return self._queues.setdefault(logical, SqsQueue(self.client("sqs"), self.settings.name(logical)))
+        if logical not in self._queues:
+            self._queues[logical] = SqsQueue(self.client("sqs"), self.settings.name(logical))
+        return self._queues[logical]
 
     @cached_property
     def _queues(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def start_anvil(
             "--state-interval", str(state_interval_s),
             "--preserve-historical-states",
         ]  # fmt: skip
-    log: IO[bytes] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log: IO[bytes] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

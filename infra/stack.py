@@ -122,7 +122,8 @@ class Stack:
 
     def start(self) -> None:
         os.environ.update(self.env)
-        moto = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)])
+        moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
+                                    str(self.moto_port)])
         _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
         import boto3
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -231,7 +232,7 @@ class DynamoBase:
         names = self._key_names(request["TableName"], request.get("IndexName"))
         return {n: item[n] for n in names if n in item}
 
-    _key_cache: dict[tuple[str, str | None], list[str]] = {}
+    _key_cache: ClassVar[dict[tuple[str, str | None], list[str]]] = {}
 
     def _key_names(self, table: str, index: str | None) -> list[str]:
         cache_key = (table, index)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .dynamo import DynamoBase, Page, put, update
 from .registry_store import external_lookup

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from chalice import Blueprint, Response
@@ -33,7 +32,7 @@ _FOLDERS = frozenset({"pages", "vendor"})
 portal = Blueprint(__name__)
 
 
-@lru_cache(maxsize=256)
+# Read on every request (no cache): an edited asset is served at once, and files are small.
 def _asset(relative: str) -> tuple[str, str, str] | None:
     """(text, content type, etag) of a static file, or None when it is not a servable asset."""
     path = (STATIC / relative).resolve()
@@ -53,8 +52,8 @@ def asset_response(relative: str, if_none_match: str | None = None) -> Response:
         return Response(body="not found\n", status_code=404, headers={"Content-Type": "text/plain; charset=utf-8"})
     text, content_type, etag = found
     # no-cache: the browser revalidates every time (cheap with the ETag), so a deploy is seen at once.
-    headers = {"Content-Type": content_type, "ETag": etag, "Cache-Control": "no-cache",
-               "X-Content-Type-Options": "nosniff"}
+    headers: dict[str, str | list[str]] = {"Content-Type": content_type, "ETag": etag,
+                                           "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
     if if_none_match == etag:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=text, status_code=200, headers=headers)

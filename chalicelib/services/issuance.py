@@ -15,7 +15,8 @@ a very hot owner across N pool items with their own serial runs.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..adapters.drec_store import DynamoDrecs
 from ..adapters.dynamo import TransactionRefused

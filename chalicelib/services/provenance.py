@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.dynamo import Page
 from ..adapters.batch_store import DynamoBatches
+from ..adapters.dynamo import Page
 from ..adapters.event_store import DynamoEvents
 from ..domain.errors import BadInput, NotFound
 from ..domain.events import EVENT_TYPES, Event, seq_of

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import unquote_plus
 
 from ..adapters.s3 import S3Bucket

@@ -11,9 +11,10 @@ redelivered batch finds its readings already judged and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from ..adapters.dynamo import TransactionRefused
 from ..adapters.reading_store import DynamoReadings
@@ -115,7 +116,8 @@ class Validator:
         for reading in readings:
             device = devices.get(reading["device_id"])
             if device is None:
-                verdicts.append(_rejected(reading, "unknown_device", f"device {reading['device_id']} is not registered"))
+                verdicts.append(_rejected(reading, "unknown_device",
+                                          f"device {reading['device_id']} is not registered"))
             elif device.get("status", "active") != "active":
                 verdicts.append(_rejected(reading, "inactive_device",
                                           f"device {device['id']} is {device['status']}; it takes no readings"))
@@ -171,7 +173,8 @@ class Validator:
 
 def _numbers(judgement: Judgement) -> dict[str, float]:
     return {"expected_wh": round(float(judgement.expected_wh), 1), "sigma_wh": round(float(judgement.sigma_wh), 1),
-            "ceiling_wh": round(float(judgement.ceiling_wh), 1), "clear_sky_wh": round(float(judgement.clear_sky_wh), 1)}
+            "ceiling_wh": round(float(judgement.ceiling_wh), 1),
+            "clear_sky_wh": round(float(judgement.clear_sky_wh), 1)}
 
 
 def _accepted_body(reading: dict[str, Any], verdict: Verdict) -> dict[str, Any]:

@@ -385,10 +385,12 @@ def throughput(devices: int, naive_samples: int) -> None:
         f"{'clear_sky_energy() alone (5-min steps)':58} {count / physics_s:12,.0f} {physics_s:9.2f}s"
     )
     print(
-        f"{f'naive per reading (Location, {len(sample)} timed, extrapolated)':58} {naive_rate:12,.0f} {count * naive_per_reading_s:9.1f}s"
+        f"{f'naive per reading (Location, {len(sample)} timed, extrapolated)':58} "
+        f"{naive_rate:12,.0f} {count * naive_per_reading_s:9.1f}s"
     )
     print(
-        f"speed-up of judge() over the naive path: {vectorised_rate / naive_rate:,.0f}× (targets ≥ 20,000 readings/s and ≥ 100×)"
+        f"speed-up of judge() over the naive path: {vectorised_rate / naive_rate:,.0f}× "
+        "(targets ≥ 20,000 readings/s and ≥ 100×)"
     )
     print(f"readings: {count:,}; statuses of the synthetic readings: {statuses}")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,6 @@ def chromium(tmp_path: Path, name: str, width: int = 1280, height: int = 900) ->
         finally:
             try:
                 browser.screenshot("last")
-            except Exception:  # noqa: BLE001 - a failed final screenshot must not hide the test's own failure
+            except Exception:
                 pass
             context.close()

@@ -112,7 +112,7 @@ def test_missing_artifact_names_the_compile_command(
     monkeypatch.setattr(chain, "PACKAGED_ARTIFACT_DIR", tmp_path / "packaged")
     monkeypatch.setattr(chain, "ARTIFACT_DIR", tmp_path / "build")
 
-    with pytest.raises(ChainError, match="node contracts/compile.js"):
+    with pytest.raises(ChainError, match=r"node contracts/compile\.js"):
         load_artifact("DrecLedger")
 
 

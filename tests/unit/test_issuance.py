@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import Api, device_body, pump
 
 
-def _fleet(api: Api, n: int, capacity_w: float = 200, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+def _fleet(api: Api, n: int, capacity_w: float = 200,
+           **overrides: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
     _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
     ids = []
@@ -58,7 +60,7 @@ def test_replaying_every_message_changes_nothing(api: Api, aws: Any) -> None:
     pump(aws)
     before = api.get(f"/drecs?owner_account_id={account['account_id']}")[1]["items"]
     events_before = api.get("/events?type=DrecIssued")[1]["items"]
-    body = '{"reading_ids": %s}' % str(reading_ids).replace("'", '"')
+    body = json.dumps({"reading_ids": reading_ids})
     record = {"body": body, "messageId": "m", "receiptHandle": "r", "attributes": {}, "messageAttributes": {},
               "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
               "awsRegion": "us-east-1"}

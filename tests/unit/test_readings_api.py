@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import Api, pump, registered_device
@@ -122,7 +123,7 @@ def test_redelivered_batch_changes_nothing(api: Api, aws: Any) -> None:
     reading_id = body["accepted"][0]["reading_id"]
     pump(aws)
     _, events_before = api.get("/events?type=ReadingAccepted")
-    event = {"Records": [{"body": '{"reading_ids": ["%s"]}' % reading_id, "messageId": "m", "receiptHandle": "r",
+    event = {"Records": [{"body": json.dumps({"reading_ids": [reading_id]}), "messageId": "m", "receiptHandle": "r",
                           "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                           "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}]}
     app.validate_readings(event, LambdaContext("validate_readings"))

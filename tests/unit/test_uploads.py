@@ -46,7 +46,7 @@ def test_dropped_csv_yields_report_and_queues_good_rows(api: Api, aws: Any) -> N
 
 
 def test_file_level_problems_are_named(api: Api, aws: Any) -> None:
-    source, _, device = registered_device(api)
+    source, _, _ = registered_device(api)
     cases = {
         "semicolons": "device_id;period_start;period_end;energy_wh\nx;y;z;1\n",
         "missing": "device_id,period_start,energy_wh\nx,y,1\n",

@@ -14,6 +14,7 @@ export class ApiError extends Error {
 
   /** What a person should read: the status in words, then the API's own message. */
   get plain() {
+    if (this.code === 'not_available') return `Not available on this server (${this.status}): ${this.message}`;
     const titles = { 400: 'The request was not accepted', 401: 'Sign-in needed', 403: 'Not allowed',
       404: 'Not found', 409: 'Conflict', 422: 'Rule broken' };
     const title = titles[this.status] || (this.status ? `Error ${this.status}` : 'Network error');

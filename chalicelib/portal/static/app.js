@@ -75,6 +75,9 @@ function SignIn({ current }) {
     setError(null);
     try {
       await signIn(key.trim(), role, role === 'account' ? accountId.trim() : null);
+      // The key now lives in sessionStorage only; the form forgets it.
+      setKey('');
+      setOpen(false);
     } catch (exc) {
       setError(exc);
     }

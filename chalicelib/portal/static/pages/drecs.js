@@ -31,6 +31,7 @@ export function Drecs({ query }) {
         { label: 'Serial', render: serialLink },
         { label: 'Owner', render: (d) => html`<${Link} href=${`accounts/${d.owner_account_id}`}>${d.owner_account_id}</${Link}>` },
         { label: 'Status', render: (d) => html`<span class=${`badge badge-${d.status}`}>${d.status}</span>` },
+        { key: 'vintage', label: 'Vintage' },
         { label: 'Generated (UTC)', render: (d) => `${d.period_start || ''} – ${d.period_end || ''}` },
         { key: 'country', label: 'Country' }, { label: 'Device type', render: (d) => words(d.device_type) },
         { label: 'Off-taker', render: (d) => words(d.offtaker_type) }]} />
@@ -54,6 +55,12 @@ export function hourlyWh(contributions) {
   return [...hours.entries()].sort((a, b) => a[0] - b[0])
     .map(([t, energy]) => ({ hour: new Date(t).toISOString().slice(0, 13).replace('T', ' ') + ':00', energy_wh: energy }));
 }
+
+/** A verifier check passed: `ok`, or (per-event form) its leaf, proof and root all held. */
+const checkPassed = (c) => (c.ok !== undefined ? c.ok : Boolean(c.leaf_ok && c.proof_ok && c.root_on_chain));
+
+const describeCheck = (c) => (typeof c === 'object'
+  ? [c.subject || c.event_id, c.what || c.type, c.detail].filter(Boolean).join(' — ') : String(c));
 
 function VerifyOnChain({ serial, events }) {
   const [result, setResult] = useState(null);
@@ -88,15 +95,14 @@ function VerifyOnChain({ serial, events }) {
     <button type="button" id="verify" onClick=${verify} disabled=${busy}>${busy ? 'Verifying…' : 'Verify on chain'}</button>
     <${ErrorBox} error=${error} />
     ${result ? html`<div id="verify-result" class="result" role="status">
-      <p class=${result.ok ? 'ok' : 'error'}><strong>${result.ok ? 'Verified' : 'Verification failed'}</strong>
-        ${result.ok ? ': every event is anchored on the chain.' : result.first_mismatch ? `: first mismatch at ${
-          typeof result.first_mismatch === 'object' ? JSON.stringify(result.first_mismatch) : result.first_mismatch}` : ''}</p>
+      <p class=${result.ok ? 'ok' : 'error'}><strong>${result.ok ? 'Verified' : 'Verification failed'}</strong>${
+        result.ok ? ': every check passed, trusting only the ledger contract on the chain.'
+          : result.first_mismatch ? `: first mismatch: ${describeCheck(result.first_mismatch)}` : ''}</p>
       <${Table} caption="Checks" rows=${result.checks || []} columns=${[
-        { key: 'event_id', label: 'Event' }, { key: 'type', label: 'Type' },
-        { label: 'Leaf', render: (c) => (c.leaf_ok ? 'ok' : 'mismatch') },
-        { label: 'Proof', render: (c) => (c.proof_ok ? 'ok' : 'mismatch') },
-        { label: 'Root on chain', render: (c) => (c.root_on_chain ? 'yes' : 'no') },
-        { label: 'Transaction', render: (c) => html`<code class="hash">${c.tx_hash || ''}</code>` }]} />
+        { label: 'Subject', render: (c) => c.subject || c.event_id },
+        { label: 'Check', render: (c) => c.what || c.type },
+        { label: 'Result', render: (c) => (checkPassed(c) ? 'ok' : html`<strong>FAILED</strong>`) },
+        { label: 'Detail', render: (c) => html`<code class="hash">${c.detail || c.tx_hash || ''}</code>` }]} />
     </div>` : null}
     ${browser ? html`<div id="verify-browser" class="result">
       ${browser.error ? html`<p>This browser could not reach the chain itself: ${browser.error}</p>`

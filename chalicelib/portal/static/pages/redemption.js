@@ -1,7 +1,7 @@
 // A redemption statement: serial ranges, memo, the ledger file and its SHA-256, checked in the browser.
 import { useState } from 'preact/hooks';
 import { apiUrl, get } from '../api.js';
-import { Definitions, ErrorBox, html, Link, Loading, Table, useAsync } from '../ui.js';
+import { Definitions, ErrorBox, html, Link, Loading, number, Table, useAsync } from '../ui.js';
 
 async function sha256Hex(bytes) {
   const digest = await crypto.subtle.digest('SHA-256', bytes);
@@ -34,27 +34,42 @@ function LedgerCheck({ url, expected }) {
   </div>`;
 }
 
-const rangeText = (r) => (typeof r === 'string' ? r : r.first && r.last ? (r.first === r.last ? r.first : `${r.first} – ${r.last}`)
-  : JSON.stringify(r));
-const rangeCount = (r) => (typeof r === 'object' && r.count != null ? r.count : '');
+/** Serial ranges read `first..last` (the statement's form) or are a single serial. */
+export function rangeCount(range) {
+  const [first, last] = String(range).split('..');
+  if (!last) return 1;
+  return Number(last.match(/(\d+)$/)[1]) - Number(first.match(/(\d+)$/)[1]) + 1;
+}
+
+/** Sponsors as served: a list of {name, share}, or the statement's serial → sponsor map, counted per sponsor. */
+function sponsorRows(sponsors) {
+  if (Array.isArray(sponsors)) return sponsors.map((s) => ({ name: s.name, detail: `share ${s.share}` }));
+  const counts = {};
+  for (const name of Object.values(sponsors || {})) counts[name] = (counts[name] || 0) + 1;
+  return Object.entries(counts).map(([name, count]) => ({ name, detail: `${count} D-REC${count === 1 ? '' : 's'}` }));
+}
 
 export function RedemptionPage({ redemptionId }) {
   const statement = useAsync(() => get(`redemptions/${encodeURIComponent(redemptionId)}`), [redemptionId]);
   const s = statement.data || {};
-  const sponsors = s.sponsors || [];
+  const sponsors = sponsorRows(s.sponsors);
   return html`<h1>Redemption statement ${redemptionId}</h1>
     <${Loading} state=${statement}>
       <${Definitions} items=${[
         ['Account', s.account_id && html`<${Link} href=${`accounts/${s.account_id}`}>${s.account_id}</${Link}>`],
         ['Beneficiary', s.beneficiary], ['Purpose', s.purpose],
         ['Claim period', s.claim_period_start && `${s.claim_period_start} – ${s.claim_period_end}`],
-        ['D-RECs', s.serials ? `${s.serials.length} (${(s.serials.length).toLocaleString('en')} kWh)` : null],
+        ['D-RECs', s.serials ? `${number(s.serials.length)} (${number(s.total_kwh ?? s.serials.length)} kWh)` : null],
+        ['Generated (UTC)', s.generation_start && `${s.generation_start} – ${s.generation_end}`],
+        ['Devices', number(s.devices_count)], ['Countries', (s.countries || []).join(', ')],
+        ['Avoided emissions', s.avoided_co2_kg != null ? `${number(s.avoided_co2_kg, 3)} kg CO₂` : null],
         ['Redeemed', s.redeemed_at || s.occurred_at]]} />
       <h2>Serial ranges</h2>
       <${Table} caption="Serial ranges" rows=${s.serial_ranges || []} columns=${[
-        { label: 'Range', render: rangeText }, { label: 'Count', render: rangeCount }]} />
+        { label: 'Range', render: (r) => html`<code class="hash">${r}</code>` },
+        { label: 'D-RECs', render: rangeCount }]} />
       ${sponsors.length ? html`<h2>Sponsors</h2><${Table} caption="Sponsors" rows=${sponsors}
-        columns=${[{ key: 'name', label: 'Sponsor' }, { key: 'share', label: 'Share' }]} />` : null}
+        columns=${[{ key: 'name', label: 'Sponsor' }, { key: 'detail', label: 'Sponsored' }]} />` : null}
       <h2>Memo</h2>
       <pre class="memo" id="memo" tabindex="0">${s.memo}</pre>
       <h2>Ledger</h2>

@@ -1,0 +1,121 @@
+"""Pydantic models at the edge for transfers, redemptions and holdings (published at /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from .domain.model import DeviceType, OfftakerType
+from .schemas import Strict
+
+VINTAGE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+SERIALS_DESCRIPTION = "Explicit D-RECs by serial; give either serials or quantity"
+QUANTITY_DESCRIPTION = "How many D-RECs (1 kWh each), the oldest generation first among those matching filter"
+
+
+class DrecFilter(Strict):
+    """Which of the account's active D-RECs a quantity is taken from."""
+
+    country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    device_type: DeviceType | None = None
+    offtaker_type: OfftakerType | None = None
+    vintage: str | None = Field(default=None, pattern=VINTAGE_PATTERN, description="Generation month, 2026-11")
+    vintage_from: str | None = Field(default=None, pattern=VINTAGE_PATTERN)
+    vintage_to: str | None = Field(default=None, pattern=VINTAGE_PATTERN)
+
+
+class TransferIn(Strict):
+    from_account_id: str = Field(min_length=1, max_length=100)
+    to_account_id: str = Field(min_length=1, max_length=100)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
+    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
+    filter: DrecFilter | None = None
+
+
+class SponsorIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    share: float = Field(gt=0, le=1, description="Fraction of the D-RECs; shares sum to 1")
+
+
+class RedemptionIn(Strict):
+    account_id: str = Field(min_length=1, max_length=100)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
+    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
+    filter: DrecFilter | None = None
+    beneficiary: str = Field(min_length=1, max_length=200, description="On whose behalf the D-RECs are redeemed")
+    purpose: str = Field(min_length=1, max_length=1000)
+    claim_period_start: date | AwareDatetime = Field(
+        description="Rule: the claim period must contain the generation period of every D-REC redeemed "
+                    "(start at or before the earliest generation start; a date means 00:00 UTC)")
+    claim_period_end: date | AwareDatetime = Field(
+        description="Rule: at or after the latest generation end; a date includes that whole day (UTC)")
+    country_of_consumption: str | None = Field(default=None, min_length=2, max_length=2,
+                                               description="ISO 3166-1 alpha-2")
+    sponsors: list[SponsorIn] | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="D-RECs are dealt to sponsors by share in small contiguous batches, recorded per D-REC")
+
+
+class TransferOut(BaseModel):
+    transfer_id: str
+    from_account_id: str
+    to_account_id: str
+    status: str
+    quantity: int
+    serials: list[str]
+    serial_ranges: list[str]
+    created_at: str
+    completed_at: str | None = None
+    failure: dict[str, Any] | None = None
+
+
+class SponsorOut(BaseModel):
+    name: str
+    share: float
+    count: int
+    serial_ranges: list[str]
+
+
+class RedemptionOut(BaseModel):
+    """The retirement statement; `ledger_url` carries the download token only in the POST answer."""
+
+    redemption_id: str
+    account_id: str
+    status: str
+    serials: list[str]
+    serial_ranges: list[str]
+    total_kwh: int
+    memo: str | None = None
+    ledger_url: str
+    ledger_sha256: str
+    beneficiary: str
+    purpose: str
+    claim_period_start: str
+    claim_period_end: str
+    country_of_consumption: str | None = None
+    devices_count: int | None = None
+    countries: list[str] | None = None
+    generation_start: str | None = None
+    generation_end: str | None = None
+    avoided_co2_kg: float | None = None
+    sponsors: list[SponsorOut] = []
+    created_at: str
+    completed_at: str | None = None
+    failure: dict[str, Any] | None = None
+
+
+class HoldingGroup(BaseModel):
+    status: str
+    country: str
+    device_type: str
+    vintage: str
+    count: int
+
+
+class HoldingsOut(BaseModel):
+    account_id: str
+    active: int
+    redeemed: int
+    groups: list[HoldingGroup]

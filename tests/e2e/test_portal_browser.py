@@ -1,0 +1,264 @@
+"""The portal in real headless Chromium against the running stack: register, upload, issue, trade, redeem."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import device_body
+from tests.e2e.browser import Browser, chromium
+from tests.e2e.conftest import RunningStack
+
+PAGES = ["", "accounts", "devices", "readings", "drecs", "transfer", "redeem"]
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _open(browser: Browser, stack: RunningStack, route: str) -> Any:
+    page = browser.page
+    page.goto(f"{stack.url}/#/{route}")
+    page.wait_for_selector("main h1")
+    return page
+
+
+def _sign_in(browser: Browser, stack: RunningStack, key: str, role: str, account_id: str = "") -> None:
+    page = _open(browser, stack, "")
+    if page.locator("button", has_text="Sign out").count():
+        page.click("text=Sign out")
+    page.click("text=Sign in with an API key")
+    page.fill("#signin-key", key)
+    page.select_option("#signin-role", role)
+    if role == "account":
+        page.fill("#signin-account", account_id)
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#who")
+
+
+def _source(stack: RunningStack, name: str) -> dict[str, Any]:
+    created = stack.post("/sources", {"name": name, "kind": "aggregator"})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_register_account_and_device_with_field_errors_and_a_plain_403(stack: RunningStack,
+                                                                        tmp_path: Path) -> None:
+    source = _source(stack, "Portal registry source")
+    other = stack.post("/accounts", {"name": "Someone else", "kind": "buyer", "country": "KE"},
+                       key=source["api_key"]).json()
+    with chromium(tmp_path, "registry") as browser:
+        page = _open(browser, stack, "accounts")
+        # GIVEN no key, WHEN reading, THEN lists work and no write is offered
+        assert page.locator("#account-form").count() == 0
+        assert "Sign in with a key" in page.inner_text("main")
+        browser.screenshot("signed-out")
+
+        # WHEN a source signs in and registers an account through the form
+        _sign_in(browser, stack, source["api_key"], "source")
+        page = _open(browser, stack, "accounts")
+        page.fill("#account-form-name", "Portal Solar Ltd")
+        page.select_option("#account-form-kind", "developer")
+        page.fill("#account-form-country", "KE")
+        page.click("#account-form button[type=submit]")
+        account_key = page.locator("#new-api-key").inner_text()
+        account_id = page.locator("#account-form .result a").first.inner_text()
+        browser.screenshot("account-registered")
+        # THEN the API has it, registered by that source, and the list shows it
+        assert stack.get(f"/accounts/{account_id}").json()["registered_by"] == source["source_id"]
+        page.wait_for_selector(f"table >> text={account_id}")
+
+        # WHEN the device form is sent with a negative capacity
+        page = _open(browser, stack, "devices")
+        page.fill("#device-form-owner_account_id", account_id)
+        page.select_option("#device-form-device_type", "solar_home_system")
+        page.fill("#device-form-capacity_w", "-5")
+        page.fill("#device-form-latitude", "-1.29")
+        page.fill("#device-form-longitude", "36.82")
+        page.fill("#device-form-country", "KE")
+        page.fill("#device-form-commissioning_date", "2025-01-15")
+        page.select_option("#device-form-offtaker_type", "household")
+        page.click("#device-form button[type=submit]")
+        # THEN the API's message sits under the capacity field, which is marked invalid and focused
+        error = page.locator("#device-form-capacity_w-error")
+        error.wait_for()
+        assert "greater than 0" in error.inner_text()
+        assert page.get_attribute("#device-form-capacity_w", "aria-invalid") == "true"
+        assert page.evaluate("document.activeElement.id") == "device-form-capacity_w"
+        browser.screenshot("device-field-error")
+
+        # WHEN corrected THEN the device is registered where it was placed
+        page.fill("#device-form-capacity_w", "300")
+        page.click("#device-form button[type=submit]")
+        device_id = page.locator("#device-form .result strong a").inner_text()
+        device = stack.get(f"/devices/{device_id}").json()
+        assert (device["owner_account_id"], device["capacity_w"], device["latitude"]) == (account_id, 300, -1.29)
+        assert "-1.29, 36.82" in page.inner_text("#device-form .result")
+        browser.screenshot("device-registered")
+
+        # WHEN the account's own key registers a device for another account THEN the 403 is shown plainly
+        _sign_in(browser, stack, account_key, "account", account_id)
+        page = _open(browser, stack, "devices")
+        assert page.input_value("#device-form-owner_account_id") == account_id
+        assert page.locator("#account-form").count() == 0
+        page.fill("#device-form-owner_account_id", other["account_id"])
+        page.select_option("#device-form-device_type", "rooftop_pv")
+        for field, value in (("capacity_w", "500"), ("latitude", "-1.3"), ("longitude", "36.8"), ("country", "KE"),
+                             ("commissioning_date", "2025-02-01")):
+            page.fill(f"#device-form-{field}", value)
+        page.select_option("#device-form-offtaker_type", "business")
+        page.click("#device-form button[type=submit]")
+        alert = page.locator("#device-form [role=alert]")
+        alert.wait_for()
+        assert alert.inner_text().startswith("Not allowed (403)")
+        assert other["account_id"] in alert.inner_text()
+        browser.screenshot("forbidden-shown")
+        assert browser.page_errors == []
+
+
+def test_pages_fit_a_375_px_screen_and_work_by_keyboard(stack: RunningStack, tmp_path: Path) -> None:
+    with chromium(tmp_path, "narrow", width=375, height=800) as browser:
+        for route in PAGES:
+            page = _open(browser, stack, route)
+            page.wait_for_timeout(300)  # let lists and charts settle before measuring
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"#/{route} is {overflow}px wider than a 375 px screen"
+            # Signed out, every page reads without an error.
+            assert page.locator("main [role=alert]").count() == 0, page.inner_text("main")
+        browser.screenshot("drecs-at-375px")
+        # The first Tab reaches the skip link; Enter moves focus into the content.
+        page = _open(browser, stack, "accounts")
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        # Every form control has a label.
+        unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map((el) => el.id)""")
+        assert unlabelled == []
+        assert browser.page_errors == []
+
+
+def _csv(device_id: str) -> str:
+    # Two clear-ish October days of a 300 W system near Nairobi, 05:00-13:00 UTC (08:00-16:00 local),
+    # 1,200 Wh each (40% of nameplate × hours); line 4 carries a unit slip the ingest must refuse.
+    lines = ["device_id,period_start,period_end,energy_wh,external_id"]
+    for day in ("2026-10-13", "2026-10-14"):
+        lines.append(f"{device_id},{day}T05:00:00Z,{day}T13:00:00Z,1200,portal-{day}")
+    lines.append(f"{device_id},2026-10-15T05:00:00Z,2026-10-15T13:00:00Z,1.2kWh,portal-bad")
+    return "\n".join(lines) + "\n"
+
+
+def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: RunningStack, tmp_path: Path) -> None:
+    source = _source(stack, "Portal lifecycle source")
+    key = source["api_key"]
+    developer = stack.post("/accounts", {"name": "Lifecycle Dev", "kind": "developer", "country": "KE"},
+                           key=key).json()
+    buyer = stack.post("/accounts", {"name": "Lifecycle Buyer", "kind": "buyer", "country": "KE"}, key=key).json()
+    device = stack.post("/devices", device_body(developer["account_id"], capacity_w=300), key=key)
+    device_id = device.json()["device_id"]
+    upload = tmp_path / "portal-readings.csv"
+    upload.write_text(_csv(device_id))
+
+    with chromium(tmp_path, "lifecycle") as browser:
+        # GIVEN a source signed in WHEN it uploads a CSV with one bad line THEN the report names that line
+        _sign_in(browser, stack, key, "source")
+        page = _open(browser, stack, "readings")
+        page.set_input_files("#upload-file", str(upload))
+        page.click("#upload-form button[type=submit]")
+        report = page.locator("#upload-report")
+        report.wait_for()
+        assert re.search(r"3\s+rows read, 2\s+queued", report.inner_text()), report.inner_text()
+        rows = report.locator("tbody tr")
+        assert rows.count() == 1 and rows.first.locator("td").first.inner_text() == "4"
+        assert page.get_attribute("#upload-progress", "value") == "1"
+        browser.screenshot("upload-report")
+
+        def judged() -> list[dict[str, Any]] | None:
+            items = stack.get(f"/devices/{device_id}/readings").json()["items"]
+            return items if len(items) == 2 and all(r["status"] != "queued" for r in items) else None
+
+        readings = _wait("readings judged", judged)
+        # Flagged readings are the operator's to decide: accept them in the review list.
+        if any(r["status"] == "flagged" for r in readings):
+            _sign_in(browser, stack, stack.operator_key, "operator")
+            page = _open(browser, stack, "readings")
+            for reading in (r for r in readings if r["status"] == "flagged"):
+                row = page.locator("tr", has_text=reading["reading_id"])
+                row.locator("button", has_text="Accept").click()
+                row.wait_for(state="detached")
+            _sign_in(browser, stack, key, "source")
+        assert {r["status"] for r in stack.get(f"/devices/{device_id}/readings").json()["items"]} <= {"accepted",
+                                                                                                     "flagged"}
+        page = _open(browser, stack, f"devices/{device_id}")
+        page.wait_for_selector("table >> text=accepted")
+        assert "Expected" in page.inner_text("main") and "σ" in page.inner_text("main")
+        browser.screenshot("device-readings")
+
+        # THEN the D-REC appears under its owner, with its provenance
+        serials = _wait("D-RECs issued", lambda: [d["serial"] for d in stack.get(
+            "/drecs", owner_account_id=developer["account_id"]).json()["items"]])
+        page = _open(browser, stack, f"drecs?owner_account_id={developer['account_id']}")
+        page.click(f"text={serials[0]}")
+        page.wait_for_selector("table >> text=Contributions")
+        main = page.inner_text("main")
+        assert device_id in main and "kg CO₂" in main and "DrecIssued" in main
+        assert page.locator("canvas").count() == 1
+        _wait("issuance anchored", lambda: stack.get(f"/drecs/{serials[0]}").json()["events"][0].get("anchor"))
+        page.reload()
+        page.wait_for_selector("table >> text=Contributions")
+        page.click("#verify")
+        page.locator("#verify-result").wait_for()
+        assert page.locator("#verify-result").inner_text().startswith("Verified")
+        page.locator("#verify-browser").wait_for()
+        assert "NOT anchored" not in page.inner_text("#verify-browser")
+        assert "anchored" in page.inner_text("#verify-browser")
+        browser.screenshot("drec-verified")
+
+        # WHEN transferred to the buyer THEN the buyer owns it
+        page = _open(browser, stack, f"transfer?serials={serials[0]}")
+        page.fill("#transfer-form-from_account_id", developer["account_id"])
+        page.fill("#transfer-form-to_account_id", buyer["account_id"])
+        page.click("#transfer-form button[type=submit]")
+        page.locator("#transfer-done").wait_for()
+        assert stack.get(f"/drecs/{serials[0]}").json()["owner_account_id"] == buyer["account_id"]
+        browser.screenshot("transferred")
+
+        # WHEN the buyer redeems it THEN the statement shows its range, memo and the ledger's SHA-256
+        page = _open(browser, stack, f"redeem?serials={serials[0]}")
+        page.fill("#redeem-form-account_id", buyer["account_id"])
+        page.fill("#redeem-form-beneficiary", "Lifecycle Buyer Ltd")
+        page.fill("#redeem-form-purpose", "Scope 2 claim, portal test")
+        page.fill("#redeem-form-claim_period_start", "2026-10-01")
+        page.fill("#redeem-form-claim_period_end", "2026-10-31")
+        page.click("text=Add a sponsor")
+        page.fill("#sponsor-0-name", "Clean Cooking Fund")
+        page.fill("#sponsor-0-share", "1")
+        page.click("#redeem-form button[type=submit]")
+        page.click("#redeem-done a")
+        page.wait_for_selector("#ledger-sha256")
+        page.wait_for_function("document.querySelector('#ledger-sha256').textContent.length === 64")
+        assert serials[0] in page.inner_text("main") and page.inner_text("#memo").strip()
+        assert stack.get(f"/drecs/{serials[0]}").json()["status"] == "redeemed"
+        shown = page.inner_text("#ledger-sha256").strip()
+        with page.expect_download() as download:
+            page.click("#ledger-download")
+        saved = tmp_path / "ledger.csv"
+        download.value.save_as(saved)
+        assert hashlib.sha256(saved.read_bytes()).hexdigest() == shown
+        page.click("#check-ledger")
+        assert "matches" in page.locator("#ledger-check").inner_text()
+        browser.screenshot("statement")
+        assert browser.page_errors == []
+
