@@ -18,10 +18,11 @@ $(STAMP_NODE): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-up: deps
+up: deps  ## STACK=localstack to use a running LocalStack instead of moto
 	$(PY) -m infra.stack up
 
 test: deps
+	sh tests/e2e/install_chromium.sh
 	$(PY) -m pytest tests
 
 unit: deps
@@ -31,6 +32,7 @@ integration: deps
 	$(PY) -m pytest tests/integration
 
 e2e: deps
+	sh tests/e2e/install_chromium.sh
 	$(PY) -m pytest tests/e2e
 
 lint: deps

@@ -9,14 +9,26 @@ from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
+from chalicelib.portal import portal
 from chalicelib.routes_trading import trading
-from chalicelib.services import anchoring, certificates, intake, maintenance, provenance, registry, review, uploads
+from chalicelib.services import (
+    anchoring,
+    certificates,
+    intake,
+    maintenance,
+    provenance,
+    registry,
+    review,
+    stats,
+    uploads,
+)
 from chalicelib.services.access import authenticate
 from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
 app.register_blueprint(trading)
+app.register_blueprint(portal)
 
 
 def _query() -> dict[str, str]:
@@ -32,6 +44,19 @@ def _principal():  # type: ignore[no-untyped-def]
 @api
 def openapi():  # type: ignore[no-untyped-def]
     return json_response(openapi_document())
+
+
+@app.route("/whoami", methods=["GET"], cors=True)
+@api
+def whoami():  # type: ignore[no-untyped-def]
+    principal = _principal()
+    return json_response({"kind": principal.kind, "id": principal.id})
+
+
+@app.route("/stats", methods=["GET"], cors=True)
+@api
+def get_stats():  # type: ignore[no-untyped-def]
+    return json_response(stats.registry_stats(bootstrap.container().drecs))
 
 
 @app.route("/sources", methods=["POST"], cors=True)

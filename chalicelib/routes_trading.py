@@ -36,7 +36,7 @@ def _store() -> DynamoTrades:
 
 
 def _query() -> dict[str, str]:
-    return trading.current_request.query_params or {}
+    return dict(trading.current_request.query_params or {})
 
 
 def _principal():  # type: ignore[no-untyped-def]

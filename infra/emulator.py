@@ -20,6 +20,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+from .moto_transactions import install as install_fast_transactions
+
 
 class Serialised:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
@@ -34,6 +36,7 @@ class Serialised:
 
 
 def main() -> None:
+    install_fast_transactions()
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

@@ -31,7 +31,10 @@ from .snapshot import Snapshots
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PREFIX = "drec-local"
+# STACK=localstack uses a running LocalStack (Docker + auth token) instead of moto; it keeps
+# its own data (PERSISTENCE=1), so no snapshots are taken.
+PROFILE = os.environ.get("STACK", "local")
+PREFIX = {"local": "drec-local", "localstack": "drec-localstack"}.get(PROFILE, "")
 
 
 def _port(name: str, default: int | None) -> int:
@@ -82,7 +85,7 @@ class Stack:
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api_port = _port("DREC_API_PORT", 8000)
-        self.moto_port = _port("DREC_MOTO_PORT", None)
+        self.moto_port = _port("DREC_MOTO_PORT", None) if PROFILE == "local" else 0
         self.anvil_port = _port("DREC_ANVIL_PORT", 8545)
         self.operator_key = os.environ.get("DREC_OPERATOR_KEY") or self._dev_operator_key()
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -100,7 +103,8 @@ class Stack:
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}",
+            "AWS_ENDPOINT_URL": (f"http://127.0.0.1:{self.moto_port}" if PROFILE == "local"
+                                 else env.get("AWS_ENDPOINT_URL", "http://localhost:4566")),
             "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
             "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -122,22 +126,25 @@ class Stack:
 
     def start(self) -> None:
         os.environ.update(self.env)
-        moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
-                                    str(self.moto_port)])
-        _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
+        if PROFILE == "local":
+            moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
+                                        str(self.moto_port)])
+            _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
         import boto3
 
         session = boto3.session.Session()
         provision(PREFIX, session, notifications=False)
-        self.snapshots = Snapshots(self.data / "snapshot", PREFIX, session)
-        restored = self.snapshots.restore()
+        restored: dict[str, int] = {}
+        if PROFILE == "local":
+            self.snapshots = Snapshots(self.data / "snapshot", PREFIX, session)
+            restored = self.snapshots.restore()
         configure_notifications(PREFIX, session)
         self.anvil = start_anvil(self.anvil_port, str(self.data / "chain-state.json"),
                                  log_path=str(self.logs / "anvil.log"))
         self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
         os.environ.update(self.env)
         api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",
-                                      str(self.api_port), "--no-autoreload", "--stage", "local"])
+                                      str(self.api_port), "--no-autoreload", "--stage", PROFILE])
         self._spawn("dispatcher", [sys.executable, "-m", "infra.dispatcher"])
         _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
         threading.Thread(target=self._save_periodically, daemon=True).start()
@@ -173,7 +180,7 @@ class Stack:
             f"  OpenAPI:          {self.env['DREC_PUBLIC_URL']}/openapi.json",
             f"  operator key:     {self.operator_key}   (X-Api-Key; dev value, local only)",
             f"  chain RPC:        {self.env['DREC_CHAIN_RPC']}  ledger contract {self.env['DREC_LEDGER_ADDRESS']}",
-            f"  AWS emulator:     {self.env['AWS_ENDPOINT_URL']}  (moto server)",
+            f"  AWS endpoint:     {self.env['AWS_ENDPOINT_URL']}  ({'moto server' if PROFILE == 'local' else PROFILE})",
             f"  data folder:      {self.data}  ({kept} items restored)",
             "Ctrl-C stops everything and keeps the data.",
         ])
@@ -233,4 +240,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] != "up":
         sys.exit(f"usage: python -m infra.stack up (got {sys.argv[1]!r})")
+    if not PREFIX:
+        sys.exit(f"STACK={PROFILE!r}: the local stack runs the 'local' (moto) or 'localstack' profile; "
+                 "AWS deploys with `chalice deploy --stage aws` (see README)")
     main()

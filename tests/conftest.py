@@ -18,7 +18,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from moto import mock_aws
 
     from chalicelib import bootstrap
+    from infra.moto_transactions import install
     from infra.provision import provision
+
+    install()  # the stack's emulator runs with it (infra.emulator); so do the tests
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "DREC_PREFIX": PREFIX,
