@@ -35,9 +35,9 @@ e2e: deps
 	sh tests/e2e/install_chromium.sh
 	$(PY) -m pytest tests/e2e
 
-lint: deps
+lint: deps  ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy chalicelib
+	$(VENV)/bin/mypy chalicelib infra app.py
 
 contracts: deps
 	node contracts/compile.js

@@ -32,7 +32,14 @@ app.register_blueprint(portal)
 
 
 def _query() -> dict[str, str]:
-    return app.current_request.query_params or {}
+    request = app.current_request
+    return dict(request.query_params or {}) if request else {}
+
+
+def _body() -> bytes:
+    request = app.current_request
+    raw = (request.raw_body if request else b"") or b""
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 def _principal():  # type: ignore[no-untyped-def]
@@ -62,7 +69,7 @@ def get_stats():  # type: ignore[no-untyped-def]
 @app.route("/sources", methods=["POST"], cors=True)
 @api
 def post_source():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.SourceIn, app.current_request.raw_body)
+    command = schemas.parse(schemas.SourceIn, _body())
     done = registry.register_source(bootstrap.container().registry, _principal(), command)
     return json_response({**done.record, "api_key": done.api_key}, 201)
 
@@ -82,7 +89,7 @@ def get_source(source_id: str):  # type: ignore[no-untyped-def]
 @app.route("/accounts", methods=["POST"], cors=True)
 @api
 def post_account():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.AccountIn, app.current_request.raw_body)
+    command = schemas.parse(schemas.AccountIn, _body())
     done = registry.register_account(bootstrap.container().registry, _principal(), command)
     body = {**done.record, "api_key": done.api_key} if done.created else done.record
     return json_response(body, 201 if done.created else 200)
@@ -106,7 +113,7 @@ def get_account(account_id: str):  # type: ignore[no-untyped-def]
 @app.route("/devices", methods=["POST"], cors=True)
 @api
 def post_device():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.DeviceIn, app.current_request.raw_body)
+    command = schemas.parse(schemas.DeviceIn, _body())
     c = bootstrap.container()
     done = registry.register_device(c.registry, _principal(), command, c.site_lookup)
     return json_response(done.record, 201 if done.created else 200)
@@ -165,7 +172,7 @@ def get_ledger():  # type: ignore[no-untyped-def]
 def post_readings():  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     principal = _principal()
-    body = schemas.parse(schemas.ReadingsIn, app.current_request.raw_body)
+    body = schemas.parse(schemas.ReadingsIn, _body())
     signer = check_signature(c.registry.record("sources", principal.id) if principal.kind == "source" else None,
                              body.readings, body.signature)
     result = c.intake().submit(principal, list(enumerate(body.readings)), signer, body.signature)
@@ -175,7 +182,7 @@ def post_readings():  # type: ignore[no-untyped-def]
 @app.route("/payments", methods=["POST"], cors=True)
 @api
 def post_payment():  # type: ignore[no-untyped-def]
-    body = schemas.parse(schemas.PaymentIn, app.current_request.raw_body)
+    body = schemas.parse(schemas.PaymentIn, _body())
     reading_id = intake.submit_payment(bootstrap.container().intake(), _principal(), body.device_id, body.paid_from,
                                        body.paid_until, body.external_id)
     return json_response({"reading_id": reading_id}, 202)
@@ -187,7 +194,7 @@ def post_payment():  # type: ignore[no-untyped-def]
 def post_upload():  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     name = _query().get("name", "upload.csv")
-    body = app.current_request.raw_body or b""
+    body = _body()
     report = uploads.ingest_posted(c.intake(), _principal(), c.uploads_bucket, name, body)
     return json_response(report, 200)
 
@@ -210,7 +217,7 @@ def get_reading(reading_id: str):  # type: ignore[no-untyped-def]
 @api
 def post_review(reading_id: str):  # type: ignore[no-untyped-def]
     c = bootstrap.container()
-    body = schemas.parse(schemas.ReviewIn, app.current_request.raw_body)
+    body = schemas.parse(schemas.ReviewIn, _body())
     return json_response(review.review_reading(c.readings, c.queue("accepted"), _principal(), reading_id,
                                                body.decision, body.note))
 
@@ -278,7 +285,7 @@ def verify_drec(serial: str):  # type: ignore[no-untyped-def]
     certificates.get_drec(c.drecs, serial)
     if c.chain is None:
         raise BadInput("no chain is configured to verify against", field="serial")
-    verifier = Verifier(c.settings.public_url, c.settings.chain_rpc, c.settings.ledger_address)
+    verifier = Verifier(c.settings.public_url, str(c.settings.chain_rpc), c.settings.ledger_address)
     return json_response(verifier.verify(serial).to_dict())
 
 

@@ -60,7 +60,7 @@ def register(*operations: Operation, list_items: dict[str, type[BaseModel]] | No
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models = {schemas.ErrorOut}
+    models: set[type[BaseModel]] = {schemas.ErrorOut}
     for op in OPERATIONS:
         models.update(m for m in (op.request, op.response) if m is not None)
     models.update(LIST_ITEMS.values())

@@ -26,7 +26,7 @@ STATUS: dict[type[DomainError], int] = {
     RuleBroken: 422,
 }
 
-HEADERS = {"Content-Type": "application/json"}
+HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 
 
 def json_response(body: Any, status: int = 200) -> Response:

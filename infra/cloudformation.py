@@ -24,8 +24,8 @@ def _logical_id(name: str) -> str:
 def template(prefix: str, resources: Resources = RESOURCES) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in resources.tables:
-        properties = table_definition(prefix, table)
-        out[_logical_id(f"table-{table.logical}")] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+        out[_logical_id(f"table-{table.logical}")] = {"Type": "AWS::DynamoDB::Table",
+                                                      "Properties": table_definition(prefix, table)}
     for queue in resources.queues:
         name = physical(prefix, queue.logical)
         dlq_id = _logical_id(f"queue-{queue.logical}-dlq")

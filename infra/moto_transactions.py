@@ -77,7 +77,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
                 continue
             before = self.get_item(op["TableName"], key)
             undo.append((op["TableName"], key, before.to_json()["Attributes"] if before else None))
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
             if op_type == "Put":
                 self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
                               expression_attribute_values=values)
@@ -93,7 +93,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
                 self.delete_item(table_name, key)
             else:
                 self.put_item(table_name, attributes)
-        failed = [(None, None, None)] * len(transact_items)
+        failed: list[Any] = [(None, None, None)] * len(transact_items)
         failed[len(undo) - 1 if undo else 0] = (type(exc).__name__, str(exc), None)
         raise TransactionCanceledException(failed) from exc
 

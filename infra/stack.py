@@ -61,7 +61,7 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: P
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {log}:\n{_tail(log)}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}; see {log}:\n{_tail(log)}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return

@@ -20,9 +20,9 @@ class Anchors:
         self.seen: list[dict[str, Any]] = []
 
     def of(self, seq: int) -> dict[str, Any] | None:
-        for batch in self.seen:
-            if batch["first_seq"] <= seq < batch["first_seq"] + batch["count"]:
-                return batch.get("anchor")
+        for seen in self.seen:
+            if seen["first_seq"] <= seq < seen["first_seq"] + seen["count"]:
+                return seen.get("anchor")
         batch = self.batches.covering(seq)
         if batch and batch.get("status") == "anchored":
             self.seen.append(batch)

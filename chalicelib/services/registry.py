@@ -50,7 +50,7 @@ def register_source(store: DynamoRegistry, principal: Principal, command: Source
         "registered_at": iso(now_utc()),
         "registered_by": principal.id,
     }
-    event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, record["registered_at"],
+    event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, str(record["registered_at"]),
                         {k: v for k, v in record.items() if k != "entity" and v is not None})
     store.register("sources", record, source_id, event, hash_key(api_key), ("source", source_id))
     return Registered(_public({"id": source_id, **record}, "source_id"), True, api_key)
@@ -77,7 +77,7 @@ def register_account(store: DynamoRegistry, principal: Principal, command: Accou
         "registered_by": principal.id,
     }
     body = {k: v for k, v in record.items() if k not in ("entity", "contact") and v is not None}
-    event = ev.NewEvent(ev.ACCOUNT_REGISTERED, account_id, principal.id, record["registered_at"], body)
+    event = ev.NewEvent(ev.ACCOUNT_REGISTERED, account_id, principal.id, str(record["registered_at"]), body)
     try:
         store.register("accounts", record, account_id, event, hash_key(api_key), ("account", account_id), external)
     except ExternalIdTaken as taken:
