@@ -6,6 +6,7 @@ from chalice import Blueprint, Response
 
 from . import bootstrap, schemas, trade_schemas
 from .adapters.trade_store import DynamoTrades
+from .domain.errors import BadInput
 from .openapi import PAGED, Operation, register
 from .services import redemption
 from .services import trading as trading_service
@@ -45,7 +46,10 @@ def _principal():  # type: ignore[no-untyped-def]
 
 
 def _idempotency_key() -> str | None:
-    return trading.current_request.headers.get("idempotency-key") or None
+    value = trading.current_request.headers.get("idempotency-key") or None
+    if value is not None and len(value) > 200:
+        raise BadInput("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
+    return value
 
 
 @trading.route("/transfers", methods=["POST"], cors=True)

@@ -120,8 +120,10 @@ class Dispatcher:
             messages = received.get("Messages", [])
             if not messages:
                 continue
+            started = time.monotonic()
             try:
                 handler(sqs_event(messages, arn, self.region), LambdaContext(queue))
+                log.info("%s: %d messages handled in %.2f s", queue, len(messages), time.monotonic() - started)
             except Exception:
                 log.exception("handler for %s raised; %d messages will be redelivered", queue, len(messages))
                 continue
@@ -130,8 +132,11 @@ class Dispatcher:
 
     def _tick(self, name: str, handler: Callable[..., Any]) -> None:
         while not self.stopping.wait(self.schedule_interval_s):
+            started = time.monotonic()
             try:
                 handler(schedule_event(name, self.region), LambdaContext(name))
+                if time.monotonic() - started > 1:
+                    log.info("%s ran for %.2f s", name, time.monotonic() - started)
             except Exception:
                 log.exception("scheduled handler %s raised", name)
 
@@ -139,6 +144,7 @@ class Dispatcher:
 def main() -> None:
     logging.basicConfig(level=os.environ.get("DREC_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     import app as chalice_app
 
     dispatcher = Dispatcher(chalice_app.app,

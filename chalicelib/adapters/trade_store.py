@@ -74,6 +74,22 @@ class DynamoTrades(DynamoBase):
             return False
         return True
 
+    def unfinished(self, logical: str, started_before: str) -> Iterator[dict[str, Any]]:
+        """Move records still locking, applying or releasing that started before `started_before` (ISO)."""
+        request: dict[str, Any] = {
+            "TableName": self.name(logical),
+            "FilterExpression": "#st IN (:locking, :applying, :releasing) AND created_at < :before",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": to_item({":locking": LOCKING, ":applying": APPLYING,
+                                                  ":releasing": RELEASING, ":before": started_before}),
+        }
+        while True:
+            response = self.client.scan(**request)
+            yield from (from_item(i) for i in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     # -- the passes -------------------------------------------------------------------------
     def lock(self, logical: str, record_id: str, owner: str, serials: Sequence[str], locked_before: int,
              last: bool) -> None:
@@ -155,15 +171,26 @@ class DynamoTrades(DynamoBase):
 
     def active_holdings(self, owner: str, filters: dict[str, Any],
                         vintage: tuple[str | None, str | None]) -> Iterator[dict[str, Any]]:
-        """Every active D-REC of `owner` matching `filters` (locked ones included)."""
-        cursor: str | None = None
-        while True:
-            page = self.query_page("drecs", "by_owner_status", "owner_status", f"{owner}#active", 1000, cursor,
-                                   filters, between=("vintage", vintage[0], vintage[1]))
-            yield from page.items
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        """serial, period_start, device_ids and locked_by of every active D-REC of `owner` matching `filters`."""
+        names = {"#ps": "period_start", "#lb": "locked_by"}
+        values: dict[str, Any] = {":k": f"{owner}#active"}
+        parts = []
+        for i, (name, value) in enumerate((k, v) for k, v in filters.items() if v is not None):
+            names[f"#f{i}"], values[f":f{i}"] = name, value
+            parts.append(f"#f{i} = :f{i}")
+        for op, bound, value in ((">=", ":v1", vintage[0]), ("<=", ":v2", vintage[1])):
+            if value is not None:
+                names["#v"], values[bound] = "vintage", value
+                parts.append(f"#v {op} {bound}")
+        request: dict[str, Any] = {
+            "TableName": self.name("drecs"), "IndexName": "by_owner_status",
+            "KeyConditionExpression": "owner_status = :k",
+            "ProjectionExpression": "serial, #ps, device_ids, #lb",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values),
+        }
+        if parts:
+            request["FilterExpression"] = " AND ".join(parts)
+        return self._query_all(request)
 
     def holdings(self, owner: str) -> Iterator[dict[str, Any]]:
         """The summary fields of every D-REC `owner` holds, active or redeemed."""
@@ -174,6 +201,9 @@ class DynamoTrades(DynamoBase):
             "ExpressionAttributeNames": {"#st": "status"},
             "ExpressionAttributeValues": to_item({":o": owner}),
         }
+        return self._query_all(request)
+
+    def _query_all(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
             response = self.client.query(**request)
             yield from (from_item(i) for i in response.get("Items", []))

@@ -12,6 +12,17 @@ from ..domain.model import iso, now_utc
 STALE_AFTER = timedelta(minutes=2)
 
 
+def finish_stale_moves(container: Any) -> dict[str, int]:
+    """Transfers and redemptions whose request died part-way are completed or undone."""
+    from ..adapters.trade_store import DynamoTrades
+    from . import redemption, trading
+
+    store = DynamoTrades(container.client("dynamodb"), container.settings.name)
+    done = trading.resume_stale(store, trading.transfer_run(store))
+    redeemed = trading.resume_stale(store, redemption.redemption_run(store))
+    return {f"transfers_{k}": v for k, v in done.items()} | {f"redemptions_{k}": v for k, v in redeemed.items()}
+
+
 def requeue_waiting(container: Any) -> dict[str, int]:
     before = iso(now_utc() - STALE_AFTER)
     counts = {}

@@ -115,8 +115,9 @@ def _prepare(registry: KeyLookup, store: DynamoTrades, ledger_bucket: S3Bucket, 
     """Check everything, write the ledger, and return the new record; nothing else is written."""
     account = account_or_404(registry, command.account_id)
     require_acting_for(principal, account, "redeem D-RECs")
-    drecs = select_drecs(store, command.account_id, command.serials, command.quantity, command.filter)
-    serials = [d["serial"] for d in drecs]
+    serials = [d["serial"] for d in select_drecs(store, command.account_id, command.serials, command.quantity,
+                                                 command.filter)]
+    drecs = sorted(store.drecs(serials), key=lambda d: d["serial"])  # whole, for the ledger rows
     sponsors = [(s.name, s.share) for s in command.sponsors or []]
     allocation = allocate_sponsors(serials, sponsors) if sponsors else {}
     redemption_id = new_move_id("red")

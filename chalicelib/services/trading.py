@@ -14,6 +14,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -150,6 +151,19 @@ class MoveRun:
         if ending.late_links:
             self.store.link_event(ending.late_links, stored.seq)
         self.store.record_event(self.logical, record["id"], stored.seq)
+
+
+def resume_stale(store: DynamoTrades, run: MoveRun, older_than_s: float = 300) -> dict[str, int]:
+    """Finish moves whose request died and was never retried, so their D-RECs do not stay locked."""
+    before = iso(now_utc() - timedelta(seconds=older_than_s))
+    counts = {"completed": 0, "failed": 0}
+    for record in store.unfinished(run.logical, before):
+        try:
+            run.run(record)
+            counts["completed"] += 1
+        except Conflict:
+            counts["failed"] += 1
+    return counts
 
 
 def refusal(store: DynamoTrades, serial: str, owner: str, logical: str) -> dict[str, str]:

@@ -69,7 +69,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--readings-per-device", type=int, default=9)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    folder = tempfile.mkdtemp(prefix="drec-bench-")
+    print(f"stack data and logs: {folder}")
+    if True:
         stack = RunningStack(Path(folder), free_port())
         stack.start()
         try:

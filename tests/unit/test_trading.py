@@ -279,6 +279,27 @@ def test_a_retried_transfer_moves_nothing_twice(api: Api, aws: Any, monkeypatch:
     assert status == 409 and answer["error"]["field"] == "Idempotency-Key"
 
 
+def test_a_transfer_abandoned_mid_way_is_finished_by_the_sweep(api: Api, aws: Any) -> None:
+    from chalicelib.adapters.trade_store import DynamoTrades
+    from chalicelib.services import trading
+    from chalicelib.trade_schemas import TransferIn
+
+    m = _market(api, aws, 2_000)
+    store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)
+    run = trading.transfer_run(store)
+
+    def interrupted(record: dict[str, Any]) -> None:
+        raise Interrupted(record["id"])
+
+    run._apply = interrupted  # type: ignore[method-assign]
+    with pytest.raises(Interrupted):
+        run.run(_started(store, TransferIn(from_account_id=m.developer, to_account_id=m.buyer, serials=m.serials)))
+    # GIVEN its D-RECs locked and nobody retrying WHEN the sweep runs THEN the transfer completes
+    assert trading.resume_stale(store, trading.transfer_run(store), older_than_s=0) == {"completed": 1, "failed": 0}
+    assert _holdings(api, m.buyer) == (2, 0)
+    assert trading.resume_stale(store, trading.transfer_run(store), older_than_s=0) == {"completed": 0, "failed": 0}
+
+
 def test_a_drec_taken_part_way_undoes_the_whole_transfer(api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch,
                                                           ) -> None:
     from chalicelib.adapters.trade_store import DynamoTrades
