@@ -54,8 +54,9 @@ class Verification:
 
 class Verifier:
     def __init__(self, api_url: str, rpc_url: str, contract_address: str | None = None,
-                 get: Callable[[str], Any] | None = None) -> None:
+                 get: Callable[[str], Any] | None = None, ledger_url: str | None = None) -> None:
         self.api = api_url.rstrip("/")
+        self.ledger_url = ledger_url
         self._get = get or self._http_get
         address = contract_address or self.get("/ledger")["contract_address"]
         if not address:
@@ -130,7 +131,11 @@ class Verifier:
     # -- a redemption -----------------------------------------------------------------------
     def verify_redemption(self, redemption_id: str) -> None:
         statement = self.get(f"/redemptions/{redemption_id}")
-        ledger = requests.get(statement["ledger_url"], timeout=60)
+        # The public statement omits the ledger's token; whoever holds the shared link passes it.
+        ledger = requests.get(self.ledger_url or statement["ledger_url"], timeout=60)
+        if not self.check(redemption_id, "ledger file downloaded", ledger.status_code == 200,
+                          f"HTTP {ledger.status_code}: pass the shared link with --ledger-url"):
+            return
         digest = hashlib.sha256(ledger.content).hexdigest()
         self.check(redemption_id, "ledger file SHA-256 matches the statement", digest == statement["ledger_sha256"],
                    f"file {digest}, statement {statement['ledger_sha256']}")
@@ -174,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api", required=True, help="the registry's API URL")
     parser.add_argument("--rpc", required=True, help="a JSON-RPC URL of the chain")
     parser.add_argument("--contract", help="ledger contract address (default: the one the API names)")
+    parser.add_argument("--ledger-url", help="for a redemption: the shared ledger link (with its token)")
     args = parser.parse_args(argv)
-    result = Verifier(args.api, args.rpc, args.contract).verify(args.target)
+    result = Verifier(args.api, args.rpc, args.contract, ledger_url=args.ledger_url).verify(args.target)
     print(render(result))
     return 0 if result.ok else 1
 

@@ -33,17 +33,15 @@ def _open(browser: Browser, stack: RunningStack, route: str) -> Any:
     return page
 
 
-def _sign_in(browser: Browser, stack: RunningStack, key: str, role: str, account_id: str = "") -> None:
+def _sign_in(browser: Browser, stack: RunningStack, key: str, kind: str) -> None:
+    """Signs in with `key` alone: the portal learns from the API whose key it is, and says so."""
     page = _open(browser, stack, "")
     if page.locator("button", has_text="Sign out").count():
         page.click("text=Sign out")
     page.click("text=Sign in with an API key")
     page.fill("#signin-key", key)
-    page.select_option("#signin-role", role)
-    if role == "account":
-        page.fill("#signin-account", account_id)
     page.click("#signin button[type=submit]")
-    page.wait_for_selector("#who")
+    assert page.locator("#who").inner_text().startswith(f"Signed in as {kind}")
 
 
 def _source(stack: RunningStack, name: str) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def test_register_account_and_device_with_field_errors_and_a_plain_403(stack: Ru
         browser.screenshot("device-registered")
 
         # WHEN the account's own key registers a device for another account THEN the 403 is shown plainly
-        _sign_in(browser, stack, account_key, "account", account_id)
+        _sign_in(browser, stack, account_key, "account")
         page = _open(browser, stack, "devices")
         assert page.input_value("#device-form-owner_account_id") == account_id
         assert page.locator("#account-form").count() == 0
@@ -137,8 +135,10 @@ def test_pages_fit_a_375_px_screen_and_work_by_keyboard(stack: RunningStack, tmp
             assert page.locator("main [role=alert]").count() == 0, page.inner_text("main")
         browser.screenshot("drecs-at-375px")
         # The first Tab reaches the skip link; Enter moves focus into the content.
+        # A fresh load (not a same-document hash change) leaves focus at the start of the document.
         page = _open(browser, stack, "accounts")
-        page.evaluate("document.activeElement.blur()")
+        page.reload()
+        page.wait_for_selector("main h1")
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         page.keyboard.press("Enter")
@@ -206,9 +206,13 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         assert "Expected" in page.inner_text("main") and "σ" in page.inner_text("main")
         browser.screenshot("device-readings")
 
-        # THEN the D-REC appears under its owner, with its provenance
-        serials = _wait("D-RECs issued", lambda: [d["serial"] for d in stack.get(
-            "/drecs", owner_account_id=developer["account_id"]).json()["items"]])
+        # THEN 2,400 Wh make two D-RECs under their owner, each with its provenance
+        def issued() -> list[str] | None:
+            items = stack.get("/drecs", owner_account_id=developer["account_id"]).json()["items"]
+            found = sorted(d["serial"] for d in items)
+            return found if len(found) == 2 else None
+
+        serials = _wait("two D-RECs issued", issued)
         page = _open(browser, stack, f"drecs?owner_account_id={developer['account_id']}")
         page.click(f"text={serials[0]}")
         page.wait_for_selector("table >> text=Contributions")
@@ -226,17 +230,19 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         assert "anchored" in page.inner_text("#verify-browser")
         browser.screenshot("drec-verified")
 
-        # WHEN transferred to the buyer THEN the buyer owns it
-        page = _open(browser, stack, f"transfer?serials={serials[0]}")
+        # WHEN both are transferred to the buyer THEN the buyer owns them
+        listed = ",".join(serials)
+        page = _open(browser, stack, f"transfer?serials={listed}")
         page.fill("#transfer-form-from_account_id", developer["account_id"])
         page.fill("#transfer-form-to_account_id", buyer["account_id"])
         page.click("#transfer-form button[type=submit]")
         page.locator("#transfer-done").wait_for()
-        assert stack.get(f"/drecs/{serials[0]}").json()["owner_account_id"] == buyer["account_id"]
+        assert {stack.get(f"/drecs/{s}").json()["owner_account_id"] for s in serials} == {buyer["account_id"]}
         browser.screenshot("transferred")
 
-        # WHEN the buyer redeems it THEN the statement shows its range, memo and the ledger's SHA-256
-        page = _open(browser, stack, f"redeem?serials={serials[0]}")
+        # WHEN the buyer redeems them for two sponsors THEN the statement shows the range, each sponsor's
+        # share, the memo and the ledger's SHA-256
+        page = _open(browser, stack, f"redeem?serials={listed}")
         page.fill("#redeem-form-account_id", buyer["account_id"])
         page.fill("#redeem-form-beneficiary", "Lifecycle Buyer Ltd")
         page.fill("#redeem-form-purpose", "Scope 2 claim, portal test")
@@ -244,14 +250,25 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         page.fill("#redeem-form-claim_period_end", "2026-10-31")
         page.click("text=Add a sponsor")
         page.fill("#sponsor-0-name", "Clean Cooking Fund")
-        page.fill("#sponsor-0-share", "1")
+        page.fill("#sponsor-0-share", "0.5")
+        page.click("text=Add a sponsor")
+        page.fill("#sponsor-1-name", "Solar Schools Trust")
+        page.fill("#sponsor-1-share", "0.5")
         page.click("#redeem-form button[type=submit]")
         page.click("#redeem-done a")
         page.wait_for_selector("#ledger-sha256")
         page.wait_for_function("document.querySelector('#ledger-sha256').textContent.length === 64")
-        assert serials[0] in page.inner_text("main") and page.inner_text("#memo").strip()
-        assert stack.get(f"/drecs/{serials[0]}").json()["status"] == "redeemed"
+        redemption_id = page.url.rsplit("/", 1)[-1]
+        statement = stack.get(f"/redemptions/{redemption_id}").json()
+        assert sorted(statement["serials"]) == serials and page.inner_text("#memo").strip() == statement["memo"].strip()
+        ranges = page.inner_text("table:has(caption:text('Serial ranges'))")
+        assert all(r in ranges for r in statement["serial_ranges"]), ranges
+        for sponsor, serial in (("Clean Cooking Fund", serials[0]), ("Solar Schools Trust", serials[1])):
+            row = page.locator("tr", has_text=sponsor)
+            assert "1 D-REC" in row.inner_text() and serial in row.inner_text(), row.inner_text()
+        assert {stack.get(f"/drecs/{s}").json()["status"] for s in serials} == {"redeemed"}
         shown = page.inner_text("#ledger-sha256").strip()
+        assert shown == statement["ledger_sha256"]
         with page.expect_download() as download:
             page.click("#ledger-download")
         saved = tmp_path / "ledger.csv"
@@ -260,5 +277,15 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         page.click("#check-ledger")
         assert "matches" in page.locator("#ledger-check").inner_text()
         browser.screenshot("statement")
+
+        # THEN the buyer's account page shows what it holds, the transfer in and the redemption
+        page = _open(browser, stack, f"accounts/{buyer['account_id']}")
+        page.wait_for_selector(f"table >> text={redemption_id}")
+        holdings = stack.get(f"/accounts/{buyer['account_id']}/holdings").json()
+        assert (holdings["active"], holdings["redeemed"]) == (0, 2)
+        assert page.locator("dd", has_text=re.compile(r"^2$")).count() == 1
+        transfer_id = stack.get("/transfers", account_id=buyer["account_id"]).json()["items"][0]["transfer_id"]
+        assert transfer_id in page.inner_text("main")
+        browser.screenshot("buyer-account")
         assert browser.page_errors == []
 

@@ -114,26 +114,35 @@ function publish(value) {
   for (const listener of listeners) listener(session());
 }
 
-/**
- * Signs in with a key. The API says who the key belongs to (`GET /whoami`) where it can;
- * otherwise the role the person chose is kept, and the API still refuses what it must (403).
- */
-export async function signIn(key, declaredRole, declaredId) {
-  let role = declaredRole;
-  let id = declaredId || null;
-  try {
-    const who = await request('GET', 'whoami', { key });
-    role = who.kind;
-    id = who.id;
-  } catch (error) {
-    if (error.status === 401) throw error;
-    if (error.code !== 'not_available') throw error;
-  }
-  publish({ key, role, id });
+/** Signs in with a key: the API says whom it belongs to (`GET /whoami`), so nobody has to declare a role. */
+export async function signIn(key) {
+  const who = await request('GET', 'whoami', { key });
+  publish({ key, role: who.kind, id: who.id });
   return session();
 }
 
-export function signOut() { publish(null); }
+export function signOut() {
+  sessionStorage.removeItem(REDEMPTIONS);
+  publish(null);
+}
+
+// ---- redemption answers: only the POST answer's ledger link carries the download token.
+
+const REDEMPTIONS = 'drec.redemptions';
+
+function keptRedemptions() {
+  try { return JSON.parse(sessionStorage.getItem(REDEMPTIONS)) || {}; } catch { return {}; }
+}
+
+/** Keeps a redemption's tokened ledger link for this tab, so its statement page can offer the download. */
+export function keepLedgerLink(redemptionId, ledgerUrl) {
+  sessionStorage.setItem(REDEMPTIONS, JSON.stringify({ ...keptRedemptions(), [redemptionId]: ledgerUrl }));
+}
+
+/** The tokened ledger link kept for a redemption in this tab, or null. */
+export function keptLedgerLink(redemptionId) {
+  return keptRedemptions()[redemptionId] || null;
+}
 
 /** What the signed-in key may attempt; the API has the last word. */
 const ALLOWED = {

@@ -56,8 +56,6 @@ function useHash() {
 
 function SignIn({ current }) {
   const [key, setKey] = useState('');
-  const [role, setRole] = useState('source');
-  const [accountId, setAccountId] = useState('');
   const [error, setError] = useState(null);
   const [open, setOpen] = useState(false);
   if (current.key) {
@@ -74,7 +72,7 @@ function SignIn({ current }) {
     event.preventDefault();
     setError(null);
     try {
-      await signIn(key.trim(), role, role === 'account' ? accountId.trim() : null);
+      await signIn(key.trim());
       // The key now lives in sessionStorage only; the form forgets it.
       setKey('');
       setOpen(false);
@@ -85,17 +83,10 @@ function SignIn({ current }) {
   return html`<form class="signin" id="signin" onSubmit=${submit}>
     <div class="field"><label for="signin-key">API key</label>
       <input id="signin-key" type="password" autocomplete="off" required value=${key}
-        onInput=${(e) => setKey(e.target.value)} /></div>
-    <div class="field"><label for="signin-role">The key belongs to</label>
-      <select id="signin-role" value=${role} onChange=${(e) => setRole(e.target.value)}>
-        <option value="operator">the operator</option><option value="source">a source</option>
-        <option value="account">an account</option>
-      </select></div>
-    ${role === 'account' ? html`<div class="field"><label for="signin-account">Account id</label>
-      <input id="signin-account" value=${accountId} onInput=${(e) => setAccountId(e.target.value)} /></div>` : null}
+        aria-describedby="signin-hint" onInput=${(e) => setKey(e.target.value)} /></div>
     <button type="submit">Sign in</button>
     <button type="button" class="secondary" onClick=${() => setOpen(false)}>Cancel</button>
-    <small>Kept for this browser tab only (sessionStorage).</small>
+    <small id="signin-hint">The API tells whose key it is. Kept for this browser tab only (sessionStorage).</small>
     <${ErrorBox} error=${error} />
   </form>`;
 }
@@ -107,8 +98,11 @@ function App() {
   const { path, query } = parseHash(hash);
   const found = match(path);
   const main = useRef(null);
+  const routed = useRef(false);
   useEffect(() => {
-    // A new page moves focus to its heading, as a page load would for keyboard and screen-reader users.
+    // A page load leaves focus at the document's start (skip link first); a later route change moves focus
+    // to the new page's heading, so keyboard and screen-reader users land where the content changed.
+    if (!routed.current) { routed.current = true; return; }
     const heading = main.current && main.current.querySelector('h1');
     if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus({ preventScroll: true }); }
   }, [path]);

@@ -1,7 +1,7 @@
 // Accounts: list with filters and paging, registration of accounts (and, for the operator, sources).
 import { get, post, can } from '../api.js';
 import {
-  ACCOUNT_KINDS, Definitions, Filters, Form, html, Link, Loading, NeedsKey, SOURCE_KINDS, Table, typed,
+  ACCOUNT_KINDS, Definitions, Filters, Form, html, Link, Loading, NeedsKey, number, SOURCE_KINDS, Table, typed,
   useAsync, usePaged, words,
 } from '../ui.js';
 import { useState } from 'preact/hooks';
@@ -63,15 +63,40 @@ export function Accounts({ query, session }) {
 
 function Holdings({ accountId }) {
   const holdings = useAsync(() => get(`accounts/${encodeURIComponent(accountId)}/holdings`), [accountId]);
-  const data = holdings.data;
-  const rows = Array.isArray(data) ? data : (data && (data.items || data.holdings)) || [];
-  const columns = rows.length ? Object.keys(rows[0]).map((key) => ({ key, label: words(key),
-    render: (row) => (typeof row[key] === 'object' ? JSON.stringify(row[key]) : String(row[key] ?? '')) })) : [];
+  const data = holdings.data || {};
   return html`<${Loading} state=${holdings}>
-    ${data && !Array.isArray(data) && !rows.length ? html`<${Definitions}
-      items=${Object.entries(data).map(([k, v]) => [words(k), typeof v === 'object' ? JSON.stringify(v) : String(v)])} />`
-      : html`<${Table} caption="Holdings" rows=${rows} columns=${columns} empty="No D-RECs held." />`}
+    <${Definitions} items=${[['Active D-RECs', number(data.active)], ['Redeemed D-RECs', number(data.redeemed)]]} />
+    <${Table} caption="Holdings by status, country, device type and vintage" rows=${data.groups || []}
+      empty="No D-RECs held." columns=${[
+        { label: 'Status', render: (g) => html`<span class=${`badge badge-${g.status}`}>${g.status}</span>` },
+        { key: 'country', label: 'Country' }, { label: 'Device type', render: (g) => words(g.device_type) },
+        { key: 'vintage', label: 'Vintage' }, { label: 'D-RECs', render: (g) => number(g.count) }]} />
   <//>`;
+}
+
+function Moves({ accountId }) {
+  const transfers = usePaged('transfers', { account_id: accountId });
+  const redemptions = usePaged('redemptions', { account_id: accountId });
+  const party = (id) => (id === accountId ? 'this account'
+    : html`<${Link} href=${`accounts/${encodeURIComponent(id)}`}>${id}</${Link}>`);
+  return html`<h2>Transfers</h2>
+    <${Loading} state=${transfers}>
+      <${Table} caption="Transfers" rows=${transfers.items} empty="No transfers." columns=${[
+        { key: 'transfer_id', label: 'Transfer' }, { label: 'From', render: (t) => party(t.from_account_id) },
+        { label: 'To', render: (t) => party(t.to_account_id) }, { label: 'D-RECs', render: (t) => number(t.quantity) },
+        { label: 'Serial ranges', render: (t) => html`<code class="hash">${(t.serial_ranges || []).join(', ')}</code>` },
+        { key: 'status', label: 'Status' }, { key: 'created_at', label: 'When (UTC)' }]} />
+      ${transfers.pager}
+    <//>
+    <h2>Redemptions</h2>
+    <${Loading} state=${redemptions}>
+      <${Table} caption="Redemptions" rows=${redemptions.items} empty="No redemptions." columns=${[
+        { label: 'Statement', render: (r) => html`<${Link} href=${`redemptions/${encodeURIComponent(r.redemption_id)}`}
+          >${r.redemption_id}</${Link}>` },
+        { key: 'beneficiary', label: 'Beneficiary' }, { label: 'D-RECs', render: (r) => number(r.serials.length) },
+        { key: 'status', label: 'Status' }, { key: 'created_at', label: 'When (UTC)' }]} />
+      ${redemptions.pager}
+    <//>`;
 }
 
 export function AccountPage({ accountId }) {
@@ -86,5 +111,6 @@ export function AccountPage({ accountId }) {
         · <${Link} href=${`drecs?owner_account_id=${encodeURIComponent(accountId)}`}>D-RECs of this account</${Link}></p>
       <h2>Holdings</h2>
       <${Holdings} accountId=${accountId} />
+      <${Moves} accountId=${accountId} />
     <//>`;
 }

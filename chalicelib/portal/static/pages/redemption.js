@@ -1,6 +1,6 @@
 // A redemption statement: serial ranges, memo, the ledger file and its SHA-256, checked in the browser.
 import { useState } from 'preact/hooks';
-import { apiUrl, get } from '../api.js';
+import { apiUrl, get, keptLedgerLink } from '../api.js';
 import { Definitions, ErrorBox, html, Link, Loading, number, Table, useAsync } from '../ui.js';
 
 async function sha256Hex(bytes) {
@@ -29,7 +29,7 @@ function LedgerCheck({ url, expected }) {
     <button type="button" id="check-ledger" onClick=${check}>Check the download's SHA-256 here</button>
     <${ErrorBox} error=${error} />
     ${outcome ? html`<p id="ledger-check" role="status" class=${outcome.same ? 'ok' : 'error'}>
-      ${outcome.same ? 'The downloaded ledger matches the statement.' : 'The downloaded ledger does NOT match the statement'}:
+      ${outcome.same ? 'The downloaded ledger matches the statement' : 'The downloaded ledger does NOT match the statement'}:
       <code class="hash">${outcome.actual}</code></p>` : null}
   </div>`;
 }
@@ -41,18 +41,18 @@ export function rangeCount(range) {
   return Number(last.match(/(\d+)$/)[1]) - Number(first.match(/(\d+)$/)[1]) + 1;
 }
 
-/** Sponsors as served: a list of {name, share}, or the statement's serial → sponsor map, counted per sponsor. */
+/** Sponsors as served: {name, share, count, serial_ranges} each. */
 function sponsorRows(sponsors) {
-  if (Array.isArray(sponsors)) return sponsors.map((s) => ({ name: s.name, detail: `share ${s.share}` }));
-  const counts = {};
-  for (const name of Object.values(sponsors || {})) counts[name] = (counts[name] || 0) + 1;
-  return Object.entries(counts).map(([name, count]) => ({ name, detail: `${count} D-REC${count === 1 ? '' : 's'}` }));
+  return (sponsors || []).map((s) => ({ name: s.name, share: `${number(Number(s.share) * 100, 2)} %`,
+    count: `${number(s.count)} D-REC${s.count === 1 ? '' : 's'}`, ranges: (s.serial_ranges || []).join(', ') }));
 }
 
 export function RedemptionPage({ redemptionId }) {
   const statement = useAsync(() => get(`redemptions/${encodeURIComponent(redemptionId)}`), [redemptionId]);
   const s = statement.data || {};
   const sponsors = sponsorRows(s.sponsors);
+  // The stored statement's link has no token: only the tab that redeemed holds the tokened one.
+  const ledgerUrl = keptLedgerLink(redemptionId);
   return html`<h1>Redemption statement ${redemptionId}</h1>
     <${Loading} state=${statement}>
       <${Definitions} items=${[
@@ -63,18 +63,22 @@ export function RedemptionPage({ redemptionId }) {
         ['Generated (UTC)', s.generation_start && `${s.generation_start} – ${s.generation_end}`],
         ['Devices', number(s.devices_count)], ['Countries', (s.countries || []).join(', ')],
         ['Avoided emissions', s.avoided_co2_kg != null ? `${number(s.avoided_co2_kg, 3)} kg CO₂` : null],
-        ['Redeemed', s.redeemed_at || s.occurred_at]]} />
+        ['Status', s.status], ['Redeemed', s.completed_at || s.created_at]]} />
       <h2>Serial ranges</h2>
       <${Table} caption="Serial ranges" rows=${s.serial_ranges || []} columns=${[
         { label: 'Range', render: (r) => html`<code class="hash">${r}</code>` },
         { label: 'D-RECs', render: rangeCount }]} />
       ${sponsors.length ? html`<h2>Sponsors</h2><${Table} caption="Sponsors" rows=${sponsors}
-        columns=${[{ key: 'name', label: 'Sponsor' }, { key: 'detail', label: 'Sponsored' }]} />` : null}
+        columns=${[{ key: 'name', label: 'Sponsor' }, { key: 'share', label: 'Share' },
+          { key: 'count', label: 'Sponsored' },
+          { label: 'Serial ranges', render: (r) => html`<code class="hash">${r.ranges}</code>` }]} />` : null}
       <h2>Memo</h2>
       <pre class="memo" id="memo" tabindex="0">${s.memo}</pre>
       <h2>Ledger</h2>
-      ${s.ledger_url ? html`<p><a id="ledger-download" href=${ledgerHref(s.ledger_url)} download>Download the ledger (CSV)</a></p>` : null}
+      ${ledgerUrl ? html`<p><a id="ledger-download" href=${ledgerHref(ledgerUrl)} download=${`${redemptionId}-ledger.csv`}
+        >Download the ledger (CSV)</a></p>` : html`<p class="note" id="ledger-no-link">The ledger opens only with the
+        link given when the D-RECs were redeemed (it carries a token); this browser tab does not hold it.</p>`}
       <p>SHA-256: <code class="hash" id="ledger-sha256">${s.ledger_sha256}</code></p>
-      ${s.ledger_url ? html`<${LedgerCheck} url=${s.ledger_url} expected=${s.ledger_sha256} />` : null}
+      ${ledgerUrl ? html`<${LedgerCheck} url=${ledgerUrl} expected=${s.ledger_sha256} />` : null}
     <//>`;
 }

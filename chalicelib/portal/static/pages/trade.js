@@ -1,6 +1,5 @@
 // Transfer and redemption forms: D-RECs chosen by serials, or by quantity with a filter.
-import { useState } from 'preact/hooks';
-import { can, post } from '../api.js';
+import { can, keepLedgerLink, post } from '../api.js';
 import { DEVICE_TYPES, Form, html, Link, NeedsKey, OFFTAKER_TYPES, typed } from '../ui.js';
 
 const byQuantity = (values) => values.mode !== 'quantity';
@@ -69,7 +68,6 @@ function Sponsors({ values, setValues }) {
 }
 
 export function Redeem({ query, session }) {
-  const [, setLast] = useState(null);
   const fields = [
     { name: 'account_id', label: 'Redeeming account id', required: true },
     ...CHOICE_FIELDS,
@@ -87,7 +85,7 @@ export function Redeem({ query, session }) {
       ...typed(fields.filter((f) => ['beneficiary', 'purpose', 'claim_period_start', 'claim_period_end'].includes(f.name)), values),
       ...(sponsors.length ? { sponsors } : {}) };
     const done = await post('redemptions', body);
-    setLast(done);
+    keepLedgerLink(done.redemption_id, done.ledger_url);
     return done;
   };
   return html`<h1>Redeem D-RECs</h1>
