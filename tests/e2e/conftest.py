@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,17 @@ class RunningStack:
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return requests.get(self.url + path, params=params, timeout=60)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
+    """Poll `probe` until it returns something true; the stack works asynchronously."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -5,24 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 
 from tests.conftest import device_body
-from tests.e2e.conftest import REPO, RunningStack
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.e2e.conftest import REPO, RunningStack, wait_for
 
 
 def _verify(stack: RunningStack, target: str) -> subprocess.CompletedProcess[str]:
@@ -38,7 +26,7 @@ def test_readings_become_an_anchored_verifiable_drec(stack: RunningStack) -> Non
     devices = [stack.post("/devices", device_body(account["account_id"], capacity_w=100), key=key).json()["device_id"]
                for _ in range(3)]
     # registrations are anchored within seconds
-    _wait("registration anchored", lambda: stack.get("/events", subject_id=devices[0]).json()["items"][0]["anchor"])
+    wait_for("registration anchored", lambda: stack.get("/events", subject_id=devices[0]).json()["items"][0]["anchor"])
 
     readings = [{"device_id": d, "period_start": "2026-10-14T05:00:00Z", "period_end": "2026-10-14T13:00:00Z",
                  "energy_wh": 400} for d in devices]
@@ -54,20 +42,21 @@ def test_readings_become_an_anchored_verifiable_drec(stack: RunningStack) -> Non
         views = [stack.get(f"/readings/{i}").json() for i in ids]
         return views if all(v["status"] != "queued" for v in views) else None
 
-    views = _wait("readings judged", judged)
+    views = wait_for("readings judged", judged)
     assert [v["status"] for v in views[:3]] == ["accepted"] * 3, views
     assert all(v["expected_wh"] > 0 and v["sigma_wh"] > 0 for v in views[:3])
     assert views[3]["status"] == "rejected" and views[3]["rule"] in ("above_ceiling", "above_capacity")
     assert views[4]["status"] == "rejected" and views[4]["rule"] == "night"
 
-    drecs = _wait("D-REC issued", lambda: stack.get("/drecs", owner_account_id=account["account_id"]).json()["items"])
+    drecs = wait_for("D-REC issued",
+                     lambda: stack.get("/drecs", owner_account_id=account["account_id"]).json()["items"])
     assert len(drecs) == 1
     serial = drecs[0]["serial"]
     drec = stack.get(f"/drecs/{serial}").json()
     assert {c["device_id"] for c in drec["contributions"]} == set(devices)
     assert sum(c["energy_wh"] for c in drec["contributions"]) == 1000
 
-    _wait("issuance anchored", lambda: stack.get(f"/drecs/{serial}").json()["events"][0]["anchor"])
+    wait_for("issuance anchored", lambda: stack.get(f"/drecs/{serial}").json()["events"][0]["anchor"])
     outcome = _verify(stack, serial)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     assert "VALID" in outcome.stdout

@@ -9,8 +9,7 @@ import sys
 import requests
 
 from tests.conftest import device_body
-from tests.e2e.conftest import REPO, RunningStack
-from tests.e2e.test_pipeline_stack import _wait
+from tests.e2e.conftest import REPO, RunningStack, wait_for
 
 
 def test_transfer_redeem_with_sponsors_and_verify(stack: RunningStack) -> None:
@@ -23,7 +22,7 @@ def test_transfer_redeem_with_sponsors_and_verify(stack: RunningStack) -> None:
     readings = [{"device_id": device["device_id"], "period_start": f"2026-10-{day:02d}T06:00:00Z",
                  "period_end": f"2026-10-{day:02d}T16:00:00Z", "energy_wh": 6000} for day in (12, 13)]
     assert stack.post("/readings", {"readings": readings}, key=key).status_code == 202
-    drecs = _wait("D-RECs issued", lambda: len(stack.get(
+    drecs = wait_for("D-RECs issued", lambda: len(stack.get(
         "/drecs", owner_account_id=developer["account_id"]).json()["items"]) >= 10 and stack.get(
         "/drecs", owner_account_id=developer["account_id"], limit=100).json()["items"])
     assert len(drecs) >= 10
@@ -51,9 +50,9 @@ def test_transfer_redeem_with_sponsors_and_verify(stack: RunningStack) -> None:
     assert refused.status_code == 409, refused.text
 
     redemption_id = statement["redemption_id"]
-    _wait("redemption anchored", lambda: (stack.get("/events", subject_id=redemption_id).json()["items"] or [{}])[0]
+    wait_for("redemption anchored", lambda: (stack.get("/events", subject_id=redemption_id).json()["items"] or [{}])[0]
           .get("anchor"))
-    _wait("issuance anchored", lambda: stack.get(f"/drecs/{serials[0]}").json()["events"][0]["anchor"])
+    wait_for("issuance anchored", lambda: stack.get(f"/drecs/{serials[0]}").json()["events"][0]["anchor"])
     outcome = subprocess.run([sys.executable, "-m", "chalicelib.verify", redemption_id, "--api", stack.url,
                               "--rpc", stack.endpoints["chain_rpc"], "--ledger-url", statement["ledger_url"]],
                              cwd=REPO, capture_output=True, text=True, timeout=300)

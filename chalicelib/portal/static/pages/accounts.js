@@ -107,8 +107,7 @@ export function AccountPage({ accountId }) {
       <${Definitions} items=${[['Name', a.name], ['Kind', words(a.kind)], ['Country', a.country],
         ['Contact', a.contact], ['External id', a.external_id], ['Registered', a.registered_at],
         ['Registered by', a.registered_by]]} />
-      <p><${Link} href=${`devices?owner_account_id=${encodeURIComponent(accountId)}`}>Devices of this account</${Link}>
-        · <${Link} href=${`drecs?owner_account_id=${encodeURIComponent(accountId)}`}>D-RECs of this account</${Link}></p>
+      <p><${Link} href=${`devices?owner_account_id=${encodeURIComponent(accountId)}`}>Devices of this account</${Link}>${' · '}<${Link} href=${`drecs?owner_account_id=${encodeURIComponent(accountId)}`}>D-RECs of this account</${Link}></p>
       <h2>Holdings</h2>
       <${Holdings} accountId=${accountId} />
       <${Moves} accountId=${accountId} />
