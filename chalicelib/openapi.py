@@ -41,6 +41,26 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/devices/{device_id}", "One device", schemas.DeviceOut),
     Operation("get", "/events", "List events", None, query=PAGED + ("subject_id", "type")),
     Operation("get", "/events/{event_id}", "One event", schemas.EventOut),
+    Operation("get", "/events/{event_id}/proof", "Merkle proof of an anchored event", schemas.ProofOut),
+    Operation("get", "/ledger", "The chain and ledger contract events are anchored on", schemas.LedgerOut),
+    Operation("post", "/readings", "Push up to 1000 readings (signed when the source registered an address)",
+              schemas.ReadingsAccepted, 202, schemas.ReadingsIn, write=True),
+    Operation("get", "/readings", "Readings by status (default flagged)", None, query=PAGED + ("status",)),
+    Operation("get", "/readings/{reading_id}", "One reading and its verdict", schemas.ReadingOut),
+    Operation("post", "/readings/{reading_id}/review", "Operator decision on a flagged reading", None, 200,
+              schemas.ReviewIn, write=True),
+    Operation("get", "/devices/{device_id}/readings", "A device's readings", None, query=PAGED + ("status",)),
+    Operation("post", "/payments", "A pay-as-you-go window becomes a derived reading", None, 202,
+              schemas.PaymentIn, write=True),
+    Operation("post", "/uploads", "A CSV of readings (text/csv body, ?name=); answers with the report",
+              schemas.UploadReport, 200, write=True, query=("name",)),
+    Operation("get", "/drecs", "D-RECs by owner, status and characteristics", None,
+              query=PAGED + ("owner_account_id", "status", "country", "device_type", "offtaker_type", "device_id",
+                             "vintage_from", "vintage_to")),
+    Operation("get", "/drecs/{serial}", "One D-REC: contributions, hourly Wh, events", schemas.DrecOut),
+    Operation("get", "/drecs/{serial}/verify", "Check a D-REC's trail against the chain", None),
+    Operation("get", "/stats", "Registry totals and issuance by month", schemas.StatsOut),
+    Operation("get", "/whoami", "Whose key this is", None, write=True),
 ]
 
 LIST_ITEMS: dict[str, type[BaseModel]] = {
@@ -48,6 +68,9 @@ LIST_ITEMS: dict[str, type[BaseModel]] = {
     "/accounts": schemas.AccountOut,
     "/devices": schemas.DeviceOut,
     "/events": schemas.EventOut,
+    "/readings": schemas.ReadingOut,
+    "/devices/{device_id}/readings": schemas.ReadingOut,
+    "/drecs": schemas.DrecOut,
 }
 
 

@@ -25,6 +25,9 @@ register(
     Operation("get", "/redemptions/{redemption_id}", "One retirement statement", trade_schemas.RedemptionOut),
     Operation("get", "/redemptions/{redemption_id}/ledger.csv", "The ledger (text/csv) for a link's token", None,
               query=("token",)),
+    Operation("post", "/redemptions/{redemption_id}/ledger-link",
+              "A fresh shareable ledger link (with its token) for whoever may act for the redeeming account",
+              None, 201, write=True),
     Operation("get", "/accounts/{account_id}/holdings", "D-RECs held, by status, country, device type, vintage",
               trade_schemas.HoldingsOut),
     list_items={"/transfers": trade_schemas.TransferOut, "/redemptions": trade_schemas.RedemptionOut},
@@ -99,6 +102,14 @@ def get_ledger_csv(redemption_id: str):  # type: ignore[no-untyped-def]
     data = redemption.ledger_csv(_store(), c.ledger_bucket, redemption_id, _query().get("token"))
     return Response(body=data.decode("utf-8"), status_code=200,
                     headers={"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "private, no-store"})
+
+
+@trading.route("/redemptions/{redemption_id}/ledger-link", methods=["POST"], cors=True)
+@api
+def post_ledger_link(redemption_id: str):  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    return json_response(redemption.new_ledger_link(c.registry, _store(), _principal(), redemption_id,
+                                                    c.settings.public_url), 201)
 
 
 @trading.route("/accounts/{account_id}/holdings", methods=["GET"], cors=True)

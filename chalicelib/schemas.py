@@ -223,3 +223,65 @@ class UploadReport(BaseModel):
     duplicates: int = 0
     error_count: int = 0
     errors: list[dict[str, Any]]
+
+
+class ContributionOut(BaseModel):
+    device_id: str
+    reading_id: str
+    energy_wh: int
+    period_start: str
+    period_end: str
+    source_id: str | None = None
+    signature: str | None = None
+
+
+class DrecOut(BaseModel):
+    serial: str
+    owner_account_id: str
+    status: Literal["active", "redeemed"]
+    energy_wh: int = 1000
+    period_start: str
+    period_end: str
+    vintage: str
+    country: str
+    device_type: str
+    offtaker_type: str
+    avoided_co2_kg: float
+    contributions_root: str
+    device_ids: list[str] = []
+    contributions: list[ContributionOut] | None = None
+    hourly_wh: dict[str, int] | None = None
+    events: list[EventOut] | None = None
+
+
+class ProofOut(BaseModel):
+    event_id: str
+    seq: int
+    leaf: str
+    proof: list[str]
+    root: str
+    batch_id: int
+    tx_hash: str
+    block_number: int
+    chain_id: int | None
+    contract_address: str | None
+
+
+class LedgerOut(BaseModel):
+    chain_id: int | None
+    contract_address: str | None
+    rpc_hint: str | None
+
+
+class MonthCount(BaseModel):
+    month: str
+    count: int
+
+
+class StatsOut(BaseModel):
+    devices: int
+    accounts: int
+    accepted_wh: int
+    drecs_active: int
+    drecs_redeemed: int
+    issuance_by_month: list[MonthCount]

@@ -194,3 +194,17 @@ def ledger_csv(store: DynamoTrades, ledger_bucket: S3Bucket, redemption_id: str,
         raise NotFound(f"the ledger of redemption {redemption_id} is missing from storage", field="redemption_id")
     return data
 
+
+
+def new_ledger_link(registry: KeyLookup, store: DynamoTrades, principal: Principal, redemption_id: str,
+                    public_url: str) -> dict[str, str]:
+    """A fresh shareable ledger link for whoever may act for the redeeming account."""
+    record = store.record("redemptions", redemption_id)
+    if record is None or "mirror_of" in record:
+        raise NotFound(f"no redemption {redemption_id!r}", field="redemption_id")
+    account = account_or_404(registry, record["account_id"])
+    require_acting_for(principal, account, "share the ledger of its redemptions")
+    token = secrets.token_urlsafe(32)
+    store.add_token_hash(redemption_id, _token_hash(token))
+    return {"redemption_id": redemption_id, "ledger_url": f"{ledger_link(public_url, redemption_id)}?token={token}",
+            "ledger_sha256": record["statement"]["ledger_sha256"]}

@@ -154,5 +154,6 @@ def test_openapi_document_is_valid_and_lists_routes(api: Api) -> None:
     status, doc = api.get("/openapi.json")
     assert status == 200
     validate(doc)
-    assert {"/sources", "/accounts", "/devices", "/events"} <= set(doc["paths"])
+    assert {"/sources", "/accounts", "/devices", "/events", "/readings", "/payments", "/uploads", "/drecs",
+            "/drecs/{serial}", "/events/{event_id}/proof", "/ledger", "/transfers", "/redemptions"} <= set(doc["paths"])
     assert "capacity_w" in doc["components"]["schemas"]["DeviceIn"]["properties"]

@@ -136,6 +136,15 @@ def test_the_ledger_refuses_a_wrong_or_missing_token(api: Api, aws: Any) -> None
                                              Key={"id": {"S": statement["redemption_id"]}})["Item"]
     token = statement["ledger_url"].split("token=", 1)[1]
     assert token not in json.dumps(stored)  # only its hash is kept
+    # The holder can ask for a fresh link later; a stranger cannot.
+    _, stranger = api.post("/accounts", {"name": "Stranger", "kind": "buyer", "country": "KE"})
+    link_path = f"/redemptions/{statement['redemption_id']}/ledger-link"
+    assert api.post(link_path, key=stranger["api_key"])[0] == 403
+    status, link = api.post(link_path)
+    assert status == 201 and link["ledger_url"] != statement["ledger_url"]
+    fresh = api.client.http.get("/" + link["ledger_url"].split("://", 1)[1].split("/", 1)[1])
+    assert fresh.status_code == 200
+    assert hashlib.sha256(fresh.body).hexdigest() == statement["ledger_sha256"] == link["ledger_sha256"]
 
 
 @pytest.mark.parametrize("case", ["unknown_account", "unknown_serial", "other_owner", "too_many", "zero",
