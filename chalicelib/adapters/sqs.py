@@ -17,6 +17,12 @@ class SqsQueue:
     def url(self) -> str:
         return str(self.client.get_queue_url(QueueName=self.queue_name)["QueueUrl"])
 
+    def in_queue(self) -> int:
+        """Messages waiting or being handled (approximate, as SQS counts them)."""
+        attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
     def send_json(self, bodies: Sequence[Any]) -> None:
         """Send each body as one message, ten to a call; failed entries are sent again."""
         for start in range(0, len(bodies), 10):

@@ -7,8 +7,10 @@ from typing import Any
 
 from ..domain.model import iso, now_utc
 
-# A reading still waiting this long after it was received is sent along again; the
-# handlers are idempotent, so a message that was only slow changes nothing.
+# A reading still waiting this long after it was received, while its queue is empty, lost
+# its message (a crash between storing and sending, a stop of the local stack): it is sent
+# again. A queue with a backlog is left alone: its readings are on their way, and sending
+# them twice would only grow the backlog (the handlers are idempotent either way).
 STALE_AFTER = timedelta(minutes=2)
 
 
@@ -27,6 +29,9 @@ def requeue_waiting(container: Any) -> dict[str, int]:
     before = iso(now_utc() - STALE_AFTER)
     counts = {}
     for stage, queue in (("queued", "readings"), ("pooling", "accepted")):
+        if container.queue(queue).in_queue():
+            counts[stage] = 0
+            continue
         ids = [r["id"] for r in container.readings.waiting(stage, before)]
         if ids:
             container.queue(queue).send_json([{"reading_ids": ids[i:i + 100]} for i in range(0, len(ids), 100)])
