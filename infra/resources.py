@@ -117,6 +117,8 @@ RESOURCES = Resources(
                 Index("by_device_type", S("device_type"), S("serial")),
                 Index("by_offtaker_type", S("offtaker_type"), S("serial")),
                 Index("by_status", S("status"), S("serial")),
+                # Sparse: D-RECs whose device and reading links are still to be written.
+                Index("by_linking", S("linking"), S("serial")),
             ),
         ),
         # (device or reading, serial) pairs: which D-RECs a device's or a reading's Wh went into.

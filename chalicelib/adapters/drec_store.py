@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .dynamo import DynamoBase, Page, put, update
+from .dynamo import DynamoBase, Page, put, to_item, update
 
 
 class DynamoDrecs(DynamoBase):
@@ -38,8 +38,17 @@ class DynamoDrecs(DynamoBase):
     def drec_put(self, record: dict[str, Any]) -> dict[str, Any]:
         return put(self.name("drecs"), record, "attribute_not_exists(serial)")
 
-    def link(self, pairs: Sequence[tuple[str, str]]) -> None:
+    def link_drecs(self, drecs: Sequence[dict[str, Any]]) -> None:
+        """Write the (device, serial) and (reading, serial) links of issued D-RECs, then clear their
+        `linking` mark; a crash in between leaves the mark for the sweep (`pending_links`)."""
+        pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"] for key in ("device_id", "reading_id")]
         self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in dict.fromkeys(pairs)])
+        for drec in drecs:
+            self.client.update_item(TableName=self.name("drecs"), Key=to_item({"serial": drec["serial"]}),
+                                    UpdateExpression="REMOVE linking")
+
+    def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
+        return self.query_page("drecs", "by_linking", "linking", "pending", limit, None).items
 
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
         return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", subject_id, limit, None).items]

@@ -44,7 +44,7 @@ def drec_record(draft: DrecDraft, issued_at: str) -> dict[str, Any]:
     record = draft.to_dict()
     record.update({"status": "active", "owner_status": f"{draft.owner_account_id}#active",
                    "vintage": record["period_start"][:7], "device_ids": list(draft.device_ids),
-                   "issued_at": issued_at})
+                   "issued_at": issued_at, "linking": "pending"})
     return record
 
 
@@ -118,8 +118,7 @@ class Issuer:
             state, version = next_state, version + 1
             counts["drecs"] += len(drafts)
             counts["readings"] += len({r["id"] for r, _ in chunk})
-            self.store.link([(c.device_id, d.serial) for d in drafts for c in d.contributions]
-                            + [(c.reading_id, d.serial) for d in drafts for c in d.contributions])
+            self.store.link_drecs([d.to_dict() for d in drafts])
         return False
 
     @staticmethod

@@ -25,6 +25,14 @@ def finish_stale_moves(container: Any) -> dict[str, int]:
     return {f"transfers_{k}": v for k, v in done.items()} | {f"redemptions_{k}": v for k, v in redeemed.items()}
 
 
+def finish_links(container: Any) -> int:
+    """D-RECs whose device and reading links were not written (a crash right after issuing)."""
+    pending = container.drecs.pending_links()
+    if pending:
+        container.drecs.link_drecs(pending)
+    return len(pending)
+
+
 def requeue_waiting(container: Any) -> dict[str, int]:
     before = iso(now_utc() - STALE_AFTER)
     counts = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api, device_body, pump
 
 
@@ -81,3 +83,23 @@ def test_big_reading_spans_many_transactions_without_loss(api: Api, aws: Any) ->
     assert [int(d["serial"][-8:]) for d in drecs] == list(range(1, 41))
     pools = aws.client("dynamodb").scan(TableName="drec-test-pools")["Items"]
     assert [int(p["remainder_wh"]["N"]) for p in pools] == [500]
+
+
+def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any, monkeypatch: Any) -> None:
+    from chalicelib.adapters.drec_store import DynamoDrecs
+    from chalicelib.services.maintenance import finish_links
+
+    source, account, devices = _fleet(api, 1, capacity_w=10_000, device_type="mini_grid")
+    # GIVEN the handler dies right after the issuing transaction, before writing links
+    monkeypatch.setattr(DynamoDrecs, "link_drecs", lambda self, drecs: (_ for _ in ()).throw(RuntimeError("crash")))
+    _push(api, source["api_key"], devices, 40_000)
+    with pytest.raises(RuntimeError, match="crash"):
+        pump(aws)
+    issued = api.get(f"/drecs?owner_account_id={account['account_id']}&limit=100")[1]["items"]
+    assert len(issued) == 15  # the first transaction committed
+    assert api.get(f"/drecs?device_id={devices[0]}")[1]["items"] == []
+    monkeypatch.undo()
+    # WHEN the sweep runs THEN the device finds its D-RECs
+    assert finish_links(aws) == 15
+    assert len(api.get(f"/drecs?device_id={devices[0]}&limit=100")[1]["items"]) == 15
+    assert finish_links(aws) == 0
