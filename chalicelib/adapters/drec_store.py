@@ -41,7 +41,8 @@ class DynamoDrecs(DynamoBase):
     def link_drecs(self, drecs: Sequence[dict[str, Any]]) -> None:
         """Write the (device, serial) and (reading, serial) links of issued D-RECs, then clear their
         `linking` mark; a crash in between leaves the mark for the sweep (`pending_links`)."""
-        pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"] for key in ("device_id", "reading_id")]
+        pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"]
+                 for key in ("device_id", "reading_id")]
         self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in dict.fromkeys(pairs)])
         for drec in drecs:
             self.client.update_item(TableName=self.name("drecs"), Key=to_item({"serial": drec["serial"]}),
