@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-pipeline contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -45,13 +45,16 @@ contracts: deps
 check-contracts: deps
 	node contracts/compile.js --check
 
-bench: bench-twin bench-chain bench-pipeline
+bench: bench-twin bench-chain bench-csv bench-pipeline
 
 bench-twin: deps
 	$(PY) -m tests.bench.bench_twin
 
 bench-chain: deps
 	$(PY) -m tests.bench.bench_chain
+
+bench-csv: deps
+	$(PY) -m tests.bench.bench_csv
 
 bench-pipeline: deps
 	$(PY) -m tests.bench.bench_pipeline

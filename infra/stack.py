@@ -7,7 +7,8 @@ the dispatcher for the queues and schedules. Ctrl-C (or SIGTERM) stops everythin
 started, saving tables, objects and chain state first; the next start has them back.
 
 Environment: DREC_STACK_DIR (data folder, default .stack), DREC_API_PORT (8000),
-DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_OPERATOR_KEY
+DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_SNAPSHOT_INTERVAL_S
+(300), DREC_OPERATOR_KEY
 (default: a dev key generated once and kept in the data folder).
 """
 
@@ -185,7 +186,10 @@ class Stack:
             "Ctrl-C stops everything and keeps the data.",
         ])
 
-    def _save_periodically(self, interval_s: float = 30.0) -> None:
+    def _save_periodically(self) -> None:
+        # A snapshot scans every table through the emulator, which competes with the pipeline
+        # for it: often enough to bound what a crash (SIGKILL) loses, rarely enough to stay cheap.
+        interval_s = float(os.environ.get("DREC_SNAPSHOT_INTERVAL_S", "300"))
         while not self.stop_saving.wait(interval_s):
             try:
                 assert self.snapshots
