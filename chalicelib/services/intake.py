@@ -57,7 +57,7 @@ class Intake:
         self._devices: dict[str, dict[str, Any] | None] = {}
         self._accounts: dict[str, dict[str, Any] | None] = {}
 
-    def _load_devices(self, device_ids: Iterable[str]) -> None:
+    def load_devices(self, device_ids: Iterable[str]) -> None:
         missing = [d for d in dict.fromkeys(device_ids) if d not in self._devices]
         if not missing:
             return
@@ -68,7 +68,7 @@ class Intake:
         self._accounts.update({o: accounts.get(o) for o in owners})
         self._devices.update({d: found.get(d) for d in missing})
 
-    def _check_device(self, principal: Principal, device_id: str, prefix: str) -> dict[str, Any]:
+    def check_device(self, principal: Principal, device_id: str, prefix: str) -> dict[str, Any]:
         device = self._devices.get(device_id)
         if device is None:
             raise RuleBroken(f"device {device_id!r} is not registered", field=f"{prefix}device_id")
@@ -93,12 +93,12 @@ class Intake:
                 parsed.append((index, raw if isinstance(raw, Reading) else parse_reading(raw, prefix)))
             except DomainError as error:
                 result.errors.append((index, error))
-        self._load_devices(r.device_id for _, r in parsed)
+        self.load_devices(r.device_id for _, r in parsed)
         valid: list[tuple[int, Reading, dict[str, Any]]] = []
         for index, reading in parsed:
             prefix = f"{field_prefix}{index}." if field_prefix else ""
             try:
-                valid.append((index, reading, self._check_device(principal, reading.device_id, prefix)))
+                valid.append((index, reading, self.check_device(principal, reading.device_id, prefix)))
             except DomainError as error:
                 result.errors.append((index, error))
         externals = self.store.external_targets(principal.id, [r.external_id for _, r, _ in valid if r.external_id])
@@ -138,8 +138,8 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
     from .twins import twin_of
 
     check_period(paid_from, paid_until)
-    intake._load_devices([device_id])
-    device = intake._check_device(principal, device_id, "")
+    intake.load_devices([device_id])
+    device = intake.check_device(principal, device_id, "")
     energy_wh = derived_energy_for_payment(twin_of(device), paid_from, paid_until)
     reading = Reading(device_id, paid_from, paid_until, energy_wh, external_id)
     payment = {"paid_from": iso(paid_from), "paid_until": iso(paid_until), "rule": "capacity x solar hours"}

@@ -12,9 +12,9 @@ from ..domain import events as ev
 from ..domain.errors import Conflict, NotFound
 from ..domain.judging import DeviceHistory
 from ..domain.model import Principal, iso, now_utc
+from ..domain.pooling import parse_utc
 from ..domain.readings import epoch, release
 from .access import require_operator
-from .validation import _parse
 
 
 def review_reading(store: DynamoReadings, accepted_queue: SqsQueue, principal: Principal, reading_id: str,
@@ -41,7 +41,7 @@ def review_reading(store: DynamoReadings, accepted_queue: SqsQueue, principal: P
                                   related_ids=(reading["device_id"],)))
     else:
         state = store.device_states([reading["device_id"]]).get(reading["device_id"]) or {}
-        span = (epoch(_parse(reading["period_start"])), epoch(_parse(reading["period_end"])))
+        span = (epoch(parse_utc(reading["period_start"])), epoch(parse_utc(reading["period_end"])))
         ranges = release([tuple(r) for r in state.get("ranges", [])], span)  # type: ignore[misc]
         history = state.get("history") or asdict(DeviceHistory())
         items.append(store.state_update(reading["device_id"], int(state.get("version", 0)),

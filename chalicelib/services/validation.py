@@ -23,6 +23,7 @@ from ..adapters.sqs import SqsQueue
 from ..domain import events as ev
 from ..domain.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
 from ..domain.model import iso, now_utc
+from ..domain.pooling import parse_utc
 from ..domain.readings import Range, claim, epoch, from_epoch, overlapping
 from .twins import twin_of
 
@@ -40,10 +41,6 @@ class Verdict:
     rule: str
     reason: str
     numbers: dict[str, float]
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _history(state: dict[str, Any] | None) -> DeviceHistory:
@@ -127,8 +124,9 @@ class Validator:
             return verdicts
         twins = {d: twin_of(devices[d]) for d in {r["device_id"] for r in to_judge}}
         histories = {d: _history(states.get(d)) for d in twins}
-        judgements = judge([ReadingToJudge(r["id"], r["device_id"], _parse(r["period_start"]), _parse(r["period_end"]),
-                                           int(r["energy_wh"])) for r in to_judge], twins, histories, now)
+        judgements = judge([ReadingToJudge(r["id"], r["device_id"], parse_utc(r["period_start"]),
+                                           parse_utc(r["period_end"]), int(r["energy_wh"])) for r in to_judge],
+                           twins, histories, now)
         for reading, judgement in zip(to_judge, judgements):
             verdicts.append(Verdict(reading, judgement.status, judgement.rule, judgement.reason, _numbers(judgement)))
         return verdicts
@@ -143,7 +141,7 @@ class Validator:
         judged_at = iso(now)
         for verdict in sorted(verdicts, key=lambda v: v.reading["period_start"]):
             reading = verdict.reading
-            span = (epoch(_parse(reading["period_start"])), epoch(_parse(reading["period_end"])))
+            span = (epoch(parse_utc(reading["period_start"])), epoch(parse_utc(reading["period_end"])))
             if verdict.status != "rejected":
                 clash = overlapping(ranges, span)
                 if clash:
