@@ -3,7 +3,8 @@
 Long-polls every queue that app.py handles with `@app.on_sqs_message`, invokes the
 handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
-Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds.
+Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds (3), the
+sweep every `DREC_SWEEP_INTERVAL_S` (60).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def schedule_event(name: str, region: str) -> dict[str, Any]:
 
 class Dispatcher:
     def __init__(self, app: Any, session: boto3.session.Session | None = None,
-                 schedule_interval_s: float = 3.0, wait_s: int = 1) -> None:
+                 schedule_interval_s: float = 3.0, wait_s: int = 1,
+                 intervals: dict[str, float] | None = None) -> None:
         from chalice.app import ScheduledEventConfig, SQSEventConfig
 
         self.app = app
@@ -82,7 +84,10 @@ class Dispatcher:
         self.sqs = self.session.client("sqs")
         self.stopping = threading.Event()
         self.wait_s = wait_s
+        # Schedules run every `schedule_interval_s` locally (on AWS: their Rate), except those
+        # given their own interval (the sweep scans indexes; it need not run every few seconds).
         self.schedule_interval_s = schedule_interval_s
+        self.intervals = intervals or {}
         self.queues = [(s.queue, s.batch_size, app.handler_map[s.name]) for s in app.event_sources
                        if isinstance(s, SQSEventConfig)]
         self.schedules = [(s.name, app.handler_map[s.name]) for s in app.event_sources
@@ -131,7 +136,7 @@ class Dispatcher:
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
     def _tick(self, name: str, handler: Callable[..., Any]) -> None:
-        while not self.stopping.wait(self.schedule_interval_s):
+        while not self.stopping.wait(self.intervals.get(name, self.schedule_interval_s)):
             started = time.monotonic()
             try:
                 handler(schedule_event(name, self.region), LambdaContext(name))
@@ -148,7 +153,8 @@ def main() -> None:
     import app as chalice_app
 
     dispatcher = Dispatcher(chalice_app.app,
-                            schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")))
+                            schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")),
+                            intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60"))})
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
