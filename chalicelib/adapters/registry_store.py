@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..domain.events import Event, NewEvent
@@ -26,6 +28,19 @@ class ExternalIdTaken(Exception):
 
 class DynamoRegistry(DynamoBase):
     """Registry records, each written with its API key hash, external id guard and event."""
+
+    # Devices are read by every batch of the pipeline and change only at registration (their
+    # records are never edited here), so a process keeps them for a minute.
+    DEVICE_TTL_S = 60.0
+
+    def devices(self, device_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        cache: dict[str, tuple[float, dict[str, Any]]] = self.__dict__.setdefault("_device_cache", {})
+        now = time.monotonic()
+        wanted = list(dict.fromkeys(device_ids))
+        missing = [d for d in wanted if d not in cache or cache[d][0] < now]
+        for item in self.batch_get("devices", [{"id": d} for d in missing]) if missing else []:
+            cache[item["id"]] = (now + self.DEVICE_TTL_S, item)
+        return {d: cache[d][1] for d in wanted if d in cache}
 
     def register(self, logical: str, record: dict[str, Any], record_id: str,
                  event: NewEvent, key_hash: str | None = None,

@@ -61,7 +61,7 @@ class Intake:
         missing = [d for d in dict.fromkeys(device_ids) if d not in self._devices]
         if not missing:
             return
-        found = {i["id"]: i for i in self.registry.batch_get("devices", [{"id": d} for d in missing])}
+        found = self.registry.devices(missing)
         owners = [i["owner_account_id"] for i in found.values() if i["owner_account_id"] not in self._accounts]
         accounts = {a["id"]: a for a in self.registry.batch_get("accounts", [{"id": o} for o in
                                                                              dict.fromkeys(owners)])}

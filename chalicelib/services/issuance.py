@@ -77,8 +77,7 @@ class Issuer:
                     if r.get("pipeline") == "pooling" and r.get("status") == "accepted"]
         if not readings:
             return False
-        devices = {d["id"]: d for d in self.store.batch_get("devices", [{"id": i} for i in
-                                                                         {r["device_id"] for r in readings}])}
+        devices = self.registry.devices(r["device_id"] for r in readings)
         by_pool: dict[str, tuple[PoolKey, list[tuple[dict[str, Any], Slice]]]] = {}
         for reading in sorted(readings, key=lambda r: (r["period_start"], r["id"])):
             device = devices[reading["device_id"]]

@@ -80,7 +80,7 @@ class Validator:
         if not readings:
             return [], False
         device_ids = list(dict.fromkeys(r["device_id"] for r in readings))
-        devices = {d["id"]: d for d in self.registry.batch_get("devices", [{"id": i} for i in device_ids])}
+        devices = self.registry.devices(device_ids)
         states = self.store.device_states(device_ids)
         verdicts = self._judge(readings, devices, states, now)
         by_device: dict[str, list[Verdict]] = defaultdict(list)
