@@ -127,7 +127,8 @@ def _raw_ceiling(stack: RunningStack, blocks: int, per_device: int) -> float:
                                        "linking": s("pending")}}})
         items += event(serial, "bench")
         dynamodb.transact_write_items(TransactItems=[*items, counter()])
-        batch_put("drec-links", [{"subject_id": s(x), "serial": s(serial)} for pair in readings for x in pair])
+        subjects = list(dict.fromkeys(x for pair in readings for x in pair))
+        batch_put("drec-links", [{"subject_id": s(x), "serial": s(serial)} for x in subjects])
         dynamodb.update_item(TableName=f"{prefix}-drecs", Key={"serial": s(serial)}, UpdateExpression="REMOVE linking")
     return blocks * 2 * per_device / (time.perf_counter() - started)
 
@@ -173,12 +174,13 @@ def main() -> None:
                 time.sleep(1)
             elapsed = time.perf_counter() - started
             drecs = dynamodb.scan(TableName=f"{prefix}-drecs", Select="COUNT")["Count"]
-            per_device = min(args.readings_per_device, 9)
-            ceiling = _raw_ceiling(stack, max(10, min(60, len(readings) // (2 * per_device))), per_device)
             rate = len(readings) / elapsed
             print(f"devices: {args.devices}, readings: {len(readings)} (hourly), D-RECs issued: {drecs}")
             print(f"push (HTTP, 1000 per request): {pushed:.1f} s")
-            print(f"end to end (push → judged → pooled → anchored): {elapsed:.1f} s = {rate:,.0f} readings/s")
+            print(f"end to end (push → judged → pooled → anchored): {elapsed:.1f} s = {rate:,.0f} readings/s",
+                  flush=True)
+            per_device = min(args.readings_per_device, 9)
+            ceiling = _raw_ceiling(stack, max(10, min(60, len(readings) // (2 * per_device))), per_device)
             print(f"emulator raw ceiling, the pipeline's writes sent alone: {ceiling:,.0f} readings/s")
             print(f"end to end / raw ceiling: {rate / ceiling:.2f}")
         finally:
