@@ -51,6 +51,8 @@ def _is_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # Connections of the previous run in TIME_WAIT do not make the port busy for a server.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
