@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from chalicelib.domain.errors import BadInput
+from .errors import BadInput
 
 FACTOR_TABLE = Path(__file__).parent / "data" / "emission_factors.csv"
 DEFAULT_KEY = "*"

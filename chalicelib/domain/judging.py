@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chalicelib.domain.climatology import (
+from .climatology import (
     clear_sky_index_table,
     monthly_clear_sky_index,
     monthly_ghi,
     period_sigma,
 )
-from chalicelib.domain.errors import BadInput
-from chalicelib.domain.twin import (
+from .errors import BadInput
+from .twin import (
     DeviceTwin,
     TwinArrays,
     clear_sky_energy,

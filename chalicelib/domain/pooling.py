@@ -47,11 +47,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.emissions import avoided_co2_kg_exact
-from chalicelib.domain.errors import BadInput, Conflict
-from chalicelib.domain.serials import DEVICE_TYPE_CODES, MIXED_COUNTRY
-from chalicelib.domain.serials import serial as format_serial
+from .canonical import canonical_json
+from .emissions import avoided_co2_kg_exact
+from .errors import BadInput, Conflict
+from .serials import DEVICE_TYPE_CODES, MIXED_COUNTRY
+from .serials import serial as format_serial
 
 DREC_WH = 1000
 MIXED = "mixed"

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 
-from chalicelib.domain.errors import BadInput
+from .errors import BadInput
 
 DEVICE_TYPE_CODES: dict[str, str] = {
     "solar_home_system": "SHS",

@@ -21,9 +21,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from chalicelib.domain.errors import BadInput, RuleBroken
-from chalicelib.domain.pooling import iso_utc, parse_utc
-from chalicelib.domain.serials import compress_ranges
+from .errors import BadInput, RuleBroken
+from .pooling import iso_utc, parse_utc
+from .serials import compress_ranges
 
 SHARE_TOLERANCE = 1e-9
 DEFAULT_BATCH_SIZE = 10

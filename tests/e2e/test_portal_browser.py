@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import device_body
 from tests.e2e.browser import Browser, chromium
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import RunningStack, wait_for
 
 PAGES = ["", "accounts", "devices", "readings", "drecs", "transfer", "redeem"]
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _open(browser: Browser, stack: RunningStack, route: str) -> Any:
@@ -189,7 +177,7 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
             items = stack.get(f"/devices/{device_id}/readings").json()["items"]
             return items if len(items) == 2 and all(r["status"] != "queued" for r in items) else None
 
-        readings = _wait("readings judged", judged)
+        readings = wait_for("readings judged", judged)
         # Flagged readings are the operator's to decide: accept them in the review list.
         if any(r["status"] == "flagged" for r in readings):
             _sign_in(browser, stack, stack.operator_key, "operator")
@@ -212,14 +200,14 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
             found = sorted(d["serial"] for d in items)
             return found if len(found) == 2 else None
 
-        serials = _wait("two D-RECs issued", issued)
+        serials = wait_for("two D-RECs issued", issued)
         page = _open(browser, stack, f"drecs?owner_account_id={developer['account_id']}")
         page.click(f"text={serials[0]}")
         page.wait_for_selector("table >> text=Contributions")
         main = page.inner_text("main")
         assert device_id in main and "kg CO₂" in main and "DrecIssued" in main
         assert page.locator("canvas").count() == 1
-        _wait("issuance anchored", lambda: stack.get(f"/drecs/{serials[0]}").json()["events"][0].get("anchor"))
+        wait_for("issuance anchored", lambda: stack.get(f"/drecs/{serials[0]}").json()["events"][0].get("anchor"))
         page.reload()
         page.wait_for_selector("table >> text=Contributions")
         page.click("#verify")
