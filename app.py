@@ -42,6 +42,14 @@ def _body() -> bytes:
     return raw.encode() if isinstance(raw, str) else raw
 
 
+def _idempotency_key() -> str | None:
+    request = app.current_request
+    key = request.headers.get("idempotency-key") if request else None
+    if key is not None and not 1 <= len(key) <= 200:
+        raise BadInput("Idempotency-Key holds 1 to 200 characters", field="Idempotency-Key")
+    return key
+
+
 def _principal():  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     return authenticate(c.registry, c.settings.operator_key, app.current_request.headers.get("x-api-key"))
@@ -70,8 +78,9 @@ def get_stats():  # type: ignore[no-untyped-def]
 @api
 def post_source():  # type: ignore[no-untyped-def]
     command = schemas.parse(schemas.SourceIn, _body())
-    done = registry.register_source(bootstrap.container().registry, _principal(), command)
-    return json_response({**done.record, "api_key": done.api_key}, 201)
+    done = registry.register_source(bootstrap.container().registry, _principal(), command, _idempotency_key())
+    return json_response({**done.record, "api_key": done.api_key} if done.created else done.record,
+                         201 if done.created else 200)
 
 
 @app.route("/sources", methods=["GET"], cors=True)
@@ -90,7 +99,7 @@ def get_source(source_id: str):  # type: ignore[no-untyped-def]
 @api
 def post_account():  # type: ignore[no-untyped-def]
     command = schemas.parse(schemas.AccountIn, _body())
-    done = registry.register_account(bootstrap.container().registry, _principal(), command)
+    done = registry.register_account(bootstrap.container().registry, _principal(), command, _idempotency_key())
     body = {**done.record, "api_key": done.api_key} if done.created else done.record
     return json_response(body, 201 if done.created else 200)
 
@@ -115,7 +124,7 @@ def get_account(account_id: str):  # type: ignore[no-untyped-def]
 def post_device():  # type: ignore[no-untyped-def]
     command = schemas.parse(schemas.DeviceIn, _body())
     c = bootstrap.container()
-    done = registry.register_device(c.registry, _principal(), command, c.site_lookup)
+    done = registry.register_device(c.registry, _principal(), command, c.site_lookup, _idempotency_key())
     return json_response(done.record, 201 if done.created else 200)
 
 

@@ -39,8 +39,23 @@ def _public(record: dict[str, Any], id_field: str) -> dict[str, Any]:
     return out
 
 
-def register_source(store: DynamoRegistry, principal: Principal, command: SourceIn) -> Registered:
+def dedupe_key(principal: Principal, kind: str, external_id: str | None,
+               idempotency_key: str | None) -> tuple[str, str, str] | None:
+    """What makes a registration a replay: the caller's external id, else its Idempotency-Key."""
+    if external_id:
+        return principal.id, kind, external_id
+    if idempotency_key:
+        return principal.id, f"{kind}-request", idempotency_key
+    return None
+
+
+def register_source(store: DynamoRegistry, principal: Principal, command: SourceIn,
+                    idempotency_key: str | None = None) -> Registered:
+    """A replay (same Idempotency-Key) answers with the source, without its key: keys are shown once."""
     require_operator(principal, "register sources")
+    external = dedupe_key(principal, "source", None, idempotency_key)
+    if external and (existing := store.find_external(*external)):
+        return Registered(get_source(store, existing), False)
     source_id, api_key = new_id("src"), new_api_key()
     record = {
         "entity": "source",
@@ -52,15 +67,19 @@ def register_source(store: DynamoRegistry, principal: Principal, command: Source
     }
     event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, str(record["registered_at"]),
                         {k: v for k, v in record.items() if k != "entity" and v is not None})
-    store.register("sources", record, source_id, event, hash_key(api_key), ("source", source_id))
+    try:
+        store.register("sources", record, source_id, event, hash_key(api_key), ("source", source_id), external)
+    except ExternalIdTaken as taken:
+        return Registered(get_source(store, taken.existing_id), False)
     return Registered(_public({"id": source_id, **record}, "source_id"), True, api_key)
 
 
-def register_account(store: DynamoRegistry, principal: Principal, command: AccountIn) -> Registered:
+def register_account(store: DynamoRegistry, principal: Principal, command: AccountIn,
+                     idempotency_key: str | None = None) -> Registered:
     if principal.kind == "account":
         raise Forbidden(f"account {principal.id} may not register accounts: only the operator or a source may")
     check_country(command.country)
-    external = (principal.id, "account", command.external_id) if command.external_id else None
+    external = dedupe_key(principal, "account", command.external_id, idempotency_key)
     if external:
         existing = store.find_external(*external)
         if existing:
@@ -86,7 +105,7 @@ def register_account(store: DynamoRegistry, principal: Principal, command: Accou
 
 
 def register_device(store: DynamoRegistry, principal: Principal, command: DeviceIn,
-                    site_lookup: SiteLookup | None = None) -> Registered:
+                    site_lookup: SiteLookup | None = None, idempotency_key: str | None = None) -> Registered:
     owner = store.record("accounts", command.owner_account_id)
     if not owner:
         raise RuleBroken(f"owner_account_id {command.owner_account_id!r} is not a registered account; "
@@ -95,7 +114,7 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
     check_country(command.country)
     today = now_utc().date()
     check_device_rules(command.device_type, command.capacity_w, command.commissioning_date, today)
-    external = (principal.id, "device", command.external_id) if command.external_id else None
+    external = dedupe_key(principal, "device", command.external_id, idempotency_key)
     if external:
         existing = store.find_external(*external)
         if existing:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api, device_body
+from tests.conftest import OPERATOR_KEY, Api, device_body
 
 
 def _source(api: Api) -> dict[str, Any]:
@@ -157,3 +158,24 @@ def test_openapi_document_is_valid_and_lists_routes(api: Api) -> None:
     assert {"/sources", "/accounts", "/devices", "/events", "/readings", "/payments", "/uploads", "/drecs",
             "/drecs/{serial}", "/events/{event_id}/proof", "/ledger", "/transfers", "/redemptions"} <= set(doc["paths"])
     assert "capacity_w" in doc["components"]["schemas"]["DeviceIn"]["properties"]
+
+
+def test_replayed_registration_with_idempotency_key_changes_nothing(api: Api) -> None:
+    def post(path: str, body: dict[str, Any], key: str, token: str) -> tuple[int, Any]:
+        response = api.client.http.post(path, headers={"Content-Type": "application/json", "X-Api-Key": key,
+                                                       "Idempotency-Key": token}, body=json.dumps(body))
+        return response.status_code, json.loads(response.body)
+
+    status, source = post("/sources", {"name": "Agg", "kind": "aggregator"}, OPERATOR_KEY, "req-1")
+    again_status, again = post("/sources", {"name": "Agg", "kind": "aggregator"}, OPERATOR_KEY, "req-1")
+    assert (status, again_status) == (201, 200)
+    assert again["source_id"] == source["source_id"] and "api_key" not in again
+    body = {"name": "Dev", "kind": "developer", "country": "KE"}
+    first = post("/accounts", body, source["api_key"], "req-2")[1]
+    replay = post("/accounts", body, source["api_key"], "req-2")
+    assert replay[0] == 200 and replay[1]["account_id"] == first["account_id"]
+    device = post("/devices", device_body(first["account_id"]), source["api_key"], "req-3")[1]
+    assert post("/devices", device_body(first["account_id"]), source["api_key"], "req-3")[1]["device_id"] == \
+        device["device_id"]
+    _, events = api.get("/events?limit=100")
+    assert [e["type"] for e in events["items"]] == ["SourceRegistered", "AccountRegistered", "DeviceRegistered"]
