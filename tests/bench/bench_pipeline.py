@@ -170,8 +170,26 @@ def main() -> None:
                 anchored = dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": "anchored_seq"}})
                 return seq - int(anchored.get("Item", {}).get("value", {}).get("N", "0"))
 
-            while waiting() or unanchored():
+            sqs = boto3.client("sqs", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+            queue_urls = [sqs.get_queue_url(QueueName=f"{prefix}-{q}")["QueueUrl"] for q in ("readings", "accepted")]
+
+            def in_queues() -> int:
+                total = 0
+                for url in queue_urls:
+                    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                    total += sum(int(v) for v in attributes.values())
+                return total
+
+            # Watch the queues (SQS is not behind the emulator's DynamoDB lock) and two counters;
+            # the index count, a full scan in moto, is asked only to confirm the end.
+            while True:
                 time.sleep(1)
+                if in_queues() or unanchored():
+                    continue
+                if not waiting():
+                    break
             elapsed = time.perf_counter() - started
             drecs = dynamodb.scan(TableName=f"{prefix}-drecs", Select="COUNT")["Count"]
             rate = len(readings) / elapsed
