@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dynamo import DynamoBase, key, put, to_item, update
+from .dynamo import DynamoBase, from_item, key, to_item, update
 
 LEDGER = "main"
 ANCHORED_SEQ = "anchored_seq"
@@ -40,8 +40,6 @@ class DynamoBatches(DynamoBase):
             TableName=self.name("batches"), KeyConditionExpression="#l = :l AND first_seq <= :s",
             ExpressionAttributeNames={"#l": "ledger"}, ExpressionAttributeValues=to_item({":l": LEDGER, ":s": seq}),
             ScanIndexForward=False, Limit=1, ConsistentRead=True)
-        from .dynamo import from_item
-
         items = [from_item(i) for i in response.get("Items", [])]
         if items and items[0]["first_seq"] + items[0]["count"] > seq:
             return items[0]
@@ -57,5 +55,3 @@ class DynamoBatches(DynamoBase):
     def clear_backoff(self) -> None:
         self.client.delete_item(TableName=self.name("counters"), Key=key(name="anchor_backoff"))
 
-
-__all__ = ["DynamoBatches", "put"]

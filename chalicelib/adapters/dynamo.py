@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -339,16 +339,4 @@ def event_from_item(item: dict[str, Any]) -> Event:
         occurred_at=item["occurred_at"],
         body=json.loads(item["body_json"]),
         related_ids=tuple(item.get("related_ids") or ()),
-        anchor=item.get("anchor"),
     )
-
-
-def chunks(values: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

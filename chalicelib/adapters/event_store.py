@@ -1,11 +1,9 @@
-"""Reading the event outbox: by subject, by type, in sequence order; recording anchors."""
+"""Reading the event outbox: by subject, by type, in sequence order."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..domain.events import Event
-from .dynamo import DynamoBase, event_from_item, key, to_item
+from .dynamo import DynamoBase, event_from_item
 
 
 class DynamoEvents(DynamoBase):
@@ -37,9 +35,3 @@ class DynamoEvents(DynamoBase):
         last = min(newest, start + limit - 1)
         events = self.events_by_seq(list(range(start, last + 1))) if last >= start else []
         return events, (str(last + 1) if last < newest else None)
-
-    def record_anchor(self, seqs: list[int], anchor: dict[str, Any]) -> None:
-        for seq in seqs:
-            self.client.update_item(TableName=self.name("events"), Key=key(seq=seq),
-                                    UpdateExpression="SET anchor = :a",
-                                    ExpressionAttributeValues=to_item({":a": anchor}))

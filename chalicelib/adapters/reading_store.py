@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .dynamo import DynamoBase, Page, put, update
+from .dynamo import DynamoBase, Page, update
 from .registry_store import external_lookup
 
 
@@ -58,18 +58,6 @@ class DynamoReadings(DynamoBase):
         return update(self.name("readings"), {"id": reading_id}, expression, "#status = :from",
                       names=names, values=values)
 
-    def pipeline_done(self, reading_id: str, stage: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        names = {"#p": "pipeline"}
-        values: dict[str, Any] = {":stage": stage}
-        sets = []
-        for i, (name, value) in enumerate((fields or {}).items()):
-            names[f"#f{i}"] = name
-            values[f":f{i}"] = value
-            sets.append(f"#f{i} = :f{i}")
-        expression = ("SET " + ", ".join(sets) + " " if sets else "") + "REMOVE #p"
-        return update(self.name("readings"), {"id": reading_id}, expression, "#p = :stage", names=names,
-                      values=values)
-
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         page = self.query_page("readings", "by_pipeline", "pipeline", stage, limit, None,
                                range_condition=("received_at", "<", received_before))
@@ -80,6 +68,3 @@ class DynamoReadings(DynamoBase):
 
     def by_status(self, status: str, limit: int, cursor: str | None) -> Page:
         return self.query_page("readings", "by_status", "status", status, limit, cursor)
-
-    def put_reading(self, record: dict[str, Any]) -> dict[str, Any]:
-        return put(self.name("readings"), record)

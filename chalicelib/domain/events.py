@@ -48,7 +48,6 @@ class Event:
     occurred_at: str
     body: dict[str, Any]
     related_ids: tuple[str, ...] = ()
-    anchor: dict[str, Any] | None = None
 
     @property
     def event_id(self) -> str:

@@ -12,6 +12,7 @@ and back off exponentially.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..domain.merkle import MerkleTree, from_hex, leaf_hash, to_hex
 from ..domain.model import iso, now_utc
 
 MAX_BACKOFF_S = 300
+TREES_KEPT = 16
 
 
 def batch_object_key(first_seq: int) -> str:
@@ -94,7 +96,9 @@ class Proofs:
         self.events = events
         self.batches = batches
         self.bucket = bucket
-        self._trees: dict[int, MerkleTree] = {}
+        # Recent batches' trees (a proof request usually follows others of the same batch); bounded,
+        # since a long-lived process would otherwise keep every tree it ever built.
+        self._trees: OrderedDict[int, MerkleTree] = OrderedDict()
 
     def anchor_of(self, seq: int) -> dict[str, Any] | None:
         batch = self.batches.covering(seq)
@@ -121,9 +125,13 @@ class Proofs:
 
     def _tree(self, batch: dict[str, Any]) -> MerkleTree:
         first = int(batch["first_seq"])
-        if first not in self._trees:
+        if first in self._trees:
+            self._trees.move_to_end(first)
+        else:
             data = self.bucket.get(batch["object"]) or b""
             # Each line is an event's canonical document, exactly the bytes its leaf hashes.
             leaves = [leaf_hash(line) for line in data.split(b"\n") if line]
             self._trees[first] = MerkleTree(leaves)
+            while len(self._trees) > TREES_KEPT:
+                self._trees.popitem(last=False)
         return self._trees[first]
