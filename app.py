@@ -55,6 +55,11 @@ def _principal():  # type: ignore[no-untyped-def]
     return authenticate(c.registry, c.settings.operator_key, app.current_request.headers.get("x-api-key"))
 
 
+def _viewer():  # type: ignore[no-untyped-def]
+    """Who reads: None (the public) without a key; a key nobody holds is a 401, as on writes."""
+    return _principal() if app.current_request.headers.get("x-api-key") else None
+
+
 @app.route("/openapi.json", methods=["GET"], cors=True)
 @api
 def openapi():  # type: ignore[no-untyped-def]
@@ -109,14 +114,14 @@ def post_account():  # type: ignore[no-untyped-def]
 def get_accounts():  # type: ignore[no-untyped-def]
     q = _query()
     page = registry.list_accounts(bootstrap.container().registry, *paging(q), kind=q.get("kind"),
-                                  country=q.get("country"))
+                                  country=q.get("country"), viewer=_viewer())
     return json_response(page_body(page))
 
 
 @app.route("/accounts/{account_id}", methods=["GET"], cors=True)
 @api
 def get_account(account_id: str):  # type: ignore[no-untyped-def]
-    return json_response(registry.get_account(bootstrap.container().registry, account_id))
+    return json_response(registry.get_account(bootstrap.container().registry, account_id, _viewer()))
 
 
 @app.route("/devices", methods=["POST"], cors=True)
@@ -133,14 +138,14 @@ def post_device():  # type: ignore[no-untyped-def]
 def get_devices():  # type: ignore[no-untyped-def]
     q = _query()
     page = registry.list_devices(bootstrap.container().registry, *paging(q), owner_account_id=q.get(
-        "owner_account_id"), country=q.get("country"), device_type=q.get("device_type"))
+        "owner_account_id"), country=q.get("country"), device_type=q.get("device_type"), viewer=_viewer())
     return json_response(page_body(page))
 
 
 @app.route("/devices/{device_id}", methods=["GET"], cors=True)
 @api
 def get_device(device_id: str):  # type: ignore[no-untyped-def]
-    return json_response(registry.get_device(bootstrap.container().registry, device_id))
+    return json_response(registry.get_device(bootstrap.container().registry, device_id, _viewer()))
 
 
 @app.route("/events", methods=["GET"], cors=True)

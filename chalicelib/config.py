@@ -21,6 +21,8 @@ class Settings:
     public_url: str
     anchor_batch_size: int
     pooling: str
+    # What `GET /ledger` may publish as the chain endpoint; unset, DREC_CHAIN_RPC stripped to scheme://host[:port].
+    chain_rpc_public: str | None = None
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -44,6 +46,7 @@ def load() -> Settings:
         public_url=os.environ.get("DREC_PUBLIC_URL", "http://127.0.0.1:8000"),
         anchor_batch_size=int(os.environ.get("DREC_ANCHOR_BATCH_SIZE", "1000")),
         pooling=os.environ.get("DREC_POOLING", "country,device_type,offtaker_type;month"),
+        chain_rpc_public=os.environ.get("DREC_CHAIN_RPC_PUBLIC") or None,
     )
 
 

@@ -55,7 +55,8 @@ class AccountOut(BaseModel):
     registered_at: str
     registered_by: str
     external_id: str | None = None
-    contact: str | None = None
+    contact: str | None = Field(default=None, description="Only for the account itself, the sources that may "
+                                "act for it and the operator (sent as X-Api-Key); never in an event")
 
 
 class AccountCreated(AccountOut):
@@ -83,8 +84,10 @@ class DeviceOut(BaseModel):
     owner_account_id: str
     device_type: DeviceType
     capacity_w: float
-    latitude: float
-    longitude: float
+    latitude: float = Field(description="[deg] exact for the owner account, its sources and the operator "
+                            "(X-Api-Key); rounded to 0.01 for everyone else and in events")
+    longitude: float = Field(description="[deg] exact for the owner account, its sources and the operator "
+                             "(X-Api-Key); rounded to 0.01 for everyone else and in events")
     country: str
     commissioning_date: date
     offtaker_type: OfftakerType
@@ -96,6 +99,12 @@ class DeviceOut(BaseModel):
     registered_at: str
     registered_by: str
     status: str = "active"
+    location_commitment: str | None = Field(default=None, description=(
+        "SHA-256 hex of the canonical JSON {latitude, longitude, salt} of the exact coordinates and "
+        "location_salt; anchored in DeviceRegistered, so the owner can prove the exact location later "
+        "(python -m chalicelib.domain.privacy LATITUDE LONGITUDE SALT COMMITMENT)"))
+    location_salt: str | None = Field(default=None, description=(
+        "64 hex digits opening location_commitment; only for the owner account, its sources and the operator"))
 
 
 class AnchorOut(BaseModel):
@@ -266,7 +275,8 @@ class ProofOut(BaseModel):
 class LedgerOut(BaseModel):
     chain_id: int | None
     contract_address: str | None
-    rpc_hint: str | None
+    rpc_hint: str | None = Field(description="A public JSON-RPC endpoint of the chain: DREC_CHAIN_RPC_PUBLIC, "
+                                 "else the configured RPC URL as scheme://host[:port] only (no key, path or query)")
 
 
 class MonthCount(BaseModel):

@@ -29,6 +29,8 @@ from web3.exceptions import (
 from web3.logs import DISCARD
 from web3.types import TxParams
 
+from ..domain.privacy import public_rpc_hint
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The deployed functions ship chalicelib/ only, so the ledger's artifact has a packaged copy
 # there; a checkout falls back to the compiler's own output.
@@ -152,7 +154,9 @@ class ChainLedger:
             exception_retry_configuration=None,
         )
         self._w3 = Web3(provider)
-        self._rpc_url = rpc_url
+        # Messages reach API answers (/drecs/{serial}/verify): name the node without the key a
+        # provider URL carries in its user info, path or query; the chained exception keeps the rest.
+        self._rpc_label = public_rpc_hint(rpc_url) or "the configured RPC URL"
         self._account = (
             Account.from_key(private_key) if private_key is not None else None
         )
@@ -339,15 +343,15 @@ class ChainLedger:
             raise self._reverted(exc) from exc
         except (requests.ConnectionError, ProviderConnectionError) as exc:
             raise ChainUnavailable(
-                f"chain node at {self._rpc_url} refused the connection: {exc}"
+                f"chain node at {self._rpc_label} refused the connection ({type(exc).__name__})"
             ) from exc
         except (requests.Timeout, RequestTimedOut) as exc:
             raise ChainUnavailable(
-                f"chain node at {self._rpc_url} timed out: {exc}"
+                f"chain node at {self._rpc_label} timed out ({type(exc).__name__})"
             ) from exc
         except TimeExhausted as exc:
             raise ChainUnavailable(
-                f"no receipt from {self._rpc_url} within {self._receipt_timeout_s} s: {exc}"
+                f"no receipt from {self._rpc_label} within {self._receipt_timeout_s} s ({type(exc).__name__})"
             ) from exc
 
     def _reverted(self, exc: ContractLogicError) -> ChainReverted:

@@ -10,6 +10,7 @@ from ..adapters.event_store import DynamoEvents
 from ..domain.errors import BadInput, NotFound
 from ..domain.events import EVENT_TYPES, Event, seq_of
 from ..domain.merkle import leaf_hash, to_hex
+from ..domain.privacy import public_rpc_hint
 
 
 class Anchors:
@@ -55,4 +56,6 @@ def ledger_info(chain: Any, settings: Any) -> dict[str, Any]:
     if chain is None:
         return {"chain_id": None, "contract_address": None, "rpc_hint": None,
                 "note": "no chain configured (DREC_CHAIN_RPC, DREC_LEDGER_ADDRESS)"}
-    return {"chain_id": chain.chain_id, "contract_address": chain.contract_address, "rpc_hint": settings.chain_rpc}
+    # The configured RPC URL may carry a provider key (user info, path, query): never publish it as is.
+    hint = public_rpc_hint(settings.chain_rpc, settings.chain_rpc_public)
+    return {"chain_id": chain.chain_id, "contract_address": chain.contract_address, "rpc_hint": hint}

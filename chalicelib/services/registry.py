@@ -19,8 +19,9 @@ from ..domain.model import (
     new_id,
     now_utc,
 )
+from ..domain.privacy import location_commitment, new_location_salt, round_coordinate
 from ..schemas import AccountIn, DeviceIn, SourceIn
-from .access import hash_key, require_acting_for, require_operator
+from .access import hash_key, may_act_for, require_acting_for, require_operator
 
 # (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).
 SiteLookup = Callable[[float, float], dict[str, Any]]
@@ -37,6 +38,44 @@ def _public(record: dict[str, Any], id_field: str) -> dict[str, Any]:
     out = {k: v for k, v in record.items() if k not in ("id", "entity")}
     out[id_field] = record["id"]
     return out
+
+
+def _account_view(record: dict[str, Any], viewer: Principal | None) -> dict[str, Any]:
+    """Contact data is for the account, the sources that may act for it and the operator only."""
+    out = _public(record, "account_id")
+    if viewer is None or not may_act_for(viewer, record):
+        out.pop("contact", None)
+    return out
+
+
+def _device_view(record: dict[str, Any], exact: bool) -> dict[str, Any]:
+    """A household's exact location is personal data: others see it rounded to 0.01°, and no salt."""
+    out = _public(record, "device_id")
+    if not exact:
+        out.pop("location_salt", None)
+        out["latitude"] = round_coordinate(record["latitude"])
+        out["longitude"] = round_coordinate(record["longitude"])
+    return out
+
+
+class _DeviceViews:
+    """Device views for one viewer; each owner account is looked up once (only for a signed-in viewer)."""
+
+    def __init__(self, store: DynamoRegistry, viewer: Principal | None) -> None:
+        self.store = store
+        self.viewer = viewer
+        self.owners: dict[str, bool] = {}
+
+    def may_see_exact(self, owner_account_id: str) -> bool:
+        if self.viewer is None:
+            return False
+        if owner_account_id not in self.owners:
+            owner = self.store.record("accounts", owner_account_id)
+            self.owners[owner_account_id] = owner is not None and may_act_for(self.viewer, owner)
+        return self.owners[owner_account_id]
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        return _device_view(record, self.may_see_exact(record["owner_account_id"]))
 
 
 def dedupe_key(principal: Principal, kind: str, external_id: str | None,
@@ -83,7 +122,7 @@ def register_account(store: DynamoRegistry, principal: Principal, command: Accou
     if external:
         existing = store.find_external(*external)
         if existing:
-            return Registered(get_account(store, existing), False)
+            return Registered(get_account(store, existing, principal), False)
     account_id, api_key = new_id("acc"), new_api_key()
     record = {
         "entity": "account",
@@ -100,7 +139,7 @@ def register_account(store: DynamoRegistry, principal: Principal, command: Accou
     try:
         store.register("accounts", record, account_id, event, hash_key(api_key), ("account", account_id), external)
     except ExternalIdTaken as taken:
-        return Registered(get_account(store, taken.existing_id), False)
+        return Registered(get_account(store, taken.existing_id, principal), False)
     return Registered(_public({"id": account_id, **record}, "account_id"), True, api_key)
 
 
@@ -118,7 +157,7 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
     if external:
         existing = store.find_external(*external)
         if existing:
-            return Registered(get_device(store, existing), False)
+            return Registered(get_device(store, existing, principal), False)
     device_id = new_id("dev")
     record: dict[str, Any] = {
         "entity": "device",
@@ -127,16 +166,23 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
         "registered_by": principal.id,
         "status": "active",
     }
+    # The salt stays in the record (shown to the owner's side only) so the owner can open the
+    # commitment later; the commitment itself is public.
+    record["location_salt"] = new_location_salt()
+    record["location_commitment"] = location_commitment(record["latitude"], record["longitude"],
+                                                        record["location_salt"])
     if site_lookup:
         record.update(site_lookup(command.latitude, command.longitude))
     body = {k: v for k, v in record.items()
-            if k not in ("entity", "linke_turbidity", "altitude_m") and v is not None}
+            if k not in ("entity", "linke_turbidity", "altitude_m", "location_salt") and v is not None}
+    # The body is anchored for ever: only rounded coordinates go there (DESIGN.md, Trust model).
+    body["latitude"], body["longitude"] = round_coordinate(record["latitude"]), round_coordinate(record["longitude"])
     event = ev.NewEvent(ev.DEVICE_REGISTERED, device_id, principal.id, record["registered_at"], body,
                         related_ids=(command.owner_account_id,))
     try:
         store.register("devices", record, device_id, event, external=external)
     except ExternalIdTaken as taken:
-        return Registered(get_device(store, taken.existing_id), False)
+        return Registered(get_device(store, taken.existing_id, principal), False)
     return Registered(_public({"id": device_id, **record}, "device_id"), True)
 
 
@@ -144,19 +190,25 @@ def get_source(store: DynamoRegistry, source_id: str) -> dict[str, Any]:
     return _get(store, "sources", source_id, "source_id", "source")
 
 
-def get_account(store: DynamoRegistry, account_id: str) -> dict[str, Any]:
-    return _get(store, "accounts", account_id, "account_id", "account")
+def get_account(store: DynamoRegistry, account_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+    """The account as `viewer` (None: the public) may see it."""
+    return _account_view(_found(store, "accounts", account_id, "account_id", "account"), viewer)
 
 
-def get_device(store: DynamoRegistry, device_id: str) -> dict[str, Any]:
-    return _get(store, "devices", device_id, "device_id", "device")
+def get_device(store: DynamoRegistry, device_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+    """The device as `viewer` (None: the public) may see it."""
+    return _DeviceViews(store, viewer)(_found(store, "devices", device_id, "device_id", "device"))
 
 
 def _get(store: DynamoRegistry, logical: str, record_id: str, id_field: str, noun: str) -> dict[str, Any]:
+    return _public(_found(store, logical, record_id, id_field, noun), id_field)
+
+
+def _found(store: DynamoRegistry, logical: str, record_id: str, id_field: str, noun: str) -> dict[str, Any]:
     record = store.record(logical, record_id)
     if not record:
         raise NotFound(f"no {noun} {record_id!r}", field=id_field)
-    return _public(record, id_field)
+    return record
 
 
 def list_sources(store: DynamoRegistry, limit: int, cursor: str | None) -> Page:
@@ -166,13 +218,14 @@ def list_sources(store: DynamoRegistry, limit: int, cursor: str | None) -> Page:
 
 
 def list_accounts(store: DynamoRegistry, limit: int, cursor: str | None, kind: str | None = None,
-                  country: str | None = None) -> Page:
+                  country: str | None = None, viewer: Principal | None = None) -> Page:
     page = store.list_records("accounts", "account", limit, cursor, {"kind": kind, "country": country})
-    return Page([_public(i, "account_id") for i in page.items], page.next_cursor)
+    return Page([_account_view(i, viewer) for i in page.items], page.next_cursor)
 
 
 def list_devices(store: DynamoRegistry, limit: int, cursor: str | None, owner_account_id: str | None = None,
-                 country: str | None = None, device_type: str | None = None) -> Page:
+                 country: str | None = None, device_type: str | None = None,
+                 viewer: Principal | None = None) -> Page:
     filters = {"owner_account_id": owner_account_id, "country": country, "device_type": device_type}
     index = None
     for index_name, field_name in (("by_owner", "owner_account_id"), ("by_country", "country"),
@@ -181,4 +234,5 @@ def list_devices(store: DynamoRegistry, limit: int, cursor: str | None, owner_ac
             index = (index_name, field_name, filters.pop(field_name))
             break
     page = store.list_records("devices", "device", limit, cursor, filters, index)
-    return Page([_public(i, "device_id") for i in page.items], page.next_cursor)
+    view = _DeviceViews(store, viewer)
+    return Page([view(i) for i in page.items], page.next_cursor)
