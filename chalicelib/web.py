@@ -26,7 +26,9 @@ STATUS: dict[type[DomainError], int] = {
     RuleBroken: 422,
 }
 
-HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+# Accounts and devices read differently with and without a key (privacy): a shared cache must not
+# hand the owner's answer to the public.
+HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json", "Vary": "X-Api-Key"}
 
 
 def json_response(body: Any, status: int = 200) -> Response:

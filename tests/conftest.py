@@ -55,8 +55,9 @@ class Api:
     def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
         return self.call("post", path, body, **kw)
 
-    def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return self.call("get", path, key=None, **kw)
+    def get(self, path: str, key: str | None = None, **kw: Any) -> tuple[int, Any]:
+        """Reads are public by default; a key shows what that principal may see."""
+        return self.call("get", path, key=key, **kw)
 
 
 @pytest.fixture

@@ -42,10 +42,13 @@ function errorFrom(status, text) {
     ? 'not_available' : 'http_error', message, null);
 }
 
-/** One call to the API. Writes carry the session key; reads carry none, so they work signed out. */
+/**
+ * One call to the API, with the session key when signed in: on reads too, because the API shows an
+ * account's contact and its devices' exact locations only to their owner, its sources and the operator.
+ */
 export async function request(method, path, { query, body, key } = {}) {
   const headers = { Accept: 'application/json' };
-  const sendKey = key !== undefined ? key : (method !== 'GET' ? session().key : null);
+  const sendKey = key !== undefined ? key : session().key;
   if (sendKey) headers['X-Api-Key'] = sendKey;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
@@ -56,6 +59,12 @@ export async function request(method, path, { query, body, key } = {}) {
     throw new ApiError(0, 'network', `the API could not be reached (${exc.message})`);
   }
   const text = await response.text();
+  if (response.status === 401 && method === 'GET' && key === undefined && sendKey) {
+    // The session's key was rotated or revoked elsewhere: it answers 401 everywhere now. Reads are
+    // public, so sign out (the header says so) and read again as the public does.
+    signOut();
+    return request(method, path, { query, body, key: null });
+  }
   if (!response.ok) throw errorFrom(response.status, text);
   return text ? JSON.parse(text) : null;
 }

@@ -117,7 +117,7 @@ function App() {
       <${SignIn} current=${current} />
     </header>
     <main id="main" ref=${main} tabindex="-1">
-      ${found ? html`<${found.page} key=${path} ...${found.params} query=${query} session=${current} />`
+      ${found ? html`<${found.page} key=${`${path} ${current.id || ''}`} ...${found.params} query=${query} session=${current} />`
         : html`<h1>Page not found</h1><p>No page at <code>${path}</code>. <a href="#/">Dashboard</a></p>`}
     </main>
     <footer><a href="openapi.json">HTTP API (OpenAPI)</a> · certificates of 1 kWh from distributed renewables</footer>`;

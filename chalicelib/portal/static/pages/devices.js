@@ -25,8 +25,13 @@ const DEVICE_FIELDS = [
 
 const osm = (d) => `https://www.openstreetmap.org/?mlat=${d.latitude}&mlon=${d.longitude}#map=12/${d.latitude}/${d.longitude}`;
 
+// The API gives exact coordinates (and the salt of their commitment) only to the owner's side; everyone
+// else gets them rounded to 0.01°, which is shown as approximate rather than passed off as a position.
+const exact = (d) => Boolean(d.location_salt);
+
 export const coordinates = (d) => html`<a href=${osm(d)} rel="noopener" target="_blank"
-  title="open the location on OpenStreetMap">${number(d.latitude, 4)}, ${number(d.longitude, 4)}</a>`;
+  title=${exact(d) ? 'open the location on OpenStreetMap' : 'rounded to 0.01° (about 1 km) for privacy; open the area on OpenStreetMap'}
+  >${exact(d) ? '' : '≈ '}${number(d.latitude, 6)}, ${number(d.longitude, 6)}</a>`;
 
 /** Devices on longitude/latitude axes: a map without map tiles, which an offline registry cannot fetch. */
 function DeviceMap({ devices }) {
@@ -84,7 +89,9 @@ export function DevicePage({ deviceId }) {
         ['Commissioned', d.commissioning_date], ['Off-taker', words(d.offtaker_type)],
         ['Grid connected', d.grid_connected ? 'yes' : 'no'], ['Tilt', d.tilt_deg != null ? `${d.tilt_deg}°` : null],
         ['Azimuth', d.azimuth_deg != null ? `${d.azimuth_deg}°` : null], ['Battery', d.battery_wh != null ? wh(d.battery_wh) : null],
-        ['External id', d.external_id], ['Status', d.status], ['Registered', d.registered_at], ['Registered by', d.registered_by]]} />
+        ['External id', d.external_id], ['Status', d.status], ['Registered', d.registered_at], ['Registered by', d.registered_by],
+        ['Location commitment', d.location_commitment && html`<code class="hash">${d.location_commitment}</code>`],
+        ['Location salt', d.location_salt && html`<code class="secret" id="location-salt">${d.location_salt}</code>`]]} />
       <p><${Link} href=${`drecs?device_id=${encodeURIComponent(deviceId)}`}>D-RECs with energy from this device</${Link}></p>
       <h2>Readings</h2>
       <${ReadingsTable} path=${`devices/${encodeURIComponent(deviceId)}/readings`} />
