@@ -22,6 +22,8 @@ class Operation:
     request: type[BaseModel] | None = None
     query: tuple[str, ...] = ()
     write: bool = False
+    # Reads whose answer depends on the key (privacy): the key is optional, an unknown one is a 401.
+    key_optional: bool = False
 
 
 PAGED = ("limit", "cursor")
@@ -33,12 +35,16 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/sources/{source_id}", "One source", schemas.SourceOut),
     Operation("post", "/accounts", "Register an account (operator or source)", schemas.AccountCreated, 201,
               schemas.AccountIn, write=True),
-    Operation("get", "/accounts", "List accounts", None, query=PAGED + ("kind", "country")),
-    Operation("get", "/accounts/{account_id}", "One account", schemas.AccountOut),
+    Operation("get", "/accounts", "List accounts (contact only for the account's side)", None,
+              query=PAGED + ("kind", "country"), key_optional=True),
+    Operation("get", "/accounts/{account_id}", "One account (contact only for the account's side)",
+              schemas.AccountOut, key_optional=True),
     Operation("post", "/devices", "Register a device (operator, source, or owner)", schemas.DeviceOut, 201,
               schemas.DeviceIn, write=True),
-    Operation("get", "/devices", "List devices", None, query=PAGED + ("owner_account_id", "country", "device_type")),
-    Operation("get", "/devices/{device_id}", "One device", schemas.DeviceOut),
+    Operation("get", "/devices", "List devices (exact locations only for the owner's side)", None,
+              query=PAGED + ("owner_account_id", "country", "device_type"), key_optional=True),
+    Operation("get", "/devices/{device_id}", "One device (exact location only for the owner's side)",
+              schemas.DeviceOut, key_optional=True),
     Operation("get", "/events", "List events", None, query=PAGED + ("subject_id", "type")),
     Operation("get", "/events/{event_id}", "One event", schemas.EventOut),
     Operation("get", "/events/{event_id}/proof", "Merkle proof of an anchored event", schemas.ProofOut),
@@ -135,4 +141,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.write:
         out["security"] = [{"ApiKey": []}]
         out["responses"].update({"401": error, "403": error, "409": error, "422": error})
+    elif op.key_optional:
+        out["security"] = [{}, {"ApiKey": []}]
+        out["responses"]["401"] = error
     return out

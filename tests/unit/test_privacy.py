@@ -247,3 +247,14 @@ def test_answers_vary_by_key(api: Api) -> None:
     # A cache in front of the API must keep the owner's exact answer apart from the public one.
     response = api.client.http.get("/devices")
     assert response.status_code == 200 and response.headers["Vary"] == "X-Api-Key"
+
+
+def test_openapi_documents_who_sees_what(api: Api) -> None:
+    _, doc = api.get("/openapi.json")
+    schemas = doc["components"]["schemas"]
+    assert "operator" in schemas["AccountOut"]["properties"]["contact"]["description"]
+    assert {"location_commitment", "location_salt"} <= set(schemas["DeviceOut"]["properties"])
+    assert "0.01" in schemas["DeviceOut"]["properties"]["latitude"]["description"]
+    assert "DREC_CHAIN_RPC_PUBLIC" in schemas["LedgerOut"]["properties"]["rpc_hint"]["description"]
+    device_read = doc["paths"]["/devices/{device_id}"]["get"]
+    assert device_read["security"] == [{}, {"ApiKey": []}] and "401" in device_read["responses"]
