@@ -91,6 +91,10 @@ def test_register_account_and_device_with_field_errors_and_a_plain_403(stack: Ru
         assert (device["owner_account_id"], device["capacity_w"], device["latitude"]) == (account_id, 300, -1.29)
         assert "-1.29, 36.82" in page.inner_text("#device-form .result")
         browser.screenshot("device-registered")
+        # THEN the source that registered it reads it exact, with the salt of its location commitment
+        page = _open(browser, stack, f"devices/{device_id}")
+        page.wait_for_selector("#location-salt")
+        assert "≈" not in page.inner_text("main dl") and "-1.29, 36.82" in page.inner_text("main dl")
 
         # WHEN the account's own key registers a device for another account THEN the 403 is shown plainly
         _sign_in(browser, stack, account_key, "account")
@@ -109,6 +113,19 @@ def test_register_account_and_device_with_field_errors_and_a_plain_403(stack: Ru
         assert alert.inner_text().startswith("Not allowed (403)")
         assert other["account_id"] in alert.inner_text()
         browser.screenshot("forbidden-shown")
+
+        # WHEN signed out THEN the device's location is marked as rounded and no salt is shown
+        page.click("text=Sign out")
+        page = _open(browser, stack, f"devices/{device_id}")
+        page.wait_for_selector("main dl >> text=Location commitment")
+        assert "≈ -1.29, 36.82" in page.inner_text("main dl") and page.locator("#location-salt").count() == 0
+        # WHEN the tab holds a key the registry no longer knows THEN reads fall back to public, signed out
+        page.evaluate("""sessionStorage.setItem('drec.session',
+            JSON.stringify({ key: 'drec_revoked', role: 'source', id: 'src-gone' }))""")
+        page.reload()
+        page.wait_for_selector("main dl >> text=Location commitment")
+        assert page.locator("main [role=alert]").count() == 0, page.inner_text("main")
+        assert page.locator("text=Sign in with an API key").count() == 1
         assert browser.page_errors == []
 
 
