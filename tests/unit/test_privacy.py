@@ -18,7 +18,7 @@ from chalicelib.domain.privacy import (
     public_rpc_hint,
     round_coordinate,
 )
-from tests.conftest import OPERATOR_KEY, Api, device_body
+from tests.conftest import OPERATOR_KEY, Api, device_body, pump
 
 # A household's exact place: more digits than the public may see.
 LATITUDE, LONGITUDE = -1.294567, 36.817891
@@ -206,6 +206,29 @@ def test_anchored_bodies_hold_rounded_coordinates_a_commitment_and_no_contact(ap
     assert opens(body["location_commitment"], LATITUDE, LONGITUDE, owned["location_salt"])
     assert not opens(body["location_commitment"], LATITUDE, LONGITUDE, new_location_salt())
     assert not opens(body["location_commitment"], PUBLIC_LATITUDE, PUBLIC_LONGITUDE, owned["location_salt"])
+
+
+def test_no_event_of_the_lifecycle_carries_contact_or_exact_coordinates(api: Api, aws: Any) -> None:
+    # GIVEN a household device whose readings are accepted, issued and partly transferred
+    p = _parties(api)
+    key = p["source"]["api_key"]
+    readings = [{"device_id": p["device"]["device_id"], "period_start": f"{day}T05:00:00Z",
+                 "period_end": f"{day}T13:00:00Z", "energy_wh": 400} for day in ("2026-10-13", "2026-10-14",
+                                                                                "2026-10-15")]
+    status, body = api.post("/readings", {"readings": readings}, key=key)
+    assert status == 202 and not body["errors"], body
+    pump(aws)
+    status, moved = api.post("/transfers", {"from_account_id": p["account"]["account_id"],
+                                            "to_account_id": p["stranger"]["account_id"], "quantity": 1}, key=key)
+    assert status == 201, moved
+    # WHEN every event is read
+    _, events = api.get("/events?limit=200")
+    types = {e["type"] for e in events["items"]}
+    assert {"ReadingAccepted", "DrecIssued", "DrecTransferred"} <= types
+    # THEN none holds the contact or an exact coordinate
+    everything = json.dumps(events)
+    assert CONTACT not in everything
+    assert all(str(v) not in everything for v in (LATITUDE, LONGITUDE, "1.29456", "36.81789"))
 
 
 def test_two_devices_at_one_place_commit_differently(api: Api) -> None:
