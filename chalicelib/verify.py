@@ -102,6 +102,21 @@ def signing_source_id(device: dict[str, Any] | None, account: dict[str, Any] | N
     return None
 
 
+def recovered_signer(accepted: dict[str, Any]) -> str:
+    """Who signed the values a `ReadingAccepted` body publishes (a reading's, or its payment's)."""
+    from .services.signatures import recover_payment, recover_reading
+
+    try:
+        if accepted.get("derived"):
+            payment = accepted.get("payment") or {}
+            return recover_payment(accepted["device_id"], payment.get("paid_from", accepted["period_start"]),
+                                   payment.get("paid_until", accepted["period_end"]), str(accepted["signature"]))
+        return recover_reading(accepted["device_id"], accepted["period_start"], accepted["period_end"],
+                               int(accepted["energy_wh"]), str(accepted["signature"]))
+    except Exception as exc:  # a malformed signature is a mismatch, not a crash
+        return f"nothing ({exc})"
+
+
 class Verifier:
     def __init__(self, api_url: str, rpc_url: str, contract_address: str | None = None,
                  get: Callable[[str], Any] | None = None, ledger_url: str | None = None,
@@ -275,18 +290,7 @@ class Verifier:
         if not self.check(reading_id, f"signed by the registered key {expected}", bool(signature) and
                           str(signer).lower() == expected, f"signer {signer}"):
             return
-        from .services.signatures import recover_payment, recover_reading
-
-        try:
-            if accepted.get("derived"):
-                payment = accepted.get("payment") or {}
-                recovered = recover_payment(device_id, payment.get("paid_from", accepted["period_start"]),
-                                            payment.get("paid_until", accepted["period_end"]), str(signature))
-            else:
-                recovered = recover_reading(device_id, accepted["period_start"], accepted["period_end"],
-                                            int(accepted["energy_wh"]), str(signature))
-        except Exception as exc:  # a malformed signature is a mismatch, not a crash
-            recovered = f"nothing ({exc})"
+        recovered = recovered_signer(accepted)
         self.check(reading_id, "signature recovers to the registered key from the anchored values",
                    str(recovered).lower() == expected, f"recovers to {recovered}, registered {expected}")
 

@@ -9,6 +9,7 @@ to name what is wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -16,6 +17,7 @@ import pytest
 
 from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.merkle import MerkleTree, leaf_hash, to_hex
+from chalicelib.audit import Auditor
 from chalicelib.verify import Verifier, render
 
 SERIAL = "DREC-KE-SHS-202610-ABCD2345-00000001"
@@ -25,10 +27,24 @@ PERIOD = {"period_start": "2026-10-14T05:00:00Z", "period_end": "2026-10-14T13:0
 
 @dataclass
 class FakeChain:
-    roots: set[bytes] = field(default_factory=set)
+    """Batches anchored as (root, first_seq, event_count), consecutively as the contract keeps them."""
+
+    batches: list[tuple[bytes, int, int]] = field(default_factory=list)
+
+    @property
+    def roots(self) -> set[bytes]:
+        return {b[0] for b in self.batches}
 
     def verify_event(self, root: bytes, seq: int, leaf: bytes, proof: list[bytes]) -> bool:
-        return root in self.roots
+        return any(r == root and first <= seq < first + count for r, first, count in self.batches)
+
+    def root_info(self, root: bytes) -> Any:
+        found = [SimpleNamespace(first_seq=first, event_count=count) for r, first, count in self.batches
+                 if r == root]
+        return found[0] if found else None
+
+    def next_seq(self) -> int:
+        return sum(count for _, _, count in self.batches) + 1
 
 
 @dataclass
@@ -42,6 +58,7 @@ class FakeRegistry:
     readings: dict[str, dict[str, Any]] = field(default_factory=dict)
     statements: dict[str, dict[str, Any]] = field(default_factory=dict)
     tree: MerkleTree | None = None
+    roots: dict[int, bytes] = field(default_factory=dict)
 
     def append(self, event_type: str, subject_id: str, body: dict[str, Any], *related: str) -> dict[str, Any]:
         seq = len(self.events) + 1
@@ -53,13 +70,18 @@ class FakeRegistry:
         return event
 
     def anchor(self) -> None:
+        """One batch of everything (the verifier's tests) or of what is new (the audit's)."""
         self.tree = MerkleTree([leaf_hash(canonical_json(e)) for e in self.events])
-        self.chain.roots.add(self.tree.root)
+        self.chain.batches = [(self.tree.root, 1, len(self.events))]
+        self.roots = {e["seq"]: self.tree.root for e in self.events}
 
     def get(self, path: str) -> Any:
         url = urlparse(path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")
+        if parts == ["events"] and "subject_id" not in query:
+            return {"items": [{**e, "anchor": {"root": to_hex(self.roots[e["seq"]])} if e["seq"] in self.roots
+                               else None} for e in self.events], "next_cursor": None}
         if parts == ["events"]:
             found = [self.events[s - 1] for s in self.links.get(query["subject_id"], [])]
             return {"items": [e for e in found if e["type"] == query.get("type", e["type"])], "next_cursor": None}
@@ -210,3 +232,51 @@ def test_a_signature_published_where_no_key_was_registered_is_named(published: d
                                             **PERIOD, **published})
     ok, report = verify(registry)
     assert not ok and "no key was registered, so no signature is published" in report
+
+
+def audit(registry: FakeRegistry) -> tuple[bool, str]:
+    registry.anchor()
+    result = Auditor(registry.get, registry.chain).run()
+    return result.ok, render(result)
+
+
+def test_the_audit_passes_an_honest_ledger_and_names_a_double_spend_no_index_points_to() -> None:
+    # GIVEN an honest history, transferred and redeemed
+    registry = honest_history()
+    transfer(registry, "trf-1", "acc-dev", "acc-buyer", SERIAL)
+    redeem(registry, "red-1", "acc-buyer", SERIAL, "ab" * 32)
+    ok, report = audit(registry)
+    assert ok, report
+    # WHEN a second D-REC spends the reading again and the forger links it to nothing
+    registry.append("DrecIssued", SECOND, {"serial": SECOND, "owner_account_id": "acc-dev",
+                                           "contributions": [["dev-1", "rdg-1", 1]]})
+    ok, report = audit(registry)
+    # THEN the audit, reading every event, names the reading
+    assert not ok
+    assert "rdg-1: spent at most its judged 1000 Wh across D-RECs — 1001 Wh spent by" in report
+
+
+def test_the_audit_names_a_batch_whose_root_the_chain_did_not_anchor_for_its_range() -> None:
+    registry = honest_history()
+    registry.anchor()
+    registry.chain.batches = [(registry.tree.root, 2, len(registry.events))]  # type: ignore[union-attr]
+    result = Auditor(registry.get, registry.chain).run()
+    assert not result.ok and "the chain anchored this root for exactly seq 1.." in render(result)
+
+
+def test_the_audit_names_an_event_body_changed_after_anchoring() -> None:
+    registry = honest_history()
+    registry.anchor()
+    registry.events[4]["body"]["energy_wh"] = 5000  # the reading's judged energy, raised in the store
+    result = Auditor(registry.get, registry.chain).run()
+    assert not result.ok and "batch root recomputed from the events of seq 1.." in render(result)
+
+
+def test_the_audit_names_moves_from_non_holders_and_after_redemption() -> None:
+    registry = honest_history()
+    transfer(registry, "trf-x", "acc-buyer", "acc-buyer", SERIAL)
+    redeem(registry, "red-1", "acc-buyer", SERIAL, "ab" * 32)
+    transfer(registry, "trf-y", "acc-buyer", "acc-dev", SERIAL)
+    ok, report = audit(registry)
+    assert f"{SERIAL} moves from its holder — from acc-buyer, but acc-dev held it" in report
+    assert f"nothing moves {SERIAL} after its redemption" in report
