@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from chalicelib.audit import Auditor
 from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.merkle import MerkleTree, leaf_hash, to_hex
-from chalicelib.audit import Auditor
 from chalicelib.verify import Verifier, render
 
 SERIAL = "DREC-KE-SHS-202610-ABCD2345-00000001"
@@ -278,5 +278,6 @@ def test_the_audit_names_moves_from_non_holders_and_after_redemption() -> None:
     redeem(registry, "red-1", "acc-buyer", SERIAL, "ab" * 32)
     transfer(registry, "trf-y", "acc-buyer", "acc-dev", SERIAL)
     ok, report = audit(registry)
+    assert not ok
     assert f"{SERIAL} moves from its holder — from acc-buyer, but acc-dev held it" in report
     assert f"nothing moves {SERIAL} after its redemption" in report
