@@ -123,3 +123,13 @@ def test_the_verifier_names_a_double_spend_a_foreign_transfer_and_a_flipped_sign
     assert flipped.returncode == 1
     assert f"[MISMATCH] {signed_reading}: signature recovers to the registered key" in flipped.stdout, \
         flipped.stdout
+
+    # AND the audit of the whole ledger, which reads every event rather than the registry's
+    # indexes, names them too: the changed event no longer hashes to its anchored root
+    audit = subprocess.run([sys.executable, "-m", "chalicelib.audit", "--api", stack.url, "--rpc",
+                            stack.endpoints["chain_rpc"]], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 1, audit.stdout + audit.stderr
+    assert f"{reading_id}: spent at most its judged 1000 Wh across D-RECs" in audit.stdout
+    assert f"{moved['serial']} moves from its holder — from acc-never-held-it" in audit.stdout
+    assert "batch root recomputed from the events of seq" in audit.stdout
+    assert f"{accepted['event_id']}: signature recovers to the registered key" in audit.stdout
