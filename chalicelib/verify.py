@@ -3,9 +3,19 @@
     python -m chalicelib.verify SERIAL_OR_EVENT_ID_OR_REDEMPTION_ID --api URL --rpc URL [--contract ADDRESS]
 
 Fetches the events and their Merkle proofs from the API, recomputes every leaf from
-the event documents, checks each proof against a root that the ledger contract on
-the chain says it anchored, and cross-checks the D-REC's contributions against its
-issuance event. Prints the provenance trail; exits 1 naming the first mismatch.
+the event documents and checks each proof against a root that the ledger contract on
+the chain says it anchored. On top of inclusion it re-checks what the events claim:
+
+- conservation: no reading behind a D-REC is spent, across every D-REC whose issuance
+  names it, beyond the energy it was judged for (`ReadingAccepted`);
+- signatures: each reading's signature recovers to its signer, and that signer is the
+  key registered for the device (`DeviceRegistered`) or for its source
+  (`SourceRegistered`); a reading with no registered key carries no signature;
+- ownership: the D-REC's transfers form one chain from the issued owner to the current
+  owner, nothing moves after redemption, and the redemption statement's ledger hash is
+  the one anchored in `DrecRedeemed`.
+
+Prints the provenance trail; exits 1 naming the first mismatch.
 """
 
 from __future__ import annotations
@@ -16,12 +26,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 from .adapters.chain import ChainError, ChainLedger
 from .domain.canonical import canonical_json
+from .domain.errors import BadInput
 from .domain.merkle import from_hex, leaf_hash, to_hex, verify_proof
+from .domain.serials import RANGE_SEPARATOR, parse_serial
+
+# Events of one subject are read in pages of this size.
+PAGE = 100
 
 
 @dataclass
@@ -52,17 +68,72 @@ class Verification:
                 "first_mismatch": mismatch.__dict__ if mismatch else None}
 
 
+def in_ranges(serial: str, ranges: Any) -> bool:
+    """Whether `serial` falls in one of an event's `first..last` ranges (a malformed range holds nothing)."""
+    try:
+        wanted = parse_serial(serial)
+        for text in ranges if isinstance(ranges, list) else []:
+            first, _, last = str(text).partition(RANGE_SEPARATOR)
+            low, high = parse_serial(first), parse_serial(last or first)
+            if low.prefix == wanted.prefix == high.prefix and low.sequence <= wanted.sequence <= high.sequence:
+                return True
+    except BadInput:
+        return False
+    return False
+
+
+def expected_signer(device: dict[str, Any] | None, source: dict[str, Any] | None) -> str | None:
+    """The key a device's readings must be signed with, from registration event bodies.
+
+    The device's own `signing_address`, else that of the device's source: the source that
+    registered the device, else the one that registered its owner account.
+    """
+    if device and device.get("signing_address"):
+        return str(device["signing_address"]).lower()
+    if source and source.get("signing_address"):
+        return str(source["signing_address"]).lower()
+    return None
+
+
+def signing_source_id(device: dict[str, Any] | None, account: dict[str, Any] | None) -> str | None:
+    for registrant in ((device or {}).get("registered_by"), (account or {}).get("registered_by")):
+        if isinstance(registrant, str) and registrant.startswith("src-"):
+            return registrant
+    return None
+
+
+def recovered_signer(accepted: dict[str, Any]) -> str:
+    """Who signed the values a `ReadingAccepted` body publishes (a reading's, or its payment's)."""
+    from .services.signatures import recover_payment, recover_reading
+
+    try:
+        if accepted.get("derived"):
+            payment = accepted.get("payment") or {}
+            return recover_payment(accepted["device_id"], payment.get("paid_from", accepted["period_start"]),
+                                   payment.get("paid_until", accepted["period_end"]), str(accepted["signature"]))
+        return recover_reading(accepted["device_id"], accepted["period_start"], accepted["period_end"],
+                               int(accepted["energy_wh"]), str(accepted["signature"]))
+    except Exception as exc:  # a malformed signature is a mismatch, not a crash
+        return f"nothing ({exc})"
+
+
 class Verifier:
     def __init__(self, api_url: str, rpc_url: str, contract_address: str | None = None,
-                 get: Callable[[str], Any] | None = None, ledger_url: str | None = None) -> None:
+                 get: Callable[[str], Any] | None = None, ledger_url: str | None = None,
+                 chain: Any | None = None) -> None:
         self.api = api_url.rstrip("/")
         self.ledger_url = ledger_url
         self._get = get or self._http_get
-        address = contract_address or self.get("/ledger")["contract_address"]
-        if not address:
-            raise SystemExit("the API names no ledger contract; pass --contract")
-        self.chain = ChainLedger.reader(rpc_url, address)
+        if chain is None:
+            address = contract_address or self.get("/ledger")["contract_address"]
+            if not address:
+                raise SystemExit("the API names no ledger contract; pass --contract")
+            chain = ChainLedger.reader(rpc_url, address)
+        self.chain = chain
         self.result: Verification | None = None
+        self._events: dict[str, dict[str, Any] | None] = {}
+        self._readings: dict[str, dict[str, Any] | None] = {}
+        self._registrations: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def _http_get(self, path: str) -> Any:
         response = requests.get(self.api + path, timeout=30)
@@ -78,8 +149,23 @@ class Verifier:
         self.result.checks.append(Check(subject, what, ok, detail))
         return ok
 
+    def events_of(self, subject_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
+        """Every event of a subject (all pages), in sequence order."""
+        query = f"/events?subject_id={quote(subject_id)}&limit={PAGE}" + (f"&type={event_type}" if event_type else "")
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.get(query + (f"&cursor={quote(cursor)}" if cursor else ""))
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return sorted(items, key=lambda e: int(e["seq"]))
+
     # -- one event ------------------------------------------------------------------------
     def verify_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event, once its leaf, proof and anchor have been checked (each event once per run)."""
+        if event_id in self._events:
+            return self._events[event_id]
         event = self.get(f"/events/{event_id}")
         document = {k: event[k] for k in ("seq", "event_id", "type", "subject_id", "source_id", "occurred_at",
                                           "body")}
@@ -88,6 +174,7 @@ class Verifier:
             proof = self.get(f"/events/{event_id}/proof")
         except LookupError as exc:
             self.check(event_id, "anchored", False, str(exc))
+            self._events[event_id] = None
             return None
         self.check(event_id, "leaf recomputed from the event body", to_hex(leaf) == proof["leaf"],
                    f"recomputed {to_hex(leaf)}, API says {proof['leaf']}")
@@ -101,32 +188,125 @@ class Verifier:
             proof["tx_hash"] = f"{proof['tx_hash']} ({exc})"
         self.check(event_id, f"root anchored on chain covering seq {event['seq']}", on_chain,
                    f"root {proof['root']} tx {proof['tx_hash']}")
+        self._events[event_id] = event
         return event
+
+    def registration(self, subject_id: str, event_type: str) -> dict[str, Any] | None:
+        """The verified body of a subject's one registration event."""
+        if (subject_id, event_type) not in self._registrations:
+            found = self.events_of(subject_id, event_type)
+            body = None
+            if self.check(subject_id, f"has one {event_type} event", len(found) == 1, f"{len(found)} found"):
+                event = self.verify_event(found[0]["event_id"])
+                body = event["body"] if event else None
+            self._registrations[(subject_id, event_type)] = body
+        return self._registrations[(subject_id, event_type)]
 
     # -- a D-REC --------------------------------------------------------------------------
     def verify_drec(self, serial: str) -> None:
         drec = self.get(f"/drecs/{serial}")
         self.check(serial, "D-REC is exactly 1000 Wh", sum(c["energy_wh"] for c in drec["contributions"]) == 1000
                    == drec["energy_wh"])
-        issued = [e for e in drec["events"] if e["type"] == "DrecIssued"]
-        if not self.check(serial, "has its DrecIssued event", len(issued) == 1):
+        events = self.events_of(serial)
+        issued = [e for e in events if e["type"] == "DrecIssued" and e["subject_id"] == serial]
+        if not self.check(serial, "has its one DrecIssued event", len(issued) == 1, f"{len(issued)} found"):
             return
         body = issued[0]["body"]
         served = [[c["device_id"], c["reading_id"], c["energy_wh"]] for c in drec["contributions"]]
-        self.check(serial, "contributions match the issuance event", served == body["contributions"])
-        for event in drec["events"]:
+        self.check(serial, "contributions match the issuance event", served == [c[:3] for c in body["contributions"]])
+        for event in events:
             self.verify_event(event["event_id"])
-        for device_id, reading_id, _ in body["contributions"]:
-            accepted = self.get(f"/events?subject_id={reading_id}&type=ReadingAccepted")["items"]
-            if self.check(reading_id, f"reading accepted (device {device_id})", len(accepted) >= 1):
-                event = self.verify_event(accepted[0]["event_id"])
-                if event:
-                    self.check(reading_id, "accepted event names the device",
-                               event["body"].get("device_id") == device_id)
-        for device_id in sorted({c[0] for c in body["contributions"]}):
-            registered = self.get(f"/events?subject_id={device_id}&type=DeviceRegistered")["items"]
-            if self.check(device_id, "device registered", len(registered) == 1):
-                self.verify_event(registered[0]["event_id"])
+        self.verify_ownership(serial, drec, events)
+        for device_id, reading_id, *_ in body["contributions"]:
+            self.verify_reading(reading_id, device_id, serial)
+
+    def verify_ownership(self, serial: str, drec: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """Issued owner → each transfer's sender is the holder → redeemed once, never moved after."""
+        owner: str | None = None
+        redeemed: dict[str, Any] | None = None
+        for event in events:
+            body, event_id = event["body"], event["event_id"]
+            if event["type"] == "DrecIssued":
+                owner = body.get("owner_account_id")
+            elif event["type"] == "DrecTransferred":
+                if not self.check(event_id, f"transfer's serial ranges include {serial}",
+                                  in_ranges(serial, body.get("serial_ranges", []))):
+                    continue
+                self.check(event_id, f"nothing moves {serial} after its redemption", redeemed is None,
+                           f"redeemed by {redeemed['event_id'] if redeemed else ''}")
+                self.check(event_id, f"transfer of {serial} is from its holder",
+                           body.get("from_account_id") == owner,
+                           f"transfer from {body.get('from_account_id')}, but {owner} held it")
+                owner = body.get("to_account_id")
+            elif event["type"] == "DrecRedeemed":
+                if not self.check(event_id, f"redemption's serial ranges include {serial}",
+                                  in_ranges(serial, body.get("serial_ranges", []))):
+                    continue
+                self.check(event_id, f"{serial} is redeemed once", redeemed is None)
+                self.check(event_id, f"redemption of {serial} is by its holder", body.get("account_id") == owner,
+                           f"redeemed by {body.get('account_id')}, but {owner} held it")
+                redeemed = event
+        self.check(serial, "current owner is the end of the chain of transfers",
+                   drec.get("owner_account_id") == owner,
+                   f"API says {drec.get('owner_account_id')}, events say {owner}")
+        self.check(serial, "status agrees with the events",
+                   (drec.get("status") == "redeemed") == (redeemed is not None), f"API says {drec.get('status')}")
+        if redeemed is not None:
+            redemption_id = redeemed["body"].get("redemption_id", "")
+            statement = self.get(f"/redemptions/{redemption_id}")
+            self.check(redemption_id, "statement's ledger SHA-256 is the anchored one",
+                       statement.get("ledger_sha256") == redeemed["body"].get("ledger_sha256"),
+                       f"statement {statement.get('ledger_sha256')}, event {redeemed['body'].get('ledger_sha256')}")
+
+    # -- a reading behind a D-REC ----------------------------------------------------------
+    def verify_reading(self, reading_id: str, device_id: str, serial: str) -> None:
+        if reading_id in self._readings:
+            accepted = self._readings[reading_id]
+        else:
+            found = self.events_of(reading_id, "ReadingAccepted")
+            accepted = None
+            if self.check(reading_id, f"reading accepted once (device {device_id})", len(found) == 1,
+                          f"{len(found)} ReadingAccepted events"):
+                event = self.verify_event(found[0]["event_id"])
+                accepted = event["body"] if event else None
+            self._readings[reading_id] = accepted
+            if accepted is not None:
+                self.check(reading_id, "accepted event names the device", accepted.get("device_id") == device_id)
+                self.verify_signature(reading_id, device_id, accepted)
+        if accepted is not None:
+            self.verify_conservation(reading_id, int(accepted["energy_wh"]), serial)
+
+    def verify_signature(self, reading_id: str, device_id: str, accepted: dict[str, Any]) -> None:
+        device = self.registration(device_id, "DeviceRegistered")
+        account = self.registration(device["owner_account_id"], "AccountRegistered") if device else None
+        source_id = signing_source_id(device, account)
+        source = self.registration(source_id, "SourceRegistered") if source_id else None
+        expected = expected_signer(device, source)
+        signature, signer = accepted.get("signature"), accepted.get("signer")
+        if expected is None:
+            self.check(reading_id, "no key was registered, so no signature is published",
+                       signature is None and signer is None, f"signature {signature} by {signer}")
+            return
+        if not self.check(reading_id, f"signed by the registered key {expected}", bool(signature) and
+                          str(signer).lower() == expected, f"signer {signer}"):
+            return
+        recovered = recovered_signer(accepted)
+        self.check(reading_id, "signature recovers to the registered key from the anchored values",
+                   str(recovered).lower() == expected, f"recovers to {recovered}, registered {expected}")
+
+    def verify_conservation(self, reading_id: str, judged_wh: int, serial: str) -> None:
+        """Every D-REC that names this reading, together, spends at most its judged energy."""
+        linked = self.get(f"/readings/{reading_id}").get("serials") or []
+        spent: dict[str, int] = {}
+        for other in dict.fromkeys([serial, *linked]):
+            for event in self.events_of(other, "DrecIssued"):
+                if event["subject_id"] != other or self.verify_event(event["event_id"]) is None:
+                    continue
+                spent[other] = spent.get(other, 0) + sum(int(c[2]) for c in event["body"]["contributions"]
+                                                         if c[1] == reading_id)
+        total = sum(spent.values())
+        self.check(reading_id, f"spent at most its judged {judged_wh} Wh across D-RECs", total <= judged_wh,
+                   f"{total} Wh spent by " + ", ".join(f"{s} ({wh} Wh)" for s, wh in spent.items() if wh))
 
     # -- a redemption -----------------------------------------------------------------------
     def verify_redemption(self, redemption_id: str) -> None:
@@ -139,7 +319,7 @@ class Verifier:
         digest = hashlib.sha256(ledger.content).hexdigest()
         self.check(redemption_id, "ledger file SHA-256 matches the statement", digest == statement["ledger_sha256"],
                    f"file {digest}, statement {statement['ledger_sha256']}")
-        redeemed = self.get(f"/events?subject_id={redemption_id}&type=DrecRedeemed")["items"]
+        redeemed = self.events_of(redemption_id, "DrecRedeemed")
         if self.check(redemption_id, "has its DrecRedeemed event", len(redeemed) == 1):
             self.check(redemption_id, "on-chain event carries the ledger SHA-256",
                        redeemed[0]["body"].get("ledger_sha256") == digest)
