@@ -1,7 +1,8 @@
-"""Transfers and redemptions replay only when the caller asks, with an Idempotency-Key."""
+"""Trading against a careless or dishonest caller: moves replay only when asked, ledgers are spreadsheet-safe."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -111,3 +112,25 @@ def test_a_blank_or_over_long_key_is_refused_the_same_on_every_route(api: Api, v
     # THEN 400 names the header
     assert status == 400 and answer["error"]["field"] == "Idempotency-Key", answer
     assert api.get("/accounts")[1]["items"] == []
+
+
+def test_a_redemption_named_as_a_formula_publishes_an_escaped_ledger_whose_hash_is_anchored(
+        api: Api, aws: Any) -> None:
+    m = _market(api, aws, 2_000)
+    _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": m.buyer, "quantity": 2})
+    # WHEN a buyer redeems for a beneficiary and sponsors named as spreadsheet formulas
+    body = _redemption(m, m.serials, beneficiary='=HYPERLINK("http://x","y")',
+                       sponsors=[{"name": "+1", "share": 0.5}, {"name": "@SUM(A1)", "share": 0.5}])
+    status, statement = _post(api, "/redemptions", body, key=m.buyer_key)
+    assert status == 201, statement
+    # THEN the ledger served holds the escaped cells
+    response = api.client.http.get("/" + statement["ledger_url"].split("://", 1)[1].split("/", 1)[1])
+    text = response.body.decode()
+    assert '\'=HYPERLINK(""http://x"",""y"")' in text and ",'+1," in text and ",'@SUM(A1)," in text
+    assert "\n=" not in text and ",=" not in text
+    # AND the statement, the kept record and the anchored event all carry the SHA-256 of that file
+    digest = hashlib.sha256(response.body).hexdigest()
+    assert statement["ledger_sha256"] == digest
+    assert api.get(f"/redemptions/{statement['redemption_id']}")[1]["ledger_sha256"] == digest
+    (event,) = _events(api, "DrecRedeemed")
+    assert event["body"]["ledger_sha256"] == digest
