@@ -11,6 +11,7 @@ from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
 from chalicelib.portal import portal
+from chalicelib.routes_keys import keys
 from chalicelib.routes_trading import trading
 from chalicelib.services import (
     anchoring,
@@ -28,6 +29,7 @@ from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
 app.register_blueprint(trading)
+app.register_blueprint(keys)
 app.register_blueprint(portal)
 
 

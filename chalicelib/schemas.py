@@ -33,6 +33,8 @@ class SourceOut(BaseModel):
     signing_address: str | None = None
     registered_at: str
     registered_by: str
+    revoked_at: str | None = Field(default=None, description="Set when the operator revoked it: its keys answer 401")
+    revoked_by: str | None = None
 
 
 class SourceCreated(SourceOut):
@@ -56,6 +58,8 @@ class AccountOut(BaseModel):
     registered_by: str
     external_id: str | None = None
     contact: str | None = None
+    revoked_at: str | None = Field(default=None, description="Set when the operator revoked it: its keys answer 401")
+    revoked_by: str | None = None
 
 
 class AccountCreated(AccountOut):
