@@ -105,7 +105,8 @@ class MoveRun:
             if fresh is None:
                 raise NotFound(f"no {self.logical[:-1]} {record['id']!r}")
             record = fresh
-        raise Conflict(f"{record['id']} is busy with another writer; retry with the same Idempotency-Key")
+        raise Conflict(f"{record['id']} is busy with another writer; it will be finished by a retry with the "
+                       "same Idempotency-Key or, without one, by the sweep within minutes")
 
     def _lock(self, record: dict[str, Any]) -> None:
         serials, locked = record["serials"], int(record["locked"])
