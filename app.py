@@ -5,11 +5,13 @@ from __future__ import annotations
 from chalice import Chalice, Rate
 
 from chalicelib import bootstrap, schemas
+from chalicelib import request as edge
 from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
 from chalicelib.openapi import openapi_document
 from chalicelib.portal import portal
+from chalicelib.routes_keys import keys
 from chalicelib.routes_trading import trading
 from chalicelib.services import (
     anchoring,
@@ -22,12 +24,12 @@ from chalicelib.services import (
     stats,
     uploads,
 )
-from chalicelib.services.access import authenticate
 from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
 app.register_blueprint(trading)
+app.register_blueprint(keys)
 app.register_blueprint(portal)
 
 
@@ -43,16 +45,11 @@ def _body() -> bytes:
 
 
 def _idempotency_key() -> str | None:
-    request = app.current_request
-    key = request.headers.get("idempotency-key") if request else None
-    if key is not None and not 1 <= len(key) <= 200:
-        raise BadInput("Idempotency-Key holds 1 to 200 characters", field="Idempotency-Key")
-    return key
+    return edge.idempotency_key(app.current_request)
 
 
 def _principal():  # type: ignore[no-untyped-def]
-    c = bootstrap.container()
-    return authenticate(c.registry, c.settings.operator_key, app.current_request.headers.get("x-api-key"))
+    return edge.principal(app.current_request)
 
 
 def _viewer():  # type: ignore[no-untyped-def]

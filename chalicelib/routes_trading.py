@@ -5,12 +5,11 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from . import bootstrap, schemas, trade_schemas
+from . import request as edge
 from .adapters.trade_store import DynamoTrades
-from .domain.errors import BadInput
 from .openapi import PAGED, Operation, register
 from .services import redemption
 from .services import trading as trading_service
-from .services.access import authenticate
 from .web import api, json_response, page_body, paging
 
 trading = Blueprint(__name__)
@@ -44,15 +43,11 @@ def _query() -> dict[str, str]:
 
 
 def _principal():  # type: ignore[no-untyped-def]
-    c = bootstrap.container()
-    return authenticate(c.registry, c.settings.operator_key, trading.current_request.headers.get("x-api-key"))
+    return edge.principal(trading.current_request)
 
 
 def _idempotency_key() -> str | None:
-    value = trading.current_request.headers.get("idempotency-key") or None
-    if value is not None and len(value) > 200:
-        raise BadInput("Idempotency-Key is at most 200 characters", field="Idempotency-Key")
-    return value
+    return edge.idempotency_key(trading.current_request)
 
 
 @trading.route("/transfers", methods=["POST"], cors=True)

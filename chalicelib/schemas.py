@@ -33,6 +33,8 @@ class SourceOut(BaseModel):
     signing_address: str | None = None
     registered_at: str
     registered_by: str
+    revoked_at: str | None = Field(default=None, description="Set when the operator revoked it: its keys answer 401")
+    revoked_by: str | None = None
 
 
 class SourceCreated(SourceOut):
@@ -57,6 +59,8 @@ class AccountOut(BaseModel):
     external_id: str | None = None
     contact: str | None = Field(default=None, description="Only for the account itself, the sources that may "
                                 "act for it and the operator (sent as X-Api-Key); never in an event")
+    revoked_at: str | None = Field(default=None, description="Set when the operator revoked it: its keys answer 401")
+    revoked_by: str | None = None
 
 
 class AccountCreated(AccountOut):

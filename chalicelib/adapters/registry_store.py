@@ -14,6 +14,11 @@ def key_lookup(key_hash: str) -> str:
     return f"key#{key_hash}"
 
 
+def keys_of_lookup(principal_id: str) -> str:
+    """The item listing a principal's current key hashes, so revoking it can delete every one."""
+    return f"keys_of#{principal_id}"
+
+
 def external_lookup(source_id: str, kind: str, external_id: str) -> str:
     return f"ext#{source_id}#{kind}#{external_id}"
 
@@ -53,6 +58,9 @@ class DynamoRegistry(DynamoBase):
         if key_hash and principal:
             items.append(put(self.name("lookups"), {"k": key_lookup(key_hash), "principal_kind": principal[0],
                                                     "principal_id": principal[1]}, "attribute_not_exists(k)"))
+            items.append(put(self.name("lookups"), {"k": keys_of_lookup(principal[1]), "principal_kind": principal[0],
+                                                    "principal_id": principal[1], "key_hashes": {key_hash},
+                                                    "version": 0}, "attribute_not_exists(k)"))
         try:
             (stored,) = self.commit(items, [event])
         except TransactionRefused as refused:
@@ -68,7 +76,8 @@ class DynamoRegistry(DynamoBase):
         return found["target_id"] if found else None
 
     def principal_for_key_hash(self, key_hash: str) -> tuple[str, str] | None:
-        found = self.get("lookups", consistent=False, k=key_lookup(key_hash))
+        # Strongly consistent: a key rotated or revoked a moment ago must already answer 401.
+        found = self.get("lookups", k=key_lookup(key_hash))
         return (found["principal_kind"], found["principal_id"]) if found else None
 
     def record(self, logical: str, record_id: str) -> dict[str, Any] | None:

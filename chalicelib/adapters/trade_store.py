@@ -48,17 +48,16 @@ class DynamoTrades(DynamoBase):
         found = self.get("lookups", k=lookup_key)
         return found["target_id"] if found else None
 
-    def start(self, logical: str, record: dict[str, Any], lookup_key: str, replaces: str | None = None) -> None:
-        """Store a new move record with its idempotency guard; `replaces` takes over a guard naming a failed move.
+    def start(self, logical: str, record: dict[str, Any], lookup_key: str | None = None) -> None:
+        """Store a new move record, with the guard of its Idempotency-Key when it has one.
 
         Raises TransactionRefused when the guard is already taken (a concurrent retry won).
         """
-        guard = {"k": lookup_key, "target_id": record["id"]}
-        if replaces:
-            guard_item = put(self.name("lookups"), guard, "target_id = :old", values={":old": replaces})
-        else:
-            guard_item = put(self.name("lookups"), guard, "attribute_not_exists(k)")
-        self.transact([put(self.name(logical), record, "attribute_not_exists(id)"), guard_item])
+        items = [put(self.name(logical), record, "attribute_not_exists(id)")]
+        if lookup_key:
+            items.append(put(self.name("lookups"), {"k": lookup_key, "target_id": record["id"]},
+                             "attribute_not_exists(k)"))
+        self.transact(items)
 
     def set_status(self, logical: str, record_id: str, old: str, new: str, extra: dict[str, Any] | None = None) -> bool:
         """Move the record from status `old` to `new`; False when it was no longer `old`."""

@@ -15,6 +15,10 @@ READING_ACCEPTED = "ReadingAccepted"
 DREC_ISSUED = "DrecIssued"
 DREC_TRANSFERRED = "DrecTransferred"
 DREC_REDEEMED = "DrecRedeemed"
+# Key lifecycle: bodies name the principal and the time, never a key or its hash.
+API_KEY_ROTATED = "ApiKeyRotated"
+SOURCE_REVOKED = "SourceRevoked"
+ACCOUNT_REVOKED = "AccountRevoked"
 EVENT_TYPES = (
     SOURCE_REGISTERED,
     ACCOUNT_REGISTERED,
@@ -23,6 +27,9 @@ EVENT_TYPES = (
     DREC_ISSUED,
     DREC_TRANSFERRED,
     DREC_REDEEMED,
+    API_KEY_ROTATED,
+    SOURCE_REVOKED,
+    ACCOUNT_REVOKED,
 )
 
 

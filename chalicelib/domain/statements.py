@@ -11,9 +11,7 @@ share its avoided emissions evenly) while its serials still form short runs.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -153,17 +151,38 @@ class LedgerRow:
         ]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection"):
+# a beneficiary or sponsor named `=HYPERLINK(...)` would run in the auditor's spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell with a leading `'` when a spreadsheet would read it as a formula (OWASP practice)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def ledger_csv(rows: Sequence[LedgerRow]) -> bytes:
     """Header, then one row per D-REC in serial order; UTF-8, `\\n` line ends.
 
-    Sorting makes the bytes, and so the SHA-256, depend on the D-RECs alone.
+    Sorting makes the bytes, and so the SHA-256, depend on the D-RECs alone. Cells are
+    escaped before the file is hashed, so the anchored SHA-256 is of the file people open.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LEDGER_COLUMNS)
-    for row in sorted(rows, key=lambda r: r.serial):
-        writer.writerow(row.cells())
-    return buffer.getvalue().encode("utf-8")
+    lines = [_csv_line(LEDGER_COLUMNS)]
+    lines += [_csv_line([spreadsheet_safe(cell) for cell in row.cells()])
+              for row in sorted(rows, key=lambda r: r.serial)]
+    return "".join(lines).encode("utf-8")
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    return ",".join(_csv_cell(c) for c in cells) + "\n"
+
+
+def _csv_cell(cell: str) -> str:
+    """RFC 4180, quoted only when needed. By hand because the csv module (with `\\n` line ends)
+    leaves a bare `\\r` unquoted, and spreadsheets read that as the end of the row."""
+    if any(ch in cell for ch in ',"\r\n'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def sha256_hex(data: bytes) -> str:

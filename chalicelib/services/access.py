@@ -26,7 +26,8 @@ def authenticate(store: KeyLookup, operator_key: str | None, api_key: str | None
         return Principal("operator", OPERATOR_ID)
     found = store.principal_for_key_hash(hash_key(api_key))
     if not found:
-        raise Unauthorized("the X-Api-Key is not known to this registry", field="X-Api-Key")
+        raise Unauthorized("the X-Api-Key is not known to this registry (a rotated or revoked key no longer "
+                           "works: use the current one)", field="X-Api-Key")
     return Principal(*found)
 
 

@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from ..adapters.s3 import S3Bucket
-from ..adapters.trade_store import COMPLETED, LOCKING, DynamoTrades, idempotency_lookup
+from ..adapters.trade_store import COMPLETED, LOCKING, DynamoTrades
 from ..domain import events as ev
 from ..domain.errors import BadInput, Conflict, Forbidden, NotFound
 from ..domain.model import Principal, iso, now_utc
@@ -29,7 +29,7 @@ from .trading import (
     MoveRun,
     new_move_id,
     related,
-    replay_or_none,
+    replay,
     request_hash,
     select_drecs,
     start_or_join,
@@ -94,13 +94,12 @@ def redeem(registry: KeyLookup, store: DynamoTrades, ledger_bucket: S3Bucket, pr
            command: RedemptionIn, public_url: str, idempotency_key: str | None = None) -> dict[str, Any]:
     """Redeem D-RECs and return the retirement statement, its ledger link carrying a fresh token."""
     request_sha = request_hash(principal, command.model_dump(mode="json"))
-    lookup_key = idempotency_lookup("redemptions", principal.id, idempotency_key or request_sha)
-    record, replaces = replay_or_none(store, "redemptions", lookup_key, request_sha, idempotency_key is not None)
+    record = replay(store, "redemptions", principal, idempotency_key, request_sha)
     token = secrets.token_urlsafe(32)
     if record is None:
         record = start_or_join(store, "redemptions", _prepare(registry, store, ledger_bucket, principal, command,
                                                                public_url, _token_hash(token), request_sha,
-                                                               idempotency_key), lookup_key, replaces)
+                                                               idempotency_key), principal, idempotency_key)
     if _token_hash(token) not in record.get("token_hashes", set()):
         store.add_token_hash(record["id"], _token_hash(token))
     done = redemption_run(store).run(record)

@@ -3,9 +3,11 @@
 `MoveRun` drives a stored move record (transfer or redemption) through the lock and
 apply passes of `adapters.trade_store` to `completed`, or, when a D-REC was taken by
 someone else, releases the locks it holds and ends `failed`: never half done. A
-request carries an idempotency key (the `Idempotency-Key` header, else the hash of
-its body and caller); the same key finds the same record, so a retry resumes the
-move where it stopped and answers as the first request did.
+request with an `Idempotency-Key` header stores a guard naming its record; the same
+key finds the same record, so a retry resumes the move where it stopped and answers
+as the first request did. Without the header every request is a new move: two equal
+orders are two orders (a body is not an identity). A move nobody retries is finished
+by the sweep (`resume_stale`), key or no key.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class MoveRun:
             if fresh is None:
                 raise NotFound(f"no {self.logical[:-1]} {record['id']!r}")
             record = fresh
-        raise Conflict(f"{record['id']} is busy with another writer; retry with the same Idempotency-Key")
+        raise Conflict(f"{record['id']} is busy with another writer; it will be finished by a retry with the "
+                       "same Idempotency-Key or, without one, by the sweep within minutes")
 
     def _lock(self, record: dict[str, Any]) -> None:
         serials, locked = record["serials"], int(record["locked"])
@@ -227,36 +230,43 @@ def _named(store: DynamoTrades, owner: str, serials: list[str]) -> list[dict[str
     return [found[s] for s in sorted(serials)]
 
 
-def replay_or_none(store: DynamoTrades, logical: str, lookup_key: str, request_sha: str,
-                   explicit_key: bool) -> tuple[dict[str, Any] | None, str | None]:
-    """(the record this key already started, or None; the failed record id a derived key may start over from)."""
-    existing = store.idempotent_target(lookup_key)
+def replay(store: DynamoTrades, logical: str, principal: Principal, idempotency_key: str | None,
+           request_sha: str) -> dict[str, Any] | None:
+    """The move this caller's `idempotency_key` already started (to resume, or to answer again), or None."""
+    if idempotency_key is None:
+        return None
+    existing = store.idempotent_target(idempotency_lookup(logical, principal.id, idempotency_key))
     if not existing:
-        return None, None
+        return None
     record = store.record(logical, existing)
     if record is None:
         raise Conflict("the Idempotency-Key names a request that was never stored; use a new key",
                        field="Idempotency-Key")
+    _same_request(record, request_sha)
+    return record
+
+
+def _same_request(record: dict[str, Any], request_sha: str) -> None:
     if record["request_sha256"] != request_sha:
-        raise Conflict("this Idempotency-Key was used for a different request; use a new key",
-                       field="Idempotency-Key")
-    if record["status"] == FAILED and not explicit_key:
-        return None, existing  # the same body again, after a refusal: a fresh attempt
-    return record, None
+        raise RuleBroken(f"this Idempotency-Key was used for another request ({record['id']}); send that "
+                         "request again to get its answer, or use a new key for a new request",
+                         field="Idempotency-Key")
 
 
-def start_or_join(store: DynamoTrades, logical: str, record: dict[str, Any], lookup_key: str,
-                  replaces: str | None) -> dict[str, Any]:
+def start_or_join(store: DynamoTrades, logical: str, record: dict[str, Any], principal: Principal,
+                  idempotency_key: str | None) -> dict[str, Any]:
     """Store a new move record; when a concurrent request with the same key won, its record."""
+    lookup_key = idempotency_lookup(logical, principal.id, idempotency_key) if idempotency_key else None
     try:
-        store.start(logical, record, lookup_key, replaces)
+        store.start(logical, record, lookup_key)
         return record
     except TransactionRefused as refused:
-        winner = store.idempotent_target(lookup_key)
+        winner = store.idempotent_target(lookup_key) if lookup_key else None
         found = store.record(logical, winner) if winner else None
-        if found is None or found["request_sha256"] != record["request_sha256"]:
+        if found is None:
             raise Conflict("a request with this Idempotency-Key is in progress; retry it",
                            field="Idempotency-Key") from refused
+        _same_request(found, record["request_sha256"])
         return found
 
 
@@ -288,10 +298,9 @@ def transfer_run(store: DynamoTrades) -> MoveRun:
 
 def transfer(registry: KeyLookup, store: DynamoTrades, principal: Principal, command: TransferIn,
              idempotency_key: str | None = None) -> dict[str, Any]:
-    """Move D-RECs from one account to another; the same key again returns the same transfer."""
+    """Move D-RECs from one account to another; the same Idempotency-Key again returns the same transfer."""
     request_sha = request_hash(principal, command.model_dump(mode="json"))
-    lookup_key = idempotency_lookup("transfers", principal.id, idempotency_key or request_sha)
-    record, replaces = replay_or_none(store, "transfers", lookup_key, request_sha, idempotency_key is not None)
+    record = replay(store, "transfers", principal, idempotency_key, request_sha)
     if record is None:
         sender = account_or_404(registry, command.from_account_id, "from_account_id")
         account_or_404(registry, command.to_account_id, "to_account_id")
@@ -306,7 +315,7 @@ def transfer(registry: KeyLookup, store: DynamoTrades, principal: Principal, com
             "device_ids": sorted({i for d in drecs for i in d.get("device_ids", [])}),
             "status": LOCKING, "locked": 0, "applied": 0, "created_at": iso(now_utc()),
             "principal_id": principal.id, "request_sha256": request_sha, "idempotency_key": idempotency_key,
-        }, lookup_key, replaces)
+        }, principal, idempotency_key)
     return transfer_view(transfer_run(store).run(record))
 
 

@@ -49,6 +49,17 @@ def test_transfer_redeem_with_sponsors_and_verify(stack: RunningStack) -> None:
                                         "to_account_id": developer["account_id"], "serials": serials[:1]}, key=key)
     assert refused.status_code == 409, refused.text
 
+    # Two identical orders without an Idempotency-Key are two moves; with one key, one move.
+    one = {"from_account_id": developer["account_id"], "to_account_id": buyer["account_id"], "quantity": 1}
+    twice = [stack.post("/transfers", one, key=key) for _ in range(2)]
+    assert [r.status_code for r in twice] == [201, 201], [r.text for r in twice]
+    assert twice[0].json()["transfer_id"] != twice[1].json()["transfer_id"]
+    keyed = [requests.post(stack.url + "/transfers", json=one, timeout=60,
+                           headers={"X-Api-Key": key, "Idempotency-Key": "e2e-order-1"}) for _ in range(2)]
+    assert [r.status_code for r in keyed] == [201, 201] and keyed[0].json() == keyed[1].json()
+    holdings = stack.get(f"/accounts/{buyer['account_id']}/holdings").json()
+    assert holdings["active"] + holdings["redeemed"] == 6 + 3
+
     redemption_id = statement["redemption_id"]
     wait_for("redemption anchored", lambda: (stack.get("/events", subject_id=redemption_id).json()["items"] or [{}])[0]
           .get("anchor"))
@@ -58,3 +69,15 @@ def test_transfer_redeem_with_sponsors_and_verify(stack: RunningStack) -> None:
                              cwd=REPO, capture_output=True, text=True, timeout=300)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     assert "ledger file SHA-256 matches the statement" in outcome.stdout
+
+
+def test_a_rotated_key_is_refused(stack: RunningStack) -> None:
+    source = stack.post("/sources", {"name": "Rotating Agg", "kind": "aggregator"}).json()
+    rotated = stack.post("/keys/rotate", None, key=source["api_key"])
+    assert rotated.status_code == 201, rotated.text
+    account = {"name": "Dev", "kind": "developer", "country": "KE"}
+    refused = stack.post("/accounts", account, key=source["api_key"])
+    assert refused.status_code == 401 and refused.json()["error"]["field"] == "X-Api-Key"
+    assert stack.post("/accounts", account, key=rotated.json()["api_key"]).status_code == 201
+    events = stack.get("/events", subject_id=source["source_id"], type="ApiKeyRotated").json()["items"]
+    assert len(events) == 1 and rotated.json()["api_key"] not in str(events)

@@ -240,3 +240,39 @@ def test_a_statement_refuses_a_claim_period_that_misses_generation():
             claim_period_end=date(2026, 12, 31),
             ledger_url="https://registry.example/l/2.csv",
         )
+
+
+@pytest.mark.parametrize(
+    ("beneficiary", "written"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Acme Ltd (=1)", "Acme Ltd (=1)"),
+        ("Acme\rLtd", "Acme\rLtd"),  # quoted, so it stays one row
+    ],
+)
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_escaped_before_hashing(
+    beneficiary, written
+):
+    # GIVEN a beneficiary and a sponsor named by a user, perhaps as a formula
+    rows = [
+        LedgerRow(**{**row(1).__dict__, "beneficiary": beneficiary, "sponsor": beneficiary})
+    ]
+    # WHEN the statement and its ledger are made
+    statement, ledger = retirement_statement(
+        rows,
+        purpose="claim",
+        claim_period_start=date(2026, 11, 1),
+        claim_period_end=date(2026, 11, 30),
+        ledger_url="https://registry.example/l/3.csv",
+    )
+    # THEN such cells start with a quote (others are left alone), and the hash is of that file
+    (parsed,) = csv.DictReader(io.StringIO(ledger.decode("utf-8"), newline=""))
+    assert parsed["beneficiary"] == written and parsed["sponsor"] == written
+    assert parsed["serial"] == f"{PREFIX}-00000001"
+    assert statement.ledger_sha256 == hashlib.sha256(ledger).hexdigest()
+    assert statement.beneficiary == beneficiary  # the statement itself names the beneficiary as given

@@ -233,15 +233,20 @@ def test_two_transfers_of_one_drec_only_the_first_wins(api: Api, aws: Any) -> No
     status, body = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": stranger["account_id"],
                                              "serials": [m.serials[0]]})
     assert status == 409 and "held by another account" in body["error"]["message"]
-    assert trading.transfer(aws.registry, store, Principal("operator", "operator"), first)["status"] == "completed"
+    # AND the first request, retried with its Idempotency-Key, answers with its completed transfer
+    again = trading.transfer(aws.registry, store, Principal("operator", "operator"), first, STARTED_KEY)
+    assert again["transfer_id"] == record["id"] and again["status"] == "completed"
 
 
 class Interrupted(Exception):
     """The process running a move stopped here."""
 
 
+STARTED_KEY = "first-order"
+
+
 def _started(store: Any, command: Any) -> dict[str, Any]:
-    """A transfer record stored as POST /transfers stores it, before its passes run."""
+    """A transfer record stored as POST /transfers (Idempotency-Key: STARTED_KEY) stores it, before its passes run."""
     from chalicelib.domain.model import Principal
     from chalicelib.services import trading
 
@@ -250,8 +255,9 @@ def _started(store: Any, command: Any) -> dict[str, Any]:
     record = {"id": trading.new_move_id("trf"), "account_id": command.from_account_id,
               "from_account_id": command.from_account_id, "to_account_id": command.to_account_id,
               "serials": command.serials, "device_ids": [], "status": "locking", "locked": 0, "applied": 0,
-              "created_at": "2026-11-01T00:00:00Z", "principal_id": "operator", "request_sha256": sha}
-    store.start("transfers", record, trading.idempotency_lookup("transfers", "operator", sha))
+              "created_at": "2026-11-01T00:00:00Z", "principal_id": "operator", "request_sha256": sha,
+              "idempotency_key": STARTED_KEY}
+    store.start("transfers", record, trading.idempotency_lookup("transfers", "operator", STARTED_KEY))
     return record
 
 
@@ -285,7 +291,7 @@ def test_a_retried_transfer_moves_nothing_twice(api: Api, aws: Any, monkeypatch:
     assert len(_events(api, "DrecTransferred")) == 1
     # AND the key reused for another request is refused
     status, answer = _post(api, "/transfers", {**body, "quantity": 1}, idempotency_key="order-42")
-    assert status == 409 and answer["error"]["field"] == "Idempotency-Key"
+    assert status == 422 and answer["error"]["field"] == "Idempotency-Key"
 
 
 def test_a_transfer_abandoned_mid_way_is_finished_by_the_sweep(api: Api, aws: Any) -> None:
@@ -345,8 +351,8 @@ def test_a_retried_redemption_redeems_once_and_each_link_opens_the_ledger(api: A
     m = _market(api, aws, 3_000)
     _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": m.buyer, "quantity": 3})
     body = _redemption(m, m.serials[:2])
-    first = _post(api, "/redemptions", body, key=m.buyer_key)[1]
-    status, again = _post(api, "/redemptions", body, key=m.buyer_key)
+    first = _post(api, "/redemptions", body, key=m.buyer_key, idempotency_key="claim-7")[1]
+    status, again = _post(api, "/redemptions", body, key=m.buyer_key, idempotency_key="claim-7")
     assert status == 201 and again["redemption_id"] == first["redemption_id"]
     assert again["ledger_url"] != first["ledger_url"]
     for link in (first["ledger_url"], again["ledger_url"]):
