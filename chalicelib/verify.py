@@ -112,11 +112,12 @@ class Verifier:
         if not self.check(serial, "has its DrecIssued event", len(issued) == 1):
             return
         body = issued[0]["body"]
-        served = [[c["device_id"], c["reading_id"], c["energy_wh"]] for c in drec["contributions"]]
+        served = [[c["device_id"], c["reading_id"], c["energy_wh"], c.get("signer"), c.get("signature")]
+                  for c in drec["contributions"]]
         self.check(serial, "contributions match the issuance event", served == body["contributions"])
         for event in drec["events"]:
             self.verify_event(event["event_id"])
-        for device_id, reading_id, _ in body["contributions"]:
+        for device_id, reading_id, *_ in body["contributions"]:
             accepted = self.get(f"/events?subject_id={reading_id}&type=ReadingAccepted")["items"]
             if self.check(reading_id, f"reading accepted (device {device_id})", len(accepted) >= 1):
                 event = self.verify_event(accepted[0]["event_id"])

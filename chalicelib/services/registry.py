@@ -127,6 +127,8 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
         "registered_by": principal.id,
         "status": "active",
     }
+    if command.signing_address:  # stored as the signer recovery returns it
+        record["signing_address"] = command.signing_address.lower()
     if site_lookup:
         record.update(site_lookup(command.latitude, command.longitude))
     body = {k: v for k, v in record.items()
