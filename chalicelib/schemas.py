@@ -195,7 +195,9 @@ class ReadingIn(Strict):
 
 class ReadingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    readings: list[Any] = Field(min_length=1, max_length=1000)
+    # Items are parsed one by one (a bad item is refused alone); the schema still publishes their shape.
+    readings: list[Any] = Field(min_length=1, max_length=1000,
+                                json_schema_extra={"items": {"$ref": "#/components/schemas/ReadingIn"}})
 
 
 class PaymentIn(Strict):
