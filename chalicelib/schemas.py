@@ -188,7 +188,8 @@ class ReadingIn(Strict):
     device_id: str = Field(min_length=1, max_length=100)
     period_start: AwareDatetime
     period_end: AwareDatetime
-    energy_wh: int = Field(ge=0, description="Energy generated in the period [Wh], an integer")
+    # At most 1 TWh: far above any device's month (5 MW x 744 h = 3.7 GWh), and storable (DynamoDB numbers).
+    energy_wh: int = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$", description=SIGNATURE_HELP)
 

@@ -114,12 +114,15 @@ class Intake:
         if not reading.signature:
             raise Unauthorized(f"device {reading.device_id}'s readings must be signed by {required}: send "
                                f"`signature`, its EIP-712 signature of {what}", field=field)
-        if payment:
-            signer = recover_payment(reading.device_id, reading.period_start, reading.period_end, reading.signature,
-                                     field)
-        else:
-            signer = recover_reading(reading.device_id, reading.period_start, reading.period_end, reading.energy_wh,
-                                     reading.signature, field)
+        try:
+            if payment:
+                signer = recover_payment(reading.device_id, reading.period_start, reading.period_end,
+                                         reading.signature, field)
+            else:
+                signer = recover_reading(reading.device_id, reading.period_start, reading.period_end,
+                                         reading.energy_wh, reading.signature, field)
+        except BadInput as error:  # e.g. a sub-second time, which has no canonical signed form
+            raise BadInput(error.message, field=f"{prefix}{error.field}" if error.field else field) from error
         if signer != required:
             raise Unauthorized(f"signature was made by {signer} (or over other values), not by {required}, the key "
                                f"device {reading.device_id}'s readings must be signed with", field=field)
