@@ -179,7 +179,7 @@ class Intake:
         for _ in range(3):
             externals = self.store.external_targets(principal.id, [r.external_id for _, r, _ in pending
                                                                    if r.external_id])
-            stored = self.store.readings([rec["id"] for _, _, rec in pending] + list(externals.values()))
+            stored = self.store.contents([rec["id"] for _, _, rec in pending] + list(externals.values()))
             new: dict[str, tuple[int, dict[str, Any]]] = {}
             new_records: dict[str, dict[str, Any]] = {}
             repeats: list[tuple[int, str]] = []  # the same reading again within this request

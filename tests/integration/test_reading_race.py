@@ -36,11 +36,11 @@ class ReadBeforeTheFirstWrite(DynamoReadings):
         super().__init__(inner.client, inner.name)
         self.stale = True
 
-    def readings(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def contents(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if self.stale:
             self.stale = False
             return {}
-        return super().readings(reading_ids)
+        return super().contents(reading_ids)
 
 
 @pytest.fixture
