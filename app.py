@@ -24,7 +24,6 @@ from chalicelib.services import (
     stats,
     uploads,
 )
-from chalicelib.services.signatures import check_signature
 from chalicelib.web import api, json_response, page_body, paging
 
 app = Chalice(app_name="drec-platform")
@@ -184,9 +183,7 @@ def post_readings():  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     principal = _principal()
     body = schemas.parse(schemas.ReadingsIn, _body())
-    signer = check_signature(c.registry.record("sources", principal.id) if principal.kind == "source" else None,
-                             body.readings, body.signature)
-    result = c.intake().submit(principal, list(enumerate(body.readings)), signer, body.signature)
+    result = c.intake().submit(principal, list(enumerate(body.readings)))
     return json_response(result.to_dict(), 202)
 
 
@@ -195,7 +192,7 @@ def post_readings():  # type: ignore[no-untyped-def]
 def post_payment():  # type: ignore[no-untyped-def]
     body = schemas.parse(schemas.PaymentIn, _body())
     reading_id = intake.submit_payment(bootstrap.container().intake(), _principal(), body.device_id, body.paid_from,
-                                       body.paid_until, body.external_id)
+                                       body.paid_until, body.external_id, body.signature)
     return json_response({"reading_id": reading_id}, 202)
 
 

@@ -49,7 +49,7 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/events/{event_id}", "One event", schemas.EventOut),
     Operation("get", "/events/{event_id}/proof", "Merkle proof of an anchored event", schemas.ProofOut),
     Operation("get", "/ledger", "The chain and ledger contract events are anchored on", schemas.LedgerOut),
-    Operation("post", "/readings", "Push up to 1000 readings (signed when the source registered an address)",
+    Operation("post", "/readings", "Push up to 1000 readings (each signed if its device or source has a key)",
               schemas.ReadingsAccepted, 202, schemas.ReadingsIn, write=True),
     Operation("get", "/readings", "Readings by status (default flagged)", None, query=PAGED + ("status",)),
     Operation("get", "/readings/{reading_id}", "One reading and its verdict", schemas.ReadingOut),
@@ -89,7 +89,7 @@ def register(*operations: Operation, list_items: dict[str, type[BaseModel]] | No
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: set[type[BaseModel]] = {schemas.ErrorOut}
+    models: set[type[BaseModel]] = {schemas.ErrorOut, schemas.ReadingIn}  # ReadingIn: ReadingsIn's items
     for op in OPERATIONS:
         models.update(m for m in (op.request, op.response) if m is not None)
     models.update(LIST_ITEMS.values())

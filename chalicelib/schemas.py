@@ -5,12 +5,27 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .domain.errors import BadInput
 from .domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
 
 T = TypeVar("T", bound=BaseModel)
+
+SIGNATURE_HELP = ("65-byte hex EIP-712 signature of Reading(string device_id,string period_start,string period_end,"
+                  "uint256 energy_wh), domain {name: 'D-REC Registry', version: '1'} (no chainId), times as "
+                  "YYYY-MM-DDTHH:MM:SSZ; required when the device or its source registered a signing_address "
+                  "(the device's key first), else dropped")
+
+
+def eip55_address(value: str | None) -> str | None:
+    """Mixed case must be the EIP-55 checksum (a typo in one digit then fails); one case carries none."""
+    from eth_utils import to_checksum_address
+
+    if value is not None and value[2:] not in (value[2:].lower(), value[2:].upper()) \
+            and to_checksum_address(value) != value:
+        raise ValueError("the address's mixed case is not its EIP-55 checksum; copy it exactly")
+    return value
 
 
 class Strict(BaseModel):
@@ -23,7 +38,13 @@ class SourceIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: SourceKind
     signing_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
-                                        description="Ethereum address whose EIP-191 signatures the source sends")
+                                        description="EIP-55 address whose per-reading EIP-712 signatures the "
+                                                    "readings of this source's devices must carry")
+
+    @field_validator("signing_address")
+    @classmethod
+    def _checksum(cls, value: str | None) -> str | None:
+        return eip55_address(value)
 
 
 class SourceOut(BaseModel):
@@ -81,6 +102,14 @@ class DeviceIn(Strict):
     tilt_deg: float | None = Field(default=None, ge=0, le=90, description="Panel tilt from horizontal [deg]")
     azimuth_deg: float | None = Field(default=None, ge=0, lt=360, description="Panel azimuth, 180 = south [deg]")
     battery_wh: float | None = Field(default=None, ge=0, description="Usable battery capacity [Wh]")
+    signing_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
+                                        description="EIP-55 address of the meter's own key: its readings must carry "
+                                                    "EIP-712 signatures by it (before the source's key)")
+
+    @field_validator("signing_address")
+    @classmethod
+    def _checksum(cls, value: str | None) -> str | None:
+        return eip55_address(value)
 
 
 class DeviceOut(BaseModel):
@@ -100,6 +129,7 @@ class DeviceOut(BaseModel):
     tilt_deg: float | None = None
     azimuth_deg: float | None = None
     battery_wh: float | None = None
+    signing_address: str | None = None
     registered_at: str
     registered_by: str
     status: str = "active"
@@ -171,14 +201,17 @@ class ReadingIn(Strict):
     device_id: str = Field(min_length=1, max_length=100)
     period_start: AwareDatetime
     period_end: AwareDatetime
-    energy_wh: int = Field(ge=0, description="Energy generated in the period [Wh], an integer")
+    # At most 1 TWh: far above any device's month (5 MW x 744 h = 3.7 GWh), and storable (DynamoDB numbers).
+    energy_wh: int = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$", description=SIGNATURE_HELP)
 
 
 class ReadingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    readings: list[Any] = Field(min_length=1, max_length=1000)
-    signature: str | None = Field(default=None, description="EIP-191 signature of the canonical JSON of `readings`")
+    # Items are parsed one by one (a bad item is refused alone); the schema still publishes their shape.
+    readings: list[Any] = Field(min_length=1, max_length=1000,
+                                json_schema_extra={"items": {"$ref": "#/components/schemas/ReadingIn"}})
 
 
 class PaymentIn(Strict):
@@ -186,6 +219,11 @@ class PaymentIn(Strict):
     paid_from: AwareDatetime
     paid_until: AwareDatetime
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$",
+                                  description="65-byte hex EIP-712 signature of Payment(string device_id,string "
+                                              "paid_from,string paid_until), domain {name: 'D-REC Registry', "
+                                              "version: '1'}, times as YYYY-MM-DDTHH:MM:SSZ; required when the "
+                                              "device or its source registered a signing_address, else dropped")
 
 
 class ReviewIn(Strict):
@@ -207,7 +245,9 @@ class ReadingOut(BaseModel):
     ceiling_wh: float | None = None
     derived: bool = False
     source_id: str | None = None
-    signer: str | None = None
+    signer: str | None = Field(default=None, description="Lowercase address recovered from `signature`; "
+                                                         "present only when verified")
+    signature: str | None = None
     serials: list[str] | None = None
 
 
@@ -241,6 +281,7 @@ class ContributionOut(BaseModel):
     period_start: str
     period_end: str
     source_id: str | None = None
+    signer: str | None = None
     signature: str | None = None
 
 

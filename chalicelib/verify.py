@@ -212,8 +212,11 @@ class Verifier:
         if not self.check(serial, "has its one DrecIssued event", len(issued) == 1, f"{len(issued)} found"):
             return
         body = issued[0]["body"]
-        served = [[c["device_id"], c["reading_id"], c["energy_wh"]] for c in drec["contributions"]]
-        self.check(serial, "contributions match the issuance event", served == [c[:3] for c in body["contributions"]])
+        # Rows of [device_id, reading_id, energy_wh, signer, signature] (older events: the first three).
+        served = [[c["device_id"], c["reading_id"], c["energy_wh"], c.get("signer"), c.get("signature")]
+                  for c in drec["contributions"]]
+        anchored = [[*c, *[None] * (5 - len(c))] for c in body["contributions"]]
+        self.check(serial, "contributions match the issuance event", served == anchored)
         for event in events:
             self.verify_event(event["event_id"])
         self.verify_ownership(serial, drec, events)

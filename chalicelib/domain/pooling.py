@@ -91,6 +91,7 @@ class Slice:
     source_id: str
     signature: str | None = None
     grid_connected: bool = False
+    signer: str | None = None  # recovered from `signature` at intake; None when unsigned
 
     def __post_init__(self) -> None:
         if isinstance(self.energy_wh, bool) or not isinstance(self.energy_wh, int):
@@ -128,6 +129,7 @@ class Slice:
             "offtaker_type": self.offtaker_type,
             "source_id": self.source_id,
             "signature": self.signature,
+            "signer": self.signer,
             "grid_connected": self.grid_connected,
         }
 
@@ -145,6 +147,7 @@ class Slice:
             source_id=data["source_id"],
             signature=data.get("signature"),
             grid_connected=bool(data.get("grid_connected", False)),
+            signer=data.get("signer"),
         )
 
 

@@ -26,6 +26,7 @@ class Reading:
     period_end: datetime
     energy_wh: int
     external_id: str | None = None
+    signature: str | None = None  # as sent: verified (or dropped) by the intake, never trusted as is
 
     @property
     def reading_id(self) -> str:

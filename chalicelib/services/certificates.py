@@ -23,7 +23,7 @@ def detail(item: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
     out = summary(item)
     out["hourly_wh"] = item.get("hourly_wh", {})
     out["contributions"] = [{k: c.get(k) for k in ("device_id", "reading_id", "energy_wh", "period_start",
-                                                   "period_end", "source_id", "signature")}
+                                                   "period_end", "source_id", "signer", "signature")}
                             for c in item.get("contributions", [])]
     out["events"] = events
     return out

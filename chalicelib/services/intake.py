@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,11 +14,12 @@ from pydantic import ValidationError
 from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
-from ..domain.errors import BadInput, DomainError, Forbidden, NotFound, RuleBroken
+from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
 from ..domain.model import Principal, iso, now_utc
 from ..domain.readings import Reading, check_period
 from ..schemas import ReadingIn, bad_input_from
 from .access import may_act_for
+from .signatures import recover_payment, recover_reading, required_signer
 
 # Reading ids per message on the readings queue (SQS bodies stay far below 256 KB).
 IDS_PER_MESSAGE = 100
@@ -38,13 +40,25 @@ def parse_reading(raw: Any, field_prefix: str = "") -> Reading:
     if not isinstance(raw, dict):
         raise BadInput("each reading is an object with device_id, period_start, period_end, energy_wh",
                        field=field_prefix.rstrip(".") or None)
+    if raw.get("signature") == "":
+        raw = {k: v for k, v in raw.items() if k != "signature"}  # an empty CSV cell is no signature
     try:
         # JSON mode: strict types, ISO timestamps parsed as in a request body.
         parsed = ReadingIn.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
         raise bad_input_from(exc, field_prefix) from exc
     check_period(parsed.period_start, parsed.period_end, field_prefix)
-    return Reading(parsed.device_id, parsed.period_start, parsed.period_end, parsed.energy_wh, parsed.external_id)
+    return Reading(parsed.device_id, parsed.period_start, parsed.period_end, parsed.energy_wh, parsed.external_id,
+                   parsed.signature)
+
+
+def _content(device_id: str, period_start: str, period_end: str, energy_wh: Any) -> tuple[str, str, str, int]:
+    """What makes two submissions the same reading (external id and signature are not content)."""
+    return device_id, period_start, period_end, int(energy_wh)
+
+
+def _content_of(record: dict[str, Any]) -> tuple[str, str, str, int]:
+    return _content(record["device_id"], record["period_start"], record["period_end"], record["energy_wh"])
 
 
 class Intake:
@@ -56,6 +70,7 @@ class Intake:
         self.queue = queue
         self._devices: dict[str, dict[str, Any] | None] = {}
         self._accounts: dict[str, dict[str, Any] | None] = {}
+        self._sources: dict[str, dict[str, Any] | None] = {}
 
     def load_devices(self, device_ids: Iterable[str]) -> None:
         missing = [d for d in dict.fromkeys(device_ids) if d not in self._devices]
@@ -67,6 +82,11 @@ class Intake:
                                                                              dict.fromkeys(owners)])}
         self._accounts.update({o: accounts.get(o) for o in owners})
         self._devices.update({d: found.get(d) for d in missing})
+
+    def source(self, source_id: str) -> dict[str, Any] | None:
+        if source_id not in self._sources:
+            self._sources[source_id] = self.registry.record("sources", source_id)
+        return self._sources[source_id]
 
     def check_device(self, principal: Principal, device_id: str, prefix: str) -> dict[str, Any]:
         device = self._devices.get(device_id)
@@ -81,10 +101,39 @@ class Intake:
                             f"{principal.kind} {principal.id} may not act for", field=f"{prefix}device_id")
         return device
 
-    def submit(self, principal: Principal, items: Sequence[tuple[int, Any]], signer: str | None,
-               signature: str | None, field_prefix: str = "readings.", derived: dict[str, Any] | None = None,
-               ) -> IntakeResult:
-        """Check, store and queue readings; `items` pairs an index (or CSV line) with a raw reading."""
+    def check_signature(self, reading: Reading, device: dict[str, Any], prefix: str,
+                        payment: bool = False) -> tuple[str, str] | None:
+        """(signer, signature) once verified; None when the device needs no signature, whatever was sent,
+        so that nothing unverified is ever stored or published."""
+        required = required_signer(device, self._accounts.get(device["owner_account_id"]), self.source)
+        if required is None:
+            return None
+        field = f"{prefix}signature"
+        what = "Payment(device_id, paid_from, paid_until)" if payment else \
+            "Reading(device_id, period_start, period_end, energy_wh)"
+        if not reading.signature:
+            raise Unauthorized(f"device {reading.device_id}'s readings must be signed by {required}: send "
+                               f"`signature`, its EIP-712 signature of {what}", field=field)
+        try:
+            if payment:
+                signer = recover_payment(reading.device_id, reading.period_start, reading.period_end,
+                                         reading.signature, field)
+            else:
+                signer = recover_reading(reading.device_id, reading.period_start, reading.period_end,
+                                         reading.energy_wh, reading.signature, field)
+        except BadInput as error:  # e.g. a sub-second time, which has no canonical signed form
+            raise BadInput(error.message, field=f"{prefix}{error.field}" if error.field else field) from error
+        if signer != required:
+            raise Unauthorized(f"signature was made by {signer} (or over other values), not by {required}, the key "
+                               f"device {reading.device_id}'s readings must be signed with", field=field)
+        return signer, reading.signature
+
+    def submit(self, principal: Principal, items: Sequence[tuple[int, Any]], field_prefix: str = "readings.",
+               derived: dict[str, Any] | None = None) -> IntakeResult:
+        """Check, store and queue readings; `items` pairs an index (or CSV line) with a raw reading.
+
+        A raw reading may carry its own `signature`; it is verified here, on every path.
+        """
         result = IntakeResult()
         parsed: list[tuple[int, Reading]] = []
         for index, raw in items:
@@ -98,42 +147,110 @@ class Intake:
         for index, reading in parsed:
             prefix = f"{field_prefix}{index}." if field_prefix else ""
             try:
-                valid.append((index, reading, self.check_device(principal, reading.device_id, prefix)))
+                device = self.check_device(principal, reading.device_id, prefix)
+                signed = self.check_signature(reading, device, prefix, payment=bool(derived))
             except DomainError as error:
                 result.errors.append((index, error))
-        externals = self.store.external_targets(principal.id, [r.external_id for _, r, _ in valid if r.external_id])
-        ids = {index: externals.get(r.external_id or "", r.reading_id) for index, r, _ in valid}
-        existing = self.store.readings(list(ids.values()))
-        received_at = iso(now_utc())
-        new: dict[str, dict[str, Any]] = {}
-        for index, reading, device in valid:
-            reading_id = ids[index]
-            result.accepted.append((index, reading_id))
-            if reading_id in existing or reading_id in new:
                 continue
-            new[reading_id] = {
-                "id": reading_id, "device_id": reading.device_id, "owner_account_id": device["owner_account_id"],
-                "period_start": iso(reading.period_start), "period_end": iso(reading.period_end),
-                "energy_wh": reading.energy_wh, "external_id": reading.external_id, "status": "queued",
-                "pipeline": "queued", "source_id": principal.id, "signer": signer, "signature": signature,
-                "received_at": received_at, "derived": bool(derived), "payment": derived,
+            record = {
+                "id": reading.reading_id, "device_id": reading.device_id,
+                "owner_account_id": device["owner_account_id"], "period_start": iso(reading.period_start),
+                "period_end": iso(reading.period_end), "energy_wh": reading.energy_wh,
+                "external_id": reading.external_id, "status": "queued", "pipeline": "queued",
+                "source_id": principal.id, "signer": signed[0] if signed else None,
+                "signature": signed[1] if signed else None, "derived": bool(derived), "payment": derived,
             }
-        if new:
-            self.store.store_new(list(new.values()), principal.id)
-            self.queue_ids(list(new))
-        result.queued = len(new)
+            valid.append((index, reading, record))
+        written = self._store(principal, valid, result, field_prefix)
+        if written:
+            self.queue_ids(written)
+        result.queued = len(written)
         result.accepted.sort()
         result.errors.sort(key=lambda e: e[0])
         return result
+
+    def _store(self, principal: Principal, valid: list[tuple[int, Reading, dict[str, Any]]], result: IntakeResult,
+               field_prefix: str) -> list[str]:
+        """Store what is new, never over what is there: the same content again is the same reading, other
+        content for a stored device+period (or external id) is refused naming the stored reading."""
+        received_at = iso(now_utc())
+        written: list[str] = []
+        pending = valid
+        for _ in range(3):
+            externals = self.store.external_targets(principal.id, [r.external_id for _, r, _ in pending
+                                                                   if r.external_id])
+            stored = self.store.contents([rec["id"] for _, _, rec in pending] + list(externals.values()))
+            new: dict[str, tuple[int, dict[str, Any]]] = {}
+            new_records: dict[str, dict[str, Any]] = {}
+            repeats: list[tuple[int, str]] = []  # the same reading again within this request
+            for index, reading, record in pending:
+                prefix = f"{field_prefix}{index}." if field_prefix else ""
+                try:
+                    existing = _existing(reading, record, externals, ChainMap(new_records, stored), prefix)
+                except DomainError as error:
+                    result.errors.append((index, error))
+                    continue
+                if existing in new:
+                    repeats.append((index, existing))
+                elif existing:
+                    result.accepted.append((index, existing))
+                else:
+                    new[record["id"]] = (index, record)
+                    new_records[record["id"]] = record
+                    if reading.external_id:
+                        externals[reading.external_id] = record["id"]
+            refused = set(self.store.store_new([{**rec, "received_at": received_at} for _, rec in new.values()],
+                                               principal.id))
+            for reading_id, (index, _) in new.items():
+                if reading_id not in refused:
+                    written.append(reading_id)
+                    result.accepted.append((index, reading_id))
+            result.accepted += [(index, reading_id) for index, reading_id in repeats if reading_id not in refused]
+            # Lost a race to another writer: re-read and compare in the next round, never overwrite.
+            waiting = {i for i, _ in new.values()} | {i for i, _ in repeats}
+            pending = [v for v in pending if v[0] in waiting and v[2]["id"] in refused]
+            if not pending:
+                return written
+        for index, _, _ in pending:
+            result.errors.append((index, Conflict("the reading is being written concurrently; send it again")))
+        return written
 
     def queue_ids(self, reading_ids: Sequence[str]) -> None:
         self.queue.send_json([{"reading_ids": list(reading_ids[i:i + IDS_PER_MESSAGE])}
                               for i in range(0, len(reading_ids), IDS_PER_MESSAGE)])
 
 
+def _existing(reading: Reading, record: dict[str, Any], externals: dict[str, str],
+              stored: Mapping[str, dict[str, Any]], prefix: str) -> str | None:
+    """The stored reading this submission repeats, None when it is new; Conflict when it contradicts one."""
+    content = _content_of(record)
+    target = externals.get(reading.external_id or "")
+    if target is not None and target != record["id"]:
+        raise Conflict(f"external_id {reading.external_id!r} already names reading {target} "
+                       f"({_describe(stored.get(target))}); a received reading never changes",
+                       field=f"{prefix}external_id")
+    found = stored.get(record["id"])
+    if found is None:
+        return None
+    if _content_of(found) != content:
+        raise Conflict(f"reading {found['id']} of device {found['device_id']} for this period is already received "
+                       f"({_describe(found)}); a received reading never changes", field=f"{prefix}energy_wh")
+    return str(found["id"])
+
+
+def _describe(record: dict[str, Any] | None) -> str:
+    if record is None:
+        return "being written"
+    return f"{record['period_start']} to {record['period_end']}, {record['energy_wh']} Wh"
+
+
 def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_from: datetime,
-                   paid_until: datetime, external_id: str | None) -> str:
-    """A pay-as-you-go window becomes a derived reading, capped by the twin (and battery)."""
+                   paid_until: datetime, external_id: str | None, signature: str | None = None) -> str:
+    """A pay-as-you-go window becomes a derived reading, capped by the twin (and battery).
+
+    Its signature, if the device needs one, is over the Payment (device_id, paid_from, paid_until),
+    which the derived reading's period repeats for anyone checking it later.
+    """
     from ..domain.judging import derived_energy_for_payment
     from .twins import twin_of
 
@@ -141,9 +258,9 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
     intake.load_devices([device_id])
     device = intake.check_device(principal, device_id, "")
     energy_wh = derived_energy_for_payment(twin_of(device), paid_from, paid_until)
-    reading = Reading(device_id, paid_from, paid_until, energy_wh, external_id)
+    reading = Reading(device_id, paid_from, paid_until, energy_wh, external_id, signature)
     payment = {"paid_from": iso(paid_from), "paid_until": iso(paid_until), "rule": "capacity x solar hours"}
-    result = intake.submit(principal, [(0, reading)], None, None, field_prefix="", derived=payment)
+    result = intake.submit(principal, [(0, reading)], field_prefix="", derived=payment)
     if result.errors:
         raise result.errors[0][1]
     return result.accepted[0][1]
@@ -152,7 +269,7 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
 def reading_view(item: dict[str, Any]) -> dict[str, Any]:
     keep = ("device_id", "period_start", "period_end", "energy_wh", "status", "rule", "reason", "expected_wh",
             "sigma_wh", "ceiling_wh", "clear_sky_wh", "derived", "payment", "source_id", "signer", "serials",
-            "external_id", "received_at", "judged_at", "review")
+            "external_id", "received_at", "judged_at", "review", "signature")
     return {"reading_id": item["id"], **{k: item.get(k) for k in keep if k in item}}
 
 

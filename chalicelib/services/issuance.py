@@ -54,7 +54,10 @@ def issued_body(draft: DrecDraft) -> dict[str, Any]:
             "period_end": draft.to_dict()["period_end"], "country": draft.country, "device_type": draft.device_type,
             "offtaker_type": draft.offtaker_type, "avoided_co2_kg": draft.avoided_co2_kg,
             "contributions_root": draft.contributions_root,
-            "contributions": [[c.device_id, c.reading_id, c.energy_wh] for c in draft.contributions]}
+            # [device_id, reading_id, energy_wh, signer, signature]: what a verifier needs to check each
+            # contribution's signature against its ReadingAccepted event (signer and signature null if unsigned).
+            "contributions": [[c.device_id, c.reading_id, c.energy_wh, c.signer, c.signature]
+                              for c in draft.contributions]}
 
 
 class Issuer:
@@ -73,15 +76,17 @@ class Issuer:
 
     def _round(self, reading_ids: list[str], counts: dict[str, int]) -> bool:
         """One pass over the batch; True when something must be tried again."""
+        # Only what the validator judged is pooled: `judged_energy_wh`, written with the verdict.
         readings = [r for r in self.store.batch_get("readings", [{"id": i} for i in reading_ids])
-                    if r.get("pipeline") == "pooling" and r.get("status") == "accepted"]
+                    if r.get("pipeline") == "pooling" and r.get("status") == "accepted"
+                    and r.get("judged_energy_wh") is not None]
         if not readings:
             return False
         devices = self.registry.devices(r["device_id"] for r in readings)
         by_pool: dict[str, tuple[PoolKey, list[tuple[dict[str, Any], Slice]]]] = {}
         for reading in sorted(readings, key=lambda r: (r["period_start"], r["id"])):
             device = devices[reading["device_id"]]
-            whole = _slice(reading, device, int(reading["energy_wh"]) - int(reading.get("pooled_wh", 0)))
+            whole = _slice(reading, device, _judged_wh(reading) - int(reading.get("pooled_wh", 0)))
             key = pool_key(reading["owner_account_id"], whole, self.config)
             by_pool.setdefault(key.pool_id, (key, []))[1].append((reading, whole))
         again = False
@@ -104,7 +109,7 @@ class Issuer:
             for reading, piece in chunk:
                 new_pooled = pooled[reading["id"]] + piece.energy_wh
                 items.append(self.store.reading_pooled(reading["id"], pooled[reading["id"]], new_pooled,
-                                                       new_pooled >= int(reading["energy_wh"])))
+                                                       new_pooled >= _judged_wh(reading)))
             items += [self.store.drec_put(drec_record(d, issued_at)) for d in drafts]
             events = [ev.NewEvent(ev.DREC_ISSUED, d.serial, "operator", issued_at, issued_body(d),
                                   related_ids=(d.owner_account_id,)) for d in drafts]
@@ -131,7 +136,7 @@ class Issuer:
         rest = list(entries)
         while rest and len(chunk) < READINGS_PER_COMMIT:
             reading, whole = rest[0]
-            remaining = int(reading["energy_wh"]) - pooled[reading["id"]]
+            remaining = _judged_wh(reading) - pooled[reading["id"]]
             if taken + remaining <= cap_wh:
                 chunk.append((reading, whole.with_energy(remaining)))
                 taken += remaining
@@ -149,5 +154,10 @@ def _slice(reading: dict[str, Any], device: dict[str, Any], energy_wh: int) -> S
                  period_start=parse_utc(reading["period_start"]), period_end=parse_utc(reading["period_end"]),
                  country=device["country"], device_type=device["device_type"],
                  offtaker_type=device["offtaker_type"], source_id=reading["source_id"],
-                 signature=reading.get("signature"), grid_connected=bool(device.get("grid_connected")))
+                 signature=reading.get("signature"), grid_connected=bool(device.get("grid_connected")),
+                 signer=reading.get("signer"))
+
+
+def _judged_wh(reading: dict[str, Any]) -> int:
+    return int(reading["judged_energy_wh"])
 

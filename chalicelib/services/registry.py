@@ -171,6 +171,8 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
     record["location_salt"] = new_location_salt()
     record["location_commitment"] = location_commitment(record["latitude"], record["longitude"],
                                                         record["location_salt"])
+    if command.signing_address:  # stored as the signer recovery returns it
+        record["signing_address"] = command.signing_address.lower()
     if site_lookup:
         record.update(site_lookup(command.latitude, command.longitude))
     body = {k: v for k, v in record.items()

@@ -31,10 +31,12 @@ def review_reading(store: DynamoReadings, accepted_queue: SqsQueue, principal: P
     items: list[dict[str, Any]] = []
     events: list[ev.NewEvent] = []
     if decision == "accept":
-        items.append(store.judgement_update(reading_id, {"status": "accepted", "review": review}, "flagged",
-                                            "pooling"))
+        judged_wh = int(reading.get("judged_energy_wh", reading["energy_wh"]))
+        items.append(store.judgement_update(reading_id, {"status": "accepted", "review": review,
+                                                         "judged_energy_wh": judged_wh}, "flagged", "pooling",
+                                            energy_wh=judged_wh))
         body = {k: reading.get(k) for k in ("device_id", "period_start", "period_end", "energy_wh", "expected_wh",
-                                            "sigma_wh", "ceiling_wh", "rule")}
+                                            "sigma_wh", "ceiling_wh", "rule", "signer", "signature", "derived")}
         body.update({"reading_id": reading_id, "review": {"decision": decision, "by": principal.id}})
         events.append(ev.NewEvent(ev.READING_ACCEPTED, reading_id, reading["source_id"], now,
                                   {k: v for k, v in body.items() if v is not None},

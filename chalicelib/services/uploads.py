@@ -93,7 +93,7 @@ def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
 
 def _submit(intake: Intake, principal: Principal, chunk: list[tuple[int, Any]], report: dict[str, Any],
             record_error: Any) -> None:
-    result = intake.submit(principal, chunk, None, None, field_prefix="")
+    result = intake.submit(principal, chunk, field_prefix="")
     for line, error in result.errors:
         record_error(line, error)
     report["queued"] += result.queued

@@ -155,10 +155,14 @@ class Validator:
             if verdict.status == "accepted":
                 clear_sky = verdict.numbers.get("clear_sky_wh", 0.0)
                 history = update_history(history, int(reading["energy_wh"]), clear_sky)
+            # The verdict holds only for the energy judged: the write is pinned to it, and the issuer
+            # pools `judged_energy_wh`, never a value the twin did not see.
+            judged_wh = int(reading["energy_wh"])
             fields = {"status": verdict.status, "rule": verdict.rule, "reason": verdict.reason,
-                      "judged_at": judged_at, **verdict.numbers}
+                      "judged_at": judged_at, "judged_energy_wh": judged_wh, **verdict.numbers}
             items.append(self.store.judgement_update(reading["id"], fields, "queued",
-                                                     "pooling" if verdict.status == "accepted" else None))
+                                                     "pooling" if verdict.status == "accepted" else None,
+                                                     energy_wh=judged_wh))
             if verdict.status == "accepted":
                 events.append(ev.NewEvent(ev.READING_ACCEPTED, reading["id"], reading["source_id"], judged_at,
                                           _accepted_body(reading, verdict), related_ids=(device_id,)))

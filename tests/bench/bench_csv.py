@@ -30,8 +30,7 @@ class CountingIntake:
     def __init__(self) -> None:
         self.queued = 0
 
-    def submit(self, principal: Principal, items: list[tuple[int, Any]], signer: Any, signature: Any,
-               field_prefix: str = "") -> IntakeResult:
+    def submit(self, principal: Principal, items: list[tuple[int, Any]], field_prefix: str = "") -> IntakeResult:
         result = IntakeResult()
         for line, raw in items:
             try:

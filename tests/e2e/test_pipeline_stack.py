@@ -75,3 +75,32 @@ def test_readings_become_an_anchored_verifiable_drec(stack: RunningStack) -> Non
     tampered = _verify(stack, serial)
     assert tampered.returncode == 1
     assert f"ev-{issued_seq:012d}" in tampered.stdout and "INVALID" in tampered.stdout
+
+
+def test_signing_source_readings_show_their_signer_unsigned_ones_are_refused(stack: RunningStack) -> None:
+    from eth_account import Account
+
+    from chalicelib.services.signatures import sign_reading
+
+    # GIVEN a source that registered a signing key, and its device
+    signer = Account.create()
+    source = stack.post("/sources", {"name": "Signing Agg", "kind": "aggregator",
+                                     "signing_address": signer.address}).json()
+    key = source["api_key"]
+    account = stack.post("/accounts", {"name": "Signed Dev", "kind": "developer", "country": "KE"}, key=key).json()
+    device = stack.post("/devices", device_body(account["account_id"], capacity_w=100), key=key).json()["device_id"]
+    signed = {"device_id": device, "period_start": "2026-10-16T05:00:00Z", "period_end": "2026-10-16T13:00:00Z",
+              "energy_wh": 400}
+    signed["signature"] = sign_reading(signer.key, device, signed["period_start"], signed["period_end"], 400)
+    unsigned = {"device_id": device, "period_start": "2026-10-17T05:00:00Z", "period_end": "2026-10-17T13:00:00Z",
+                "energy_wh": 400}
+    # WHEN both are pushed in one request
+    body = stack.post("/readings", {"readings": [signed, unsigned]}, key=key).json()
+    # THEN the unsigned one is refused by index; the signed one shows its signer, and so does its event
+    assert [(e["index"], e["error"]["field"]) for e in body["errors"]] == [(1, "readings.1.signature")], body
+    (accepted,) = body["accepted"]
+    view = wait_for("signed reading judged",
+                    lambda: (v := stack.get(f"/readings/{accepted['reading_id']}").json())["status"] != "queued" and v)
+    assert view["status"] == "accepted" and view["signer"] == signer.address.lower(), view
+    (event,) = stack.get("/events", subject_id=accepted["reading_id"], type="ReadingAccepted").json()["items"]
+    assert (event["body"]["signer"], event["body"]["signature"]) == (signer.address.lower(), signed["signature"])

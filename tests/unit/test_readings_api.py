@@ -88,31 +88,6 @@ def test_device_of_another_owner_refused(api: Api) -> None:
     assert body["errors"][0]["error"]["code"] == "forbidden"
 
 
-def test_signed_source_must_sign(api: Api, aws: Any) -> None:
-    from eth_account import Account
-
-    from chalicelib.services.signatures import sign
-
-    key = Account.create()
-    _, source = api.post("/sources", {"name": "Signer", "kind": "aggregator", "signing_address": key.address})
-    _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
-    from tests.conftest import device_body
-
-    _, device = api.post("/devices", device_body(account["account_id"]), key=source["api_key"])
-    readings = [_reading(device["device_id"], "2026-10-18T09:00:00Z", "2026-10-18T10:00:00Z", 50)]
-    status, body = api.post("/readings", {"readings": readings}, key=source["api_key"])
-    assert status == 401 and body["error"]["field"] == "signature"
-    status, body = api.post("/readings", {"readings": readings, "signature": sign(readings, Account.create().key)},
-                            key=source["api_key"])
-    assert status == 401 and "not by the source" in body["error"]["message"]
-    assert api.get(f"/devices/{device['device_id']}/readings")[1]["items"] == []  # nothing stored or queued
-    status, body = api.post("/readings", {"readings": readings, "signature": sign(readings, key.key)},
-                            key=source["api_key"])
-    assert status == 202, body
-    _, reading = api.get(f"/readings/{body['accepted'][0]['reading_id']}")
-    assert reading["signer"] == key.address.lower()
-
-
 def test_redelivered_batch_changes_nothing(api: Api, aws: Any) -> None:
     import app
     from infra.dispatcher import LambdaContext
@@ -155,3 +130,48 @@ def test_flagged_reading_reviewed_by_operator(api: Api, aws: Any) -> None:
     status, reviewed = api.post(f"/readings/{reading_id}/review", {"decision": "reject", "note": "meter fault"})
     assert status == 200 and reviewed["status"] == "rejected"
     assert api.post(f"/readings/{reading_id}/review", {"decision": "accept"})[0] == 409
+
+
+def test_same_reading_again_is_the_same_reading_other_energy_is_refused(api: Api, aws: Any) -> None:
+    # GIVEN a stored reading
+    source, _, device = registered_device(api)
+    d = device["device_id"]
+    first = _reading(d, "2026-10-22T09:00:00Z", "2026-10-22T10:00:00Z", 50)
+    _, one = api.post("/readings", {"readings": [first]}, key=source["api_key"])
+    reading_id = one["accepted"][0]["reading_id"]
+    # WHEN the same values come again, and other energy for the same device and period beside a new reading
+    _, again = api.post("/readings", {"readings": [first]}, key=source["api_key"])
+    status, other = api.post("/readings", {"readings": [
+        _reading(d, "2026-10-22T09:00:00Z", "2026-10-22T10:00:00Z", 70),
+        _reading(d, "2026-10-22T10:00:00Z", "2026-10-22T11:00:00Z", 40)]}, key=source["api_key"])
+    # THEN the same values give the same id; the other energy is refused naming the stored reading, the rest proceeds
+    assert again["accepted"] == [{"index": 0, "reading_id": reading_id}]
+    assert status == 202 and [a["index"] for a in other["accepted"]] == [1]
+    (error,) = other["errors"]
+    assert error["index"] == 0 and error["error"]["code"] == "conflict", error
+    assert reading_id in error["error"]["message"] and error["error"]["field"] == "readings.0.energy_wh"
+    assert api.get(f"/readings/{reading_id}")[1]["energy_wh"] == 50
+
+
+def test_conflicting_repeats_within_one_batch_and_by_external_id_are_refused(api: Api, aws: Any) -> None:
+    # GIVEN a reading stored under an external id
+    source, _, device = registered_device(api)
+    d = device["device_id"]
+    _, one = api.post("/readings", {"readings": [_reading(d, "2026-10-23T09:00:00Z", "2026-10-23T10:00:00Z", 50,
+                                                          external_id="meter-1")]}, key=source["api_key"])
+    stored_id = one["accepted"][0]["reading_id"]
+    # WHEN the external id comes with another period, and one batch holds a period twice with two energies
+    _, body = api.post("/readings", {"readings": [
+        _reading(d, "2026-10-23T11:00:00Z", "2026-10-23T12:00:00Z", 50, external_id="meter-1"),
+        _reading(d, "2026-10-23T12:00:00Z", "2026-10-23T13:00:00Z", 30),
+        _reading(d, "2026-10-23T12:00:00Z", "2026-10-23T13:00:00Z", 31),
+        _reading(d, "2026-10-23T12:00:00Z", "2026-10-23T13:00:00Z", 30)]}, key=source["api_key"])
+    # THEN the external id's reading is named, the first of the batch's pair wins, its exact repeat shares its id
+    errors = {e["index"]: e["error"] for e in body["errors"]}
+    assert set(errors) == {0, 2}
+    assert errors[0]["code"] == "conflict" and stored_id in errors[0]["message"]
+    assert errors[0]["field"] == "readings.0.external_id"
+    accepted = {a["index"]: a["reading_id"] for a in body["accepted"]}
+    assert set(accepted) == {1, 3} and accepted[1] == accepted[3]
+    assert errors[2]["code"] == "conflict" and accepted[1] in errors[2]["message"]
+    assert api.get(f"/readings/{accepted[1]}")[1]["energy_wh"] == 30
