@@ -21,6 +21,7 @@ class Settings:
     public_url: str
     anchor_batch_size: int
     pooling: str
+    upload_url_ttl_s: int = 900  # presigned upload URLs: seconds, at most 900
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -44,6 +45,7 @@ def load() -> Settings:
         public_url=os.environ.get("DREC_PUBLIC_URL", "http://127.0.0.1:8000"),
         anchor_batch_size=int(os.environ.get("DREC_ANCHOR_BATCH_SIZE", "1000")),
         pooling=os.environ.get("DREC_POOLING", "country,device_type,offtaker_type;month"),
+        upload_url_ttl_s=min(900, int(os.environ.get("DREC_UPLOAD_URL_TTL_S", "900"))),
     )
 
 

@@ -160,6 +160,7 @@ class ReadingIn(Strict):
     period_end: AwareDatetime
     energy_wh: int = Field(ge=0, description="Energy generated in the period [Wh], an integer")
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    signature: str | None = Field(default=None, description="EIP-712 signature of this reading (hex)")
 
 
 class ReadingsIn(BaseModel):
@@ -219,6 +220,15 @@ class UploadReport(BaseModel):
     duplicates: int = 0
     error_count: int = 0
     errors: list[dict[str, Any]]
+
+
+class UploadUrlOut(BaseModel):
+    url: str = Field(description="Presigned URL: PUT the CSV file to it (no other header needed)")
+    key: str = Field(description="incoming/<source_id>/<name>.csv in the uploads bucket")
+    expires_at: AwareDatetime = Field(description="The URL is refused after this; at most 15 minutes away")
+    method: Literal["PUT"] = "PUT"
+    report_key: str = Field(description="reports/<source_id>/<name>.json, written once the file is handled")
+    report_url: str = Field(description="Presigned GET of the report (valid an hour); 404 until it is written")
 
 
 class ContributionOut(BaseModel):
