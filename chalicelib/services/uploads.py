@@ -42,8 +42,9 @@ MAX_URL_TTL_S = 900
 # S3 checks a presigned URL when the PUT starts; eventTime is when it completed, so a large
 # file started in time may complete a little after the announcement expired.
 COMPLETION_GRACE_S = 300
-# The API (announced_at) and S3 (eventTime) read different clocks.
-CLOCK_SKEW_S = 5
+# The API (announced_at) and S3 (eventTime) read different clocks; announced_at is also
+# rounded down to the second, which adds up to one more second of slack.
+CLOCK_SKEW_S = 2
 REPORT_URL_TTL_S = 3600
 
 
@@ -212,13 +213,22 @@ def ingest_object(intake: Intake, registry: Any, announcements: DynamoUploads, b
     return report
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def s3_records(body: Any) -> Iterator[Notified]:
-    """Each object-created record in an S3 notification message (keys arrive URL-encoded)."""
-    records = body.get("Records") if isinstance(body, dict) else None
+    """Each object-created record in an S3 notification message (keys arrive URL-encoded).
+
+    Whatever the message holds, this yields records or nothing: a message that cannot be read
+    must not make the handler raise and cycle to the dead-letter queue.
+    """
+    records = _mapping(body).get("Records")
     for record in records if isinstance(records, list) else []:
-        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
-        yield Notified(s3.get("bucket", {}).get("name", ""), unquote_plus(s3.get("object", {}).get("key", "")),
-                       s3.get("object", {}).get("eTag"), _parse_time(record.get("eventTime", "")))
+        s3 = _mapping(_mapping(record).get("s3"))
+        obj = _mapping(s3.get("object"))
+        yield Notified(str(_mapping(s3.get("bucket")).get("name", "")), unquote_plus(str(obj.get("key", ""))),
+                       obj.get("eTag"), _parse_time(_mapping(record).get("eventTime", "")))
 
 
 def upload_stem(name: str | None) -> str:

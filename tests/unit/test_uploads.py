@@ -200,7 +200,8 @@ def test_notifications_for_other_keys_or_shapes_do_not_crash(api: Api, aws: Any)
     records = [{"eventTime": "not a time", "s3": {"object": {"key": k, "eTag": "x"}}}
                for k in ("incoming/x.csv", "incoming/a/b/c.csv", "reports/a/b.json", "", "incoming%2Fa%2F.csv",
                          f"incoming/{source['source_id']}/deleted-since.csv")]
-    bodies = [{"Records": records}, {"Service": "Amazon S3", "Event": "s3:TestEvent"}, {"Records": "x"}, [1]]
+    bodies = [{"Records": records}, {"Service": "Amazon S3", "Event": "s3:TestEvent"}, {"Records": "x"}, [1],
+              {"Records": [1, {"s3": "x"}, {"s3": {"bucket": 1, "object": {"key": 5}}}]}]
     messages = [{"MessageId": str(i), "ReceiptHandle": str(i), "Body": json.dumps(b)} for i, b in enumerate(bodies)]
     # WHEN the uploads handler gets them THEN it returns normally and writes no report
     for message in messages:
