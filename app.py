@@ -207,6 +207,15 @@ def post_upload():  # type: ignore[no-untyped-def]
     return json_response(report, 200)
 
 
+@app.route("/uploads/url", methods=["POST"], cors=True)
+@api
+def post_upload_url():  # type: ignore[no-untyped-def]
+    c = bootstrap.container()
+    announced = uploads.announce_upload(c.upload_announcements, c.uploads_bucket, _principal(), _query().get("name"),
+                                        c.settings.upload_url_ttl_s)
+    return json_response(announced, 201)
+
+
 @app.route("/readings", methods=["GET"], cors=True)
 @api
 def get_readings():  # type: ignore[no-untyped-def]
@@ -257,8 +266,8 @@ def validate_readings(event):  # type: ignore[no-untyped-def]
 def ingest_upload(event):  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     for body in record_bodies(event):
-        for _, key, etag in uploads.s3_records(body):
-            uploads.ingest_object(c.intake(), c.registry, c.uploads_bucket, key, etag)
+        for notified in uploads.s3_records(body):
+            uploads.ingest_object(c.intake(), c.registry, c.upload_announcements, c.uploads_bucket, notified)
 
 
 @app.on_sqs_message(queue=queue_name("accepted"), batch_size=10)

@@ -22,7 +22,11 @@ class Container:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service)
+            from botocore.config import Config
+
+            # boto3 presigns S3 URLs with SigV2 unless told otherwise; AWS deprecated SigV2.
+            config = Config(signature_version="s3v4") if service == "s3" else None
+            self._clients[service] = self.session.client(service, config=config)
         return self._clients[service]
 
     @cached_property
@@ -64,6 +68,12 @@ class Container:
         from .adapters.s3 import S3Bucket
 
         return S3Bucket(self.client("s3"), self.settings.uploads_bucket)
+
+    @cached_property
+    def upload_announcements(self) -> Any:
+        from .adapters.upload_store import DynamoUploads
+
+        return DynamoUploads(self.client("dynamodb"), self.settings.name)
 
     @cached_property
     def ledger_bucket(self) -> Any:

@@ -23,6 +23,7 @@ class Settings:
     pooling: str
     # What `GET /ledger` may publish as the chain endpoint; unset, DREC_CHAIN_RPC stripped to scheme://host[:port].
     chain_rpc_public: str | None = None
+    upload_url_ttl_s: int = 900  # presigned upload URLs: seconds, at most 900
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -47,6 +48,7 @@ def load() -> Settings:
         anchor_batch_size=int(os.environ.get("DREC_ANCHOR_BATCH_SIZE", "1000")),
         pooling=os.environ.get("DREC_POOLING", "country,device_type,offtaker_type;month"),
         chain_rpc_public=os.environ.get("DREC_CHAIN_RPC_PUBLIC") or None,
+        upload_url_ttl_s=min(900, int(os.environ.get("DREC_UPLOAD_URL_TTL_S", "900"))),
     )
 
 

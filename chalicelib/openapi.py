@@ -60,6 +60,8 @@ OPERATIONS: list[Operation] = [
               schemas.PaymentIn, write=True),
     Operation("post", "/uploads", "A CSV of readings (text/csv body, ?name=); answers with the report",
               schemas.UploadReport, 200, write=True, query=("name",)),
+    Operation("post", "/uploads/url", "A presigned PUT URL (at most 15 min) for incoming/<source_id>/<name>.csv "
+              "(source keys only)", schemas.UploadUrlOut, 201, write=True, query=("name",)),
     Operation("get", "/drecs", "D-RECs by owner, status and characteristics", None,
               query=PAGED + ("owner_account_id", "status", "country", "device_type", "offtaker_type", "device_id",
                              "vintage_from", "vintage_to")),

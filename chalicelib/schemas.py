@@ -274,6 +274,15 @@ class UploadReport(BaseModel):
     errors: list[dict[str, Any]]
 
 
+class UploadUrlOut(BaseModel):
+    url: str = Field(description="Presigned URL: PUT the CSV file to it (no other header needed)")
+    key: str = Field(description="incoming/<source_id>/<name>.csv in the uploads bucket")
+    expires_at: AwareDatetime = Field(description="The URL is refused after this; at most 15 minutes away")
+    method: Literal["PUT"] = "PUT"
+    report_key: str = Field(description="reports/<source_id>/<name>.json, written once the file is handled")
+    report_url: str = Field(description="Presigned GET of the report (valid an hour); 404 until it is written")
+
+
 class ContributionOut(BaseModel):
     device_id: str
     reading_id: str

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .provision import table_definition
-from .resources import RESOURCES, Resources, dead_letter, physical
+from .resources import RESOURCES, Resources, bucket_policy, dead_letter, physical
 
 
 def _logical_id(name: str) -> str:
@@ -61,8 +61,18 @@ def template(prefix: str, resources: Resources = RESOURCES) -> dict[str, Any]:
         if depends:
             resource["DependsOn"] = depends
         out[_logical_id(f"bucket-{bucket.logical}")] = resource
+        policy = bucket_policy(name, bucket, {"Ref": "ApiRoleArn"})
+        if policy:
+            out[_logical_id(f"bucket-{bucket.logical}-policy")] = {"Type": "AWS::S3::BucketPolicy", "Properties": {
+                "Bucket": {"Ref": _logical_id(f"bucket-{bucket.logical}")}, "PolicyDocument": policy}}
     return {"AWSTemplateFormatVersion": "2010-09-09",
-            "Description": f"D-REC platform data resources ({prefix})", "Resources": out}
+            "Description": f"D-REC platform data resources ({prefix})",
+            "Parameters": {"ApiRoleArn": {
+                "Type": "String",
+                "Description": "ARN of the API's Lambda execution role (chalice deploy --stage aws makes "
+                               "arn:aws:iam::<account>:role/drec-platform-aws): the only principal that may "
+                               "write incoming/ in the uploads bucket, through the URLs it presigns"}},
+            "Resources": out}
 
 
 def render(prefix: str) -> str:

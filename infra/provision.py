@@ -92,6 +92,12 @@ def _create_bucket(s3: Any, prefix: str, bucket: Bucket, region: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    from .resources import bucket_policy, provisioned_api_role_arn
+
+    role = provisioned_api_role_arn()  # None on the moto emulator: see there why
+    policy = bucket_policy(name, bucket, role) if role else None
+    if policy:
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
 
 
 def _configure_notifications(s3: Any, sqs: Any, prefix: str, bucket: Bucket) -> None:

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Notification:
 class Bucket:
     logical: str
     notifications: tuple[Notification, ...] = field(default_factory=tuple)
+    # Prefixes no one but the API's role may PUT to; uploaders use the URLs the API presigns.
+    api_only_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ RESOURCES = Resources(
         Queue("accepted"),
     ),
     buckets=(
-        Bucket("uploads", (Notification("uploads", "incoming/", ".csv"),)),
+        Bucket("uploads", (Notification("uploads", "incoming/", ".csv"),), api_only_prefixes=("incoming/",)),
         Bucket("ledger"),
     ),
 )
@@ -147,3 +151,34 @@ def physical(prefix: str, logical: str) -> str:
 
 def dead_letter(queue_name: str) -> str:
     return f"{queue_name}-dlq"
+
+
+def bucket_policy(bucket_name: str, bucket: Bucket, api_role_arn: Any) -> dict[str, Any] | None:
+    """The bucket policy: deny PutObject under `api_only_prefixes` to every principal but the API's role.
+
+    A presigned URL acts as the role that signed it, so only URLs from `POST /uploads/url` can
+    write there; the prefix `incoming/<source_id>/` then means what it says. `api_role_arn` is an
+    ARN, or a CloudFormation reference to one.
+    """
+    if not bucket.api_only_prefixes:
+        return None
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyPresignedUploads",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": [f"arn:aws:s3:::{bucket_name}/{prefix}*" for prefix in bucket.api_only_prefixes],
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": api_role_arn}},
+    }]}
+
+
+def provisioned_api_role_arn() -> str | None:
+    """The role `infra.provision` writes into bucket policies: `DREC_API_ROLE_ARN`, else none.
+
+    Unset for the moto emulator on purpose: moto 5.2.5 does not ignore this policy, it misjudges
+    it. It evaluates the condition without any request context, so the Deny hits every PutObject
+    under incoming/, presigned URLs included, and nothing could be uploaded. Locally the uploads
+    handler's announcement check is what refuses unannounced files. Set it for LocalStack (or
+    boto3 provisioning of AWS) to get the same policy as the CloudFormation template.
+    """
+    return os.environ.get("DREC_API_ROLE_ARN") or None

@@ -1,12 +1,17 @@
-"""Objects in S3: streamed reads, whole writes, presence checks."""
+"""Objects in S3: streamed reads, whole writes, presence checks, presigned upload URLs."""
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+
+class ObjectGone(Exception):
+    """The object was deleted, or replaced by another version, since it was notified."""
 
 
 class S3Bucket:
@@ -33,12 +38,42 @@ class S3Bucket:
                 return None
             raise
 
-    def lines(self, key: str, chunk_bytes: int = 1 << 20) -> Iterator[str]:
+    def last_modified(self, key: str) -> datetime | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)["LastModified"]  # type: ignore[no-any-return]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def presigned_put(self, key: str, expires_s: int) -> str:
+        """A URL anyone holding it may PUT `key` with, for `expires_s` seconds, as this client's identity.
+
+        It is signed locally with the client's credentials and endpoint (the emulator's when
+        AWS_ENDPOINT_URL is set), so it costs no request.
+        """
+        return str(self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s, HttpMethod="PUT"))
+
+    def presigned_get(self, key: str, expires_s: int) -> str:
+        return str(self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s))
+
+    def lines(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[str]:
         """The object's text, line by line with line ends kept, never held whole in memory.
 
-        A UTF-8 byte order mark at the start is dropped.
+        A UTF-8 byte order mark at the start is dropped. With `etag`, only that version is read
+        (else `ObjectGone`): a notification vouches for the object it names, not its successor.
         """
-        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag:
+            request["IfMatch"] = etag
+        try:
+            body = self.client.get_object(**request)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+                raise ObjectGone(key) from exc
+            raise
         decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
         pending = ""
         for chunk in body.iter_chunks(chunk_bytes):

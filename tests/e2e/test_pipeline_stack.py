@@ -104,3 +104,50 @@ def test_signing_source_readings_show_their_signer_unsigned_ones_are_refused(sta
     assert view["status"] == "accepted" and view["signer"] == signer.address.lower(), view
     (event,) = stack.get("/events", subject_id=accepted["reading_id"], type="ReadingAccepted").json()["items"]
     assert (event["body"]["signer"], event["body"]["signature"]) == (signer.address.lower(), signed["signature"])
+
+
+def test_csv_drop_needs_an_announced_url(stack: RunningStack) -> None:
+    import requests
+
+    source = stack.post("/sources", {"name": "Drop Agg", "kind": "developer_backend"}).json()
+    key = source["api_key"]
+    account = stack.post("/accounts", {"name": "Drop Dev", "kind": "developer", "country": "KE"}, key=key).json()
+    device = stack.post("/devices", device_body(account["account_id"], capacity_w=100), key=key).json()["device_id"]
+    csv = ("device_id,period_start,period_end,energy_wh\n"
+           f"{device},2026-10-16T06:00:00Z,2026-10-16T07:00:00Z,20\n"
+           f"{device},2026-10-16T07:00:00Z,2026-10-16T08:00:00Z,35\n")
+    # GIVEN a URL from POST /uploads/url
+    response = requests.post(f"{stack.url}/uploads/url", params={"name": "day.csv"}, headers={"X-Api-Key": key},
+                             timeout=60)
+    assert response.status_code == 201, response.text
+    announced = response.json()
+    # WHEN the file is PUT to it, as `curl -X PUT --upload-file day.csv "$URL"` would
+    assert requests.put(announced["url"], data=csv.encode(), timeout=60).status_code == 200
+
+    def report_at(url: str) -> dict[str, Any] | None:
+        got = requests.get(url, timeout=60)
+        return got.json() if got.status_code == 200 else None
+
+    # THEN the dispatcher's uploads handler writes the report, with both rows queued
+    report = wait_for("report of the announced file", lambda: report_at(announced["report_url"]))
+    assert (report["rows"], report["queued"], report["error_count"]) == (2, 2, 0), report
+    assert len(stack.get(f"/devices/{device}/readings").json()["items"]) == 2
+
+    # WHEN another file is written straight into the source's prefix, without announcing it
+    s3 = boto3.client("s3", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = f"{stack.endpoints['prefix']}-uploads"
+    s3.put_object(Bucket=bucket, Key=f"incoming/{source['source_id']}/direct.csv",
+                  Body=csv.replace("2026-10-16", "2026-10-17").encode())
+
+    def refusal() -> dict[str, Any] | None:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=f"reports/{source['source_id']}/direct.json")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
+
+    # THEN its report says why it was refused, and nothing of it was queued
+    refused = wait_for("report of the unannounced file", refusal)
+    assert refused["queued"] == 0 and "not announced with POST /uploads/url" in refused["refused"]
+    assert len(stack.get(f"/devices/{device}/readings").json()["items"]) == 2

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.cloudformation import render, template
+from infra.provision import provision
 from infra.resources import RESOURCES, dead_letter, physical
 
 REPO = Path(__file__).resolve().parents[2]
+ROLE = "arn:aws:iam::123456789012:role/drec-platform-aws"
 
 
 def _described(aws: Any, prefix: str) -> dict[str, Any]:
@@ -36,7 +40,13 @@ def _described(aws: Any, prefix: str) -> dict[str, Any]:
             (q["QueueArn"].rsplit(":", 1)[1], tuple(sorted((r["Name"].lower(), r["Value"])
                                                            for r in q["Filter"]["Key"]["FilterRules"])))
             for q in configuration.get("QueueConfigurations", []))
-    return {"tables": tables, "queues": queues, "buckets": buckets}
+    policies = {}
+    for bucket in s3.list_buckets()["Buckets"]:
+        try:
+            policies[bucket["Name"]] = json.loads(s3.get_bucket_policy(Bucket=bucket["Name"])["Policy"])
+        except s3.exceptions.ClientError:
+            pass  # no policy on this bucket
+    return {"tables": tables, "queues": queues, "buckets": buckets, "policies": policies}
 
 
 def _from_template(prefix: str) -> dict[str, Any]:
@@ -60,18 +70,44 @@ def _from_template(prefix: str) -> dict[str, Any]:
                 (by_id[q["Queue"]["Fn::GetAtt"][0]]["Properties"]["QueueName"],
                  tuple(sorted((r["Name"], r["Value"]) for r in q["Filter"]["S3Key"]["Rules"])))
                 for q in p.get("NotificationConfiguration", {}).get("QueueConfigurations", []))
-    return {"tables": tables, "queues": queues, "buckets": buckets}
+    # The template takes the role as its ApiRoleArn parameter; provisioning takes DREC_API_ROLE_ARN.
+    role = json.dumps({"Ref": "ApiRoleArn"})
+    policies = {by_id[r["Properties"]["Bucket"]["Ref"]]["Properties"]["BucketName"]: json.loads(
+        json.dumps(r["Properties"]["PolicyDocument"]).replace(role, json.dumps(ROLE)))
+        for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"}
+    return {"tables": tables, "queues": queues, "buckets": buckets, "policies": policies}
 
 
 def test_emulator_and_cloudformation_hold_the_same_resources(aws: Any) -> None:
     # GIVEN the emulator provisioned by infra.provision (local and LocalStack profiles)
     described = _described(aws, "drec-test")
-    # THEN the AWS profile's template, rendered from the same list, describes the same things
-    assert described == _from_template("drec-test")
+    # THEN the AWS profile's template, rendered from the same list, describes the same things,
+    # except the uploads bucket policy, which the moto emulator is provisioned without: moto would
+    # evaluate its condition without the caller's role and deny every upload
+    expected = _from_template("drec-test")
+    assert described["policies"] == {} and expected.pop("policies")
+    described.pop("policies")
+    assert described == expected
     assert len(described["tables"]) == len(RESOURCES.tables)
     assert len(described["queues"]) == 2 * len(RESOURCES.queues)
     assert described["queues"][physical("drec-test", "readings")] == (
         dead_letter(physical("drec-test", "readings")), 5)
+
+
+def test_provisioning_with_a_role_applies_the_templates_bucket_policy(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN provisioning told the API's role (as for LocalStack)
+    monkeypatch.setenv("DREC_API_ROLE_ARN", ROLE)
+    provision("drec-test")
+    # THEN the uploads bucket holds the policy the template describes
+    described = _described(aws, "drec-test")["policies"]
+    assert described == _from_template("drec-test")["policies"]
+    # AND it denies PutObject on incoming/ to everyone but that role
+    statement = described[physical("drec-test", "uploads")]["Statement"][0]
+    assert (statement["Effect"], statement["Principal"], statement["Action"], statement["Resource"]) == (
+        "Deny", "*", "s3:PutObject", ["arn:aws:s3:::drec-test-uploads/incoming/*"])
+    assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": ROLE}}
+    assert template("drec-test")["Parameters"]["ApiRoleArn"]["Type"] == "String"
 
 
 def test_committed_template_matches_the_resource_list() -> None:
