@@ -222,14 +222,19 @@ def test_signature_column_reaches_the_raw_readings(api: Api, aws: Any, monkeypat
     monkeypatch.setattr(Intake, "submit", spy)
     source, _, device = registered_device(api)
     d = device["device_id"]
-    # GIVEN a CSV with a signature column, one cell empty, and no signing key registered anywhere
+    # GIVEN a CSV with a signature column (a well-formed signature no key asked for, and an empty
+    # cell), and no signing key registered anywhere
+    sig = "0x" + "11" * 65
     text = ("device_id,period_start,period_end,energy_wh,signature\n"
-            f"{d},2026-10-14T08:00:00Z,2026-10-14T09:00:00Z,40,0xabc123\n"
+            f"{d},2026-10-14T08:00:00Z,2026-10-14T09:00:00Z,40,{sig}\n"
             f"{d},2026-10-14T09:00:00Z,2026-10-14T10:00:00Z,42,\n")
     # WHEN it is dropped through an announced URL
     _drop(api, source, "signed.csv", text.encode())
     pump(aws)
     # THEN the signature travels in the raw reading only where the cell held one, and both rows queue
-    assert [r.get("signature") for r in seen] == ["0xabc123", None]
+    assert [r.get("signature") for r in seen] == [sig, None]
     assert "signature" not in seen[1]
     assert _report(aws, source["source_id"], "signed")["queued"] == 2
+    # AND the signature nobody's key asked for is stored nowhere
+    _, readings = api.get(f"/devices/{d}/readings")
+    assert len(readings["items"]) == 2 and not any("signature" in r or "signer" in r for r in readings["items"])
