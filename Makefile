@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -45,7 +45,7 @@ contracts: deps
 check-contracts: deps
 	node contracts/compile.js --check
 
-bench: bench-twin bench-chain bench-csv bench-pipeline
+bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures
 
 bench-twin: deps
 	$(PY) -m tests.bench.bench_twin
@@ -58,6 +58,9 @@ bench-csv: deps
 
 bench-pipeline: deps
 	$(PY) -m tests.bench.bench_pipeline
+
+bench-signatures: deps
+	$(PY) -m tests.bench.bench_signatures
 
 clean:
 	rm -rf .stack

@@ -261,14 +261,11 @@ def test_raw_items_with_a_signature_column_are_verified_by_line(api: Api, aws: A
     assert line == 2 and api.get(f"/readings/{reading_id}")[1]["signer"] == key.address.lower()
 
 
-def test_a_thousand_signed_readings_verify_in_about_a_second() -> None:
-    import time
-
+def test_a_thousand_signed_readings_recover_to_their_signer() -> None:
+    # Speed is measured by `make bench-signatures`, not asserted here.
     key = Account.create()
     start = datetime(2026, 10, 14, tzinfo=UTC)
     items = [(f"dev-{i}", start, 10 + i) for i in range(1000)]
     signatures = [sign_reading(key.key, d, s, s.replace(hour=1), e) for d, s, e in items]
-    began = time.perf_counter()
     assert {recover_reading(d, s, s.replace(hour=1), e, sig) for (d, s, e), sig in zip(items, signatures)} == \
         {key.address.lower()}
-    assert time.perf_counter() - began < 5  # ≈0.65 s with coincurve on 2 shared cores; pure Python is ≈10x
