@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from .errors import BadInput
+from .time import MAX_PERIOD
 
-MAX_PERIOD = timedelta(days=31)
 MAX_READINGS_PER_REQUEST = 1000
 
 Range = tuple[int, int]  # [start, end) in epoch seconds

@@ -15,8 +15,9 @@ from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
-from ..domain.model import Principal, iso, now_utc
+from ..domain.model import Principal
 from ..domain.readings import Reading, check_period
+from ..domain.time import iso, now_utc
 from ..schemas import ReadingIn, bad_input_from
 from .access import may_act_for
 from .signatures import recover_payment, recover_reading, required_signer
@@ -251,7 +252,7 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
     Its signature, if the device needs one, is over the Payment (device_id, paid_from, paid_until),
     which the derived reading's period repeats for anyone checking it later.
     """
-    from ..domain.judging import derived_energy_for_payment
+    from ..domain.twin.judging import derived_energy_for_payment
     from .twins import twin_of
 
     check_period(paid_from, paid_until)

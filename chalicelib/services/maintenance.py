@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ..domain.model import iso, now_utc
+from ..domain.time import iso, now_utc
 
 # A reading still waiting this long after it was received, while its queue is empty, lost
 # its message (a crash between storing and sending, a stop of the local stack): it is sent

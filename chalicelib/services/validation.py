@@ -20,11 +20,10 @@ from ..adapters.dynamo import TransactionRefused
 from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
-from ..domain import events as ev
-from ..domain.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
-from ..domain.model import iso, now_utc
-from ..domain.pooling import parse_utc
+from ..domain.ledger import events as ev
 from ..domain.readings import Range, claim, epoch, from_epoch, overlapping
+from ..domain.time import iso, now_utc, parse_utc
+from ..domain.twin.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
 from .twins import twin_of
 
 # Items per transaction stay under DynamoDB's 100 (state + verdict + event + links):

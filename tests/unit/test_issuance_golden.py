@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.pooling import PoolingConfig, PoolState, Slice, add_to_pool, contributions_root, pool_key
+from chalicelib.domain.issuance.drafts import contributions_root
+from chalicelib.domain.issuance.pools import PoolingConfig, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.slices import Slice
+from chalicelib.domain.ledger.canonical import canonical_json
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
 ROOTS = [

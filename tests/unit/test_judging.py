@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import BadInput
-from chalicelib.domain.judging import (
+from chalicelib.domain.twin.judging import (
     METER_NOISE_WH,
     DeviceHistory,
     Judgement,
@@ -20,7 +20,7 @@ from chalicelib.domain.judging import (
     judge,
     update_history,
 )
-from chalicelib.domain.twin import DeviceTwin, site_constants
+from chalicelib.domain.twin.physics import DeviceTwin, site_constants
 from tests.bench.bench_twin import (
     daily_readings,
     honest_hourly_wh,

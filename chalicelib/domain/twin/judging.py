@@ -18,14 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInput
+from ..time import MAX_PERIOD, iso
 from .climatology import (
     clear_sky_index_table,
     monthly_clear_sky_index,
     monthly_ghi,
     period_sigma,
 )
-from .errors import BadInput
-from .twin import (
+from .physics import (
     DeviceTwin,
     TwinArrays,
     clear_sky_energy,
@@ -38,7 +39,6 @@ METER_NOISE_WH = 5
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 #: The commissioning date is local; the earliest time zone is UTC+14.
 COMMISSIONING_TOLERANCE = dt.timedelta(hours=14)
-MAX_PERIOD = dt.timedelta(days=31)
 #: Cloud enhancement above clear sky by period length [h]: ≈1.8× at 1-5 min, ≈1.5× at 15 min,
 #: fading as edges of clouds average out; interpolated in log(hours). Applied to the clean-air,
 #: cold-module, loss-free upper bound, itself ~20 % above typical clear-sky output.
@@ -295,7 +295,7 @@ class _Numbers:
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(value.replace(microsecond=0))
 
 
 def _reason(

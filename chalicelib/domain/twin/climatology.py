@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from pvlib import atmosphere, clearsky, irradiance, solarposition
 
-from .twin import site_constants, turbidity_for_day
+from .physics import site_constants, turbidity_for_day
 
 MAX_MEAN_CLEAR_SKY_INDEX = 0.9
 MIN_SIGMA_CLEAR_SKY_INDEX = 0.05
