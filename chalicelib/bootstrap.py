@@ -132,7 +132,7 @@ class Container:
 
     @cached_property
     def site_lookup(self) -> Any:
-        from .domain.twin.physics import site_constants
+        from .domain.twin.site import site_constants
 
         def lookup(latitude: float, longitude: float) -> dict[str, Any]:
             site = site_constants(latitude, longitude)

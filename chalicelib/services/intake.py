@@ -252,7 +252,7 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
     Its signature, if the device needs one, is over the Payment (device_id, paid_from, paid_until),
     which the derived reading's period repeats for anyone checking it later.
     """
-    from ..domain.twin.judging import derived_energy_for_payment
+    from ..domain.twin.payments import derived_energy_for_payment
     from .twins import twin_of
 
     check_period(paid_from, paid_until)

@@ -16,11 +16,12 @@ from chalicelib.domain.twin.judging import (
     DeviceHistory,
     Judgement,
     ReadingToJudge,
-    derived_energy_for_payment,
     judge,
     update_history,
 )
-from chalicelib.domain.twin.physics import DeviceTwin, site_constants
+from chalicelib.domain.twin.payments import derived_energy_for_payment
+from chalicelib.domain.twin.physics import DeviceTwin
+from chalicelib.domain.twin.site import site_constants
 from tests.bench.bench_twin import (
     daily_readings,
     honest_hourly_wh,
