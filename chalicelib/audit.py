@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from .domain.canonical import canonical_json
 from .domain.errors import BadInput
-from .domain.merkle import MerkleTree, from_hex, leaf_hash
-from .domain.serials import expand_range
+from .domain.issuance.serials import expand_range
+from .domain.ledger.canonical import canonical_json
+from .domain.ledger.merkle import MerkleTree, from_hex, leaf_hash
 from .verify import PAGE, Check, Verification, expected_signer, recovered_signer, render, signing_source_id
 
 

@@ -125,14 +125,14 @@ class Container:
 
     @cached_property
     def issuer(self) -> Any:
-        from .domain.pooling import PoolingConfig
+        from .domain.issuance.pools import PoolingConfig
         from .services.issuance import Issuer
 
         return Issuer(self.registry, self.drecs, PoolingConfig.from_env_value(self.settings.pooling))
 
     @cached_property
     def site_lookup(self) -> Any:
-        from .domain.twin import site_constants
+        from .domain.twin.site import site_constants
 
         def lookup(latitude: float, longitude: float) -> dict[str, Any]:
             site = site_constants(latitude, longitude)

@@ -19,7 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..domain.errors import BadInput, Conflict
-from ..domain.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

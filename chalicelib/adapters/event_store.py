@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..domain.events import Event
+from ..domain.ledger.events import Event
 from .dynamo import DynamoBase, event_from_item
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent
 from .dynamo import DynamoBase, check, from_item, put, to_item, update
 from .registry_store import key_lookup, keys_of_lookup
 

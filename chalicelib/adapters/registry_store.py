@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..domain.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent
 from .dynamo import DynamoBase, Page, TransactionRefused, put
 
 

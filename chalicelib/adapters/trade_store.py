@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..domain.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent
 from .dynamo import DynamoBase, Page, TransactionRefused, from_item, put, to_item, update
 
 CHUNK = 25

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import Enum
 from typing import Any
 from uuid import uuid4
@@ -53,16 +53,6 @@ MAX_CAPACITY_W: dict[DeviceType, float] = {
 }
 
 OPERATOR_ID = "operator"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with a Z, second precision unless sub-second is present."""
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
 
 
 def new_id(prefix: str) -> str:

@@ -21,7 +21,7 @@ import secrets
 import sys
 from urllib.parse import urlsplit
 
-from .canonical import canonical_json
+from .ledger.canonical import canonical_json
 
 #: Decimal places of a public coordinate: 0.01° is about 1.1 km, a village rather than a roof.
 COORDINATE_DECIMALS = 2

@@ -8,13 +8,16 @@ record stays small while every new period is checked against all earlier ones.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from .errors import BadInput
+from .time import MAX_PERIOD
 
-MAX_PERIOD = timedelta(days=31)
 MAX_READINGS_PER_REQUEST = 1000
+#: Reading ids one queue message names.
+IDS_PER_MESSAGE = 100
 
 Range = tuple[int, int]  # [start, end) in epoch seconds
 
@@ -107,3 +110,9 @@ def release(ranges: list[Range], span: Range) -> list[Range]:
         if end < r_end:
             out.append((end, r_end))
     return out
+
+
+def id_messages(reading_ids: Sequence[str]) -> list[dict[str, list[str]]]:
+    """Queue message bodies naming `reading_ids` in order, `IDS_PER_MESSAGE` to a body."""
+    return [{"reading_ids": list(reading_ids[start:start + IDS_PER_MESSAGE])}
+            for start in range(0, len(reading_ids), IDS_PER_MESSAGE)]

@@ -12,10 +12,11 @@ takes; hashing and key recovery live in `services/signatures.py`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .errors import BadInput
+from .time import iso
 
 DOMAIN: dict[str, str] = {"name": "D-REC Registry", "version": "1"}
 DOMAIN_TYPE = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"}]
@@ -23,7 +24,6 @@ READING_TYPE = [{"name": "device_id", "type": "string"}, {"name": "period_start"
                 {"name": "period_end", "type": "string"}, {"name": "energy_wh", "type": "uint256"}]
 PAYMENT_TYPE = [{"name": "device_id", "type": "string"}, {"name": "paid_from", "type": "string"},
                 {"name": "paid_until", "type": "string"}]
-CANONICAL_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def canonical_time(moment: datetime | str, field: str = "period_start") -> str:
@@ -42,7 +42,7 @@ def canonical_time(moment: datetime | str, field: str = "period_start") -> str:
     if moment.microsecond:
         raise BadInput(f"{field} has a fraction of a second; signed times are whole seconds "
                        "(YYYY-MM-DDTHH:MM:SSZ)", field=field)
-    return moment.astimezone(UTC).strftime(CANONICAL_TIME)
+    return iso(moment)
 
 
 def _typed(primary: str, fields: list[dict[str, str]], message: dict[str, Any]) -> dict[str, Any]:

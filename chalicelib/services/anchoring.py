@@ -21,9 +21,9 @@ from ..adapters.chain import ChainError, ChainLedger
 from ..adapters.event_store import DynamoEvents
 from ..adapters.s3 import S3Bucket
 from ..domain.errors import NotFound
-from ..domain.events import Event, seq_of
-from ..domain.merkle import MerkleTree, from_hex, leaf_hash, to_hex
-from ..domain.model import iso, now_utc
+from ..domain.ledger.events import Event, seq_of
+from ..domain.ledger.merkle import MerkleTree, from_hex, leaf_hash, to_hex
+from ..domain.time import iso, now_utc
 
 MAX_BACKOFF_S = 300
 TREES_KEPT = 16

@@ -15,14 +15,14 @@ from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
-from ..domain.model import Principal, iso, now_utc
-from ..domain.readings import Reading, check_period
+from ..domain.model import Principal
+from ..domain.readings import Reading, check_period, id_messages
+from ..domain.time import iso, now_utc
 from ..schemas import ReadingIn, bad_input_from
 from .access import may_act_for
 from .signatures import recover_payment, recover_reading, required_signer
 
 # Reading ids per message on the readings queue (SQS bodies stay far below 256 KB).
-IDS_PER_MESSAGE = 100
 
 
 @dataclass
@@ -216,8 +216,7 @@ class Intake:
         return written
 
     def queue_ids(self, reading_ids: Sequence[str]) -> None:
-        self.queue.send_json([{"reading_ids": list(reading_ids[i:i + IDS_PER_MESSAGE])}
-                              for i in range(0, len(reading_ids), IDS_PER_MESSAGE)])
+        self.queue.send_json(id_messages(reading_ids))
 
 
 def _existing(reading: Reading, record: dict[str, Any], externals: dict[str, str],
@@ -251,7 +250,7 @@ def submit_payment(intake: Intake, principal: Principal, device_id: str, paid_fr
     Its signature, if the device needs one, is over the Payment (device_id, paid_from, paid_until),
     which the derived reading's period repeats for anyone checking it later.
     """
-    from ..domain.judging import derived_energy_for_payment
+    from ..domain.twin.payments import derived_energy_for_payment
     from .twins import twin_of
 
     check_period(paid_from, paid_until)

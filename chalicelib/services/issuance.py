@@ -21,19 +21,11 @@ from typing import Any
 from ..adapters.drec_store import DynamoDrecs
 from ..adapters.dynamo import TransactionRefused
 from ..adapters.registry_store import DynamoRegistry
-from ..domain import events as ev
-from ..domain.model import iso, now_utc
-from ..domain.pooling import (
-    DREC_WH,
-    DrecDraft,
-    PoolingConfig,
-    PoolKey,
-    PoolState,
-    Slice,
-    add_to_pool,
-    parse_utc,
-    pool_key,
-)
+from ..domain.issuance.drafts import DREC_WH, DrecDraft
+from ..domain.issuance.pools import PoolingConfig, PoolKey, PoolState, add_to_pool, pool_key
+from ..domain.issuance.slices import Slice
+from ..domain.ledger import events as ev
+from ..domain.time import iso, now_utc, parse_utc
 
 READINGS_PER_COMMIT = 25
 DRECS_PER_COMMIT = 15

@@ -15,9 +15,10 @@ from typing import Any
 from ..adapters.dynamo import TransactionRefused
 from ..adapters.key_store import DynamoKeys
 from ..adapters.registry_store import DynamoRegistry
-from ..domain import events as ev
 from ..domain.errors import Conflict, RuleBroken, Unauthorized
-from ..domain.model import Principal, iso, new_api_key, now_utc
+from ..domain.ledger import events as ev
+from ..domain.model import Principal, new_api_key
+from ..domain.time import iso, now_utc
 from .access import hash_key, require_operator
 from .registry import get_account, get_source
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ..domain.model import iso, now_utc
+from ..domain.readings import id_messages
+from ..domain.time import iso, now_utc
 
 # A reading still waiting this long after it was received, while its queue is empty, lost
 # its message (a crash between storing and sending, a stop of the local stack): it is sent
@@ -42,6 +43,6 @@ def requeue_waiting(container: Any) -> dict[str, int]:
             continue
         ids = [r["id"] for r in container.readings.waiting(stage, before)]
         if ids:
-            container.queue(queue).send_json([{"reading_ids": ids[i:i + 100]} for i in range(0, len(ids), 100)])
+            container.queue(queue).send_json(id_messages(ids))
         counts[stage] = len(ids)
     return counts

@@ -8,8 +8,8 @@ from ..adapters.batch_store import DynamoBatches
 from ..adapters.dynamo import Page
 from ..adapters.event_store import DynamoEvents
 from ..domain.errors import BadInput, NotFound
-from ..domain.events import EVENT_TYPES, Event, seq_of
-from ..domain.merkle import leaf_hash, to_hex
+from ..domain.ledger.events import EVENT_TYPES, Event, seq_of
+from ..domain.ledger.merkle import leaf_hash, to_hex
 from ..domain.privacy import public_rpc_hint
 
 

@@ -8,12 +8,12 @@ from typing import Any
 from ..adapters.dynamo import TransactionRefused
 from ..adapters.reading_store import DynamoReadings
 from ..adapters.sqs import SqsQueue
-from ..domain import events as ev
 from ..domain.errors import Conflict, NotFound
-from ..domain.judging import DeviceHistory
-from ..domain.model import Principal, iso, now_utc
-from ..domain.pooling import parse_utc
+from ..domain.ledger import events as ev
+from ..domain.model import Principal
 from ..domain.readings import epoch, release
+from ..domain.time import iso, now_utc, parse_utc
+from ..domain.twin.judging import DeviceHistory
 from .access import require_operator
 
 

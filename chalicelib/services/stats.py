@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..adapters.dynamo import DynamoBase, to_item
-from ..domain.pooling import PoolKey
+from ..domain.issuance.pools import PoolKey
 
 
 def _count(store: DynamoBase, logical: str, index: str, key_name: str, key_value: str) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ..domain.twin import DeviceTwin, site_constants
+from ..domain.twin.physics import DeviceTwin
+from ..domain.twin.site import site_constants
 
 
 def twin_of(device: dict[str, Any]) -> DeviceTwin:

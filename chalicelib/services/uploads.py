@@ -24,7 +24,8 @@ from urllib.parse import unquote_plus
 from ..adapters.s3 import ObjectGone, S3Bucket
 from ..adapters.upload_store import DynamoUploads
 from ..domain.errors import BadInput, DomainError, Forbidden
-from ..domain.model import Principal, iso, now_utc
+from ..domain.model import Principal
+from ..domain.time import iso, now_utc
 from .intake import Intake
 
 log = logging.getLogger("drec.uploads")

@@ -20,11 +20,10 @@ from ..adapters.dynamo import TransactionRefused
 from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
-from ..domain import events as ev
-from ..domain.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
-from ..domain.model import iso, now_utc
-from ..domain.pooling import parse_utc
-from ..domain.readings import Range, claim, epoch, from_epoch, overlapping
+from ..domain.ledger import events as ev
+from ..domain.readings import Range, claim, epoch, from_epoch, id_messages, overlapping
+from ..domain.time import iso, now_utc, parse_utc
+from ..domain.twin.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
 from .twins import twin_of
 
 # Items per transaction stay under DynamoDB's 100 (state + verdict + event + links):
@@ -103,7 +102,7 @@ class Validator:
                     if v.status == "accepted":
                         accepted.append(v.reading["id"])
         if accepted:
-            self.accepted_queue.send_json([{"reading_ids": accepted[i:i + 100]} for i in range(0, len(accepted), 100)])
+            self.accepted_queue.send_json(id_messages(accepted))
         return retry + [r["id"] for r in deferred], bool(retry)
 
     def _judge(self, readings: list[dict[str, Any]], devices: dict[str, dict[str, Any]],

@@ -22,8 +22,8 @@ from eth_hash.auto import keccak
 from web3 import Web3
 
 from chalicelib.adapters.chain import ChainLedger, load_artifact
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.merkle import MerkleTree, leaf_hash
+from chalicelib.domain.ledger.canonical import canonical_json
+from chalicelib.domain.ledger.merkle import MerkleTree, leaf_hash
 from infra.anvil import (
     DEV_ADDRESS,
     DEV_PRIVATE_KEY,

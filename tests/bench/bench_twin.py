@@ -24,14 +24,10 @@ import pandas as pd
 import pvlib
 from pvlib import iotools, irradiance, location, pvsystem, solarposition, temperature
 
-from chalicelib.domain.climatology import monthly_ghi
-from chalicelib.domain.judging import DeviceHistory, ReadingToJudge, judge
-from chalicelib.domain.twin import (
-    DeviceTwin,
-    TwinArrays,
-    clear_sky_energy,
-    site_constants,
-)
+from chalicelib.domain.twin.climatology import monthly_ghi
+from chalicelib.domain.twin.judging import DeviceHistory, ReadingToJudge, judge
+from chalicelib.domain.twin.physics import DeviceTwin, TwinArrays, clear_sky_energy
+from chalicelib.domain.twin.site import site_constants
 
 PVLIB_DATA = Path(pvlib.__file__).parent / "data"
 FLAT_RULE_MARGIN = 1.2

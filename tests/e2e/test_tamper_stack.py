@@ -18,7 +18,7 @@ import boto3
 from eth_account import Account
 
 from chalicelib.adapters.dynamo import DynamoBase
-from chalicelib.domain import events as ev
+from chalicelib.domain.ledger import events as ev
 from chalicelib.services.signatures import sign_reading
 from infra.resources import physical
 from tests.conftest import device_body

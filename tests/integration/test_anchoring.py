@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.chain import ChainLedger, ChainUnavailable
-from chalicelib.domain.merkle import from_hex
+from chalicelib.domain.ledger.merkle import from_hex
 from chalicelib.services.anchoring import anchor_pending
 from infra.anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from tests.conftest import Api, registered_device

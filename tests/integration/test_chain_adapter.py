@@ -11,7 +11,6 @@ from eth_hash.auto import keccak
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from chalicelib.adapters import chain
 from chalicelib.adapters.chain import (
     ChainError,
     ChainLedger,
@@ -19,6 +18,7 @@ from chalicelib.adapters.chain import (
     ChainUnavailable,
     load_artifact,
 )
+from chalicelib.adapters.chain import ledger as chain
 from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY, free_port, rpc_url
 from tests.support.chain_fixtures import AnvilNode, running_anvil
 

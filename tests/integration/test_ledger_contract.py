@@ -19,8 +19,8 @@ from chalicelib.adapters.chain import (
     OnChainBatch,
     load_artifact,
 )
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.merkle import MerkleTree, leaf_hash, verify_proof
+from chalicelib.domain.ledger.canonical import canonical_json
+from chalicelib.domain.ledger.merkle import MerkleTree, leaf_hash, verify_proof
 from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY
 from tests.support.chain_fixtures import (
     OTHER_DEV_ADDRESS,

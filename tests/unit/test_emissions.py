@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.emissions import FACTOR_TABLE, avoided_co2_kg, factor_for
 from chalicelib.domain.errors import BadInput
+from chalicelib.domain.issuance.emissions import FACTOR_TABLE, avoided_co2_kg, factor_for
 
 REQUIRED = [
     "KE",

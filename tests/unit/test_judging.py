@@ -11,16 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import BadInput
-from chalicelib.domain.judging import (
+from chalicelib.domain.twin.judging import (
     METER_NOISE_WH,
     DeviceHistory,
     Judgement,
     ReadingToJudge,
-    derived_energy_for_payment,
     judge,
     update_history,
 )
-from chalicelib.domain.twin import DeviceTwin, site_constants
+from chalicelib.domain.twin.payments import derived_energy_for_payment
+from chalicelib.domain.twin.physics import DeviceTwin
+from chalicelib.domain.twin.site import site_constants
 from tests.bench.bench_twin import (
     daily_readings,
     honest_hourly_wh,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain import model
+from chalicelib.domain.time import now_utc
 from chalicelib.services.maintenance import requeue_waiting
 from tests.conftest import Api, pump, registered_device
 
@@ -27,7 +27,7 @@ def test_lost_messages_are_sent_again_only_when_the_queue_is_idle(api: Api, aws:
                                                    "period_end": "2026-10-14T10:00:00Z", "energy_wh": 50}]},
                        key=source["api_key"])
     reading_id = body["accepted"][0]["reading_id"]
-    later = model.now_utc().replace(year=model.now_utc().year + 1)
+    later = now_utc().replace(year=now_utc().year + 1)
     monkeypatch.setattr("chalicelib.services.maintenance.now_utc", lambda: later)
     # GIVEN the message still in the queue: nothing is sent twice
     assert requeue_waiting(aws)["queued"] == 0

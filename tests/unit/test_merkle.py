@@ -9,15 +9,8 @@ from eth_hash.auto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.merkle import (
-    MerkleTree,
-    from_hex,
-    leaf_hash,
-    node_hash,
-    to_hex,
-    verify_proof,
-)
+from chalicelib.domain.ledger.canonical import canonical_json
+from chalicelib.domain.ledger.merkle import MerkleTree, from_hex, leaf_hash, node_hash, to_hex, verify_proof
 
 
 def leaves_of(count: int, salt: str = "") -> list[bytes]:

@@ -11,22 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.errors import BadInput, Conflict
-from chalicelib.domain.pooling import (
-    DrecDraft,
-    PoolingConfig,
-    PoolKey,
-    PoolState,
-    Slice,
-    add_to_pool,
-    contribution_leaf,
-    contributions_root,
-    merkle_root,
-    pool_key,
-    split_by_hour,
-)
-from chalicelib.domain.serials import parse_serial
+from chalicelib.domain.issuance.drafts import DrecDraft, contribution_leaf, contributions_root, merkle_root
+from chalicelib.domain.issuance.hours import split_by_hour
+from chalicelib.domain.issuance.pools import PoolingConfig, PoolKey, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.serials import parse_serial
+from chalicelib.domain.issuance.slices import Slice
+from chalicelib.domain.ledger.canonical import canonical_json
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
 OWNER = "acc-1"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import BadInput
-from chalicelib.domain.serials import (
+from chalicelib.domain.issuance.serials import (
     DEVICE_TYPE_CODES,
     compress_ranges,
     expand_range,

@@ -14,14 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import BadInput, RuleBroken
-from chalicelib.domain.pooling import (
-    PoolingConfig,
-    PoolState,
-    Slice,
-    add_to_pool,
-    pool_key,
-)
-from chalicelib.domain.statements import (
+from chalicelib.domain.issuance.pools import PoolingConfig, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.slices import Slice
+from chalicelib.domain.trading.statements import (
     LEDGER_COLUMNS,
     LedgerRow,
     allocate_sponsors,

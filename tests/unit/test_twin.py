@@ -9,17 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chalicelib.domain.climatology import (
-    monthly_clear_sky_ghi,
-    monthly_clear_sky_index,
-    period_sigma,
-)
-from chalicelib.domain.twin import (
-    DeviceTwin,
-    TwinArrays,
-    clear_sky_energy,
-    site_constants,
-)
+from chalicelib.domain.twin.climatology import monthly_clear_sky_ghi, monthly_clear_sky_index, period_sigma
+from chalicelib.domain.twin.physics import DeviceTwin, TwinArrays, clear_sky_energy
+from chalicelib.domain.twin.site import site_constants
 
 UTC = dt.UTC
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chalicelib.audit import Auditor
-from chalicelib.domain.canonical import canonical_json
-from chalicelib.domain.merkle import MerkleTree, leaf_hash, to_hex
+from chalicelib.domain.ledger.canonical import canonical_json
+from chalicelib.domain.ledger.merkle import MerkleTree, leaf_hash, to_hex
 from chalicelib.verify import Verifier, render
 
 SERIAL = "DREC-KE-SHS-202610-ABCD2345-00000001"

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from pvlib import atmosphere, clearsky, irradiance, solarposition
 
-from .twin import site_constants, turbidity_for_day
+from .site import site_constants, turbidity_for_day
 
 MAX_MEAN_CLEAR_SKY_INDEX = 0.9
 MIN_SIGMA_CLEAR_SKY_INDEX = 0.05
@@ -224,3 +224,14 @@ def period_sigma(
         sigma_daily, np.minimum(sigma_daily * growth, MAX_SUBDAILY_SIGMA)
     )
     return np.where(days >= 1.0, multi_day, sub_day)
+
+
+def month_index(epoch_s: np.ndarray) -> np.ndarray:
+    """Month 0..11 of UTC instants [s since epoch]."""
+    return (
+        np.asarray(epoch_s, dtype=float)
+        .astype("datetime64[s]")
+        .astype("datetime64[M]")
+        .astype(np.int64)
+        % 12
+    )

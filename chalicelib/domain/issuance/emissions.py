@@ -27,9 +27,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import BadInput
+from ..errors import BadInput
 
-FACTOR_TABLE = Path(__file__).parent / "data" / "emission_factors.csv"
+FACTOR_TABLE = Path(__file__).parents[1] / "data" / "emission_factors.csv"
 DEFAULT_KEY = "*"
 KG_PRECISION = Decimal("0.000001")
 

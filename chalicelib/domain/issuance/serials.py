@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 
-from .errors import BadInput
+from ..errors import BadInput
 
 DEVICE_TYPE_CODES: dict[str, str] = {
     "solar_home_system": "SHS",
@@ -29,6 +29,8 @@ DEVICE_TYPE_CODES: dict[str, str] = {
     "mixed": "MIX",
 }
 
+#: A characteristic shared by no single value (device type, country, off-taker type) of a D-REC.
+MIXED = "mixed"
 MIXED_COUNTRY = "XX"
 SEQUENCE_DIGITS = 8
 MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1

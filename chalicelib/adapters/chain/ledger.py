@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from eth_abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import (
@@ -29,48 +27,20 @@ from web3.exceptions import (
 from web3.logs import DISCARD
 from web3.types import TxParams
 
-from ..domain.privacy import public_rpc_hint
+from ...domain.privacy import public_rpc_hint
+from .reverts import ChainError, ChainReverted, ChainUnavailable, RevertDecoder
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 # The deployed functions ship chalicelib/ only, so the ledger's artifact has a packaged copy
 # there; a checkout falls back to the compiler's own output.
-PACKAGED_ARTIFACT_DIR = Path(__file__).resolve().parents[1] / "contracts_build"
+PACKAGED_ARTIFACT_DIR = Path(__file__).resolve().parents[2] / "contracts_build"
 ARTIFACT_DIR = REPO_ROOT / "contracts" / "build"
 LEDGER_CONTRACT = "DrecLedger"
 
 # Headroom over eth_estimateGas, which Anvil computes exactly for the current state.
 _GAS_MARGIN = 1.2
-_ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
-_PANIC = function_signature_to_4byte_selector("Panic(uint256)")
 
 T = TypeVar("T")
-
-
-class ChainError(Exception):
-    """Something went wrong talking to the chain."""
-
-
-class ChainUnavailable(ChainError):
-    """The node did not answer: connection refused, timeout, or no receipt in time."""
-
-
-class ChainReverted(ChainError):
-    """The contract refused the call; `reason` names its custom error when it is known.
-
-    `error_name` and `error_args` carry the decoded custom error, e.g.
-    `DrecLedgerSequenceMismatch` and `{"expected": 5, "given": 3}`.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        error_name: str | None = None,
-        error_args: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_name = error_name
-        self.error_args = error_args or {}
 
 
 @dataclass(frozen=True)
@@ -165,7 +135,7 @@ class ChainLedger:
         artifact = load_artifact(LEDGER_CONTRACT)
         self._abi: list[dict[str, Any]] = artifact["abi"]
         self._bytecode: str = artifact["bytecode"]
-        self._errors = _error_decoders(self._abi)
+        self._reverts = RevertDecoder(self._abi)
         self._contract: Contract | None = None
         if contract_address is not None:
             self._contract = self._w3.eth.contract(
@@ -340,7 +310,7 @@ class ChainLedger:
         try:
             yield
         except ContractLogicError as exc:
-            raise self._reverted(exc) from exc
+            raise self._reverts.reverted(exc) from exc
         except (requests.ConnectionError, ProviderConnectionError) as exc:
             raise ChainUnavailable(
                 f"chain node at {self._rpc_label} refused the connection ({type(exc).__name__})"
@@ -353,54 +323,3 @@ class ChainLedger:
             raise ChainUnavailable(
                 f"no receipt from {self._rpc_label} within {self._receipt_timeout_s} s ({type(exc).__name__})"
             ) from exc
-
-    def _reverted(self, exc: ContractLogicError) -> ChainReverted:
-        data = exc.data if isinstance(exc.data, str) else None
-        if data is None or not data.startswith("0x") or len(data) < 10:
-            return ChainReverted(str(exc.message or "execution reverted"))
-        try:
-            decoded = self._decode_revert(bytes.fromhex(data[2:]))
-        except (DecodingError, ValueError):
-            decoded = None
-        return decoded or ChainReverted(f"execution reverted with unknown data {data}")
-
-    def _decode_revert(self, raw: bytes) -> ChainReverted | None:
-        selector, payload = raw[:4], raw[4:]
-        if selector == _ERROR_STRING:
-            (message,) = abi_decode(["string"], payload)
-            return ChainReverted(f"Error({message!r})", "Error", {"message": message})
-        if selector == _PANIC:
-            (code,) = abi_decode(["uint256"], payload)
-            return ChainReverted(f"Panic(0x{code:02x})", "Panic", {"code": code})
-        if selector not in self._errors:
-            return None
-        name, names, types = self._errors[selector]
-        values = [
-            _readable(t, v)
-            for t, v in zip(types, abi_decode(types, payload), strict=True)
-        ]
-        args = dict(zip(names, values, strict=True))
-        shown = ", ".join(f"{key}={value}" for key, value in args.items())
-        return ChainReverted(f"{name}({shown})", name, args)
-
-
-def _error_decoders(
-    abi: list[dict[str, Any]],
-) -> dict[bytes, tuple[str, list[str], list[str]]]:
-    decoders = {}
-    for entry in abi:
-        if entry.get("type") != "error":
-            continue
-        types = [item["type"] for item in entry["inputs"]]
-        names = [item["name"] or f"arg{i}" for i, item in enumerate(entry["inputs"])]
-        selector = function_signature_to_4byte_selector(
-            f"{entry['name']}({','.join(types)})"
-        )
-        decoders[selector] = (entry["name"], names, types)
-    return decoders
-
-
-def _readable(abi_type: str, value: Any) -> Any:
-    if abi_type == "address":
-        return to_checksum_address(value)
-    return "0x" + value.hex() if isinstance(value, bytes) else value

@@ -19,9 +19,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from .errors import BadInput, RuleBroken
-from .pooling import iso_utc, parse_utc
-from .serials import compress_ranges
+from ..errors import BadInput, RuleBroken
+from ..issuance.serials import compress_ranges
+from ..time import iso, parse_utc
 
 SHARE_TOLERANCE = 1e-9
 DEFAULT_BATCH_SIZE = 10
@@ -391,4 +391,4 @@ def _aware(moment: datetime, name: str) -> datetime:
 
 
 def _iso(moment: date | datetime) -> str:
-    return iso_utc(moment) if isinstance(moment, datetime) else moment.isoformat()
+    return iso(moment) if isinstance(moment, datetime) else moment.isoformat()

@@ -35,120 +35,30 @@ DynamoDB transaction holds at most 100 items: the caller bounds the slices
 per call so that the D-RECs due, ``(remainder_wh + new Wh) // 1000``, fit.
 """
 
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from .canonical import canonical_json
-from .emissions import avoided_co2_kg_exact
-from .errors import BadInput, Conflict
-from .serials import DEVICE_TYPE_CODES, MIXED_COUNTRY
+from ..errors import BadInput, Conflict
+from .drafts import DREC_WH, DrecDraft, draft_drec
+from .serials import DEVICE_TYPE_CODES, MIXED, MIXED_COUNTRY
 from .serials import serial as format_serial
+from .slices import Slice
 
-DREC_WH = 1000
-MIXED = "mixed"
 ANY = "*"
 PARTITIONS = ("country", "device_type", "offtaker_type")
 PERIOD_FORMATS = {"month": "%Y%m", "day": "%Y%m%d", "hour": "%Y%m%d%H"}
 POOL_CODE_CHARS = 8
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SHARD = re.compile(r"^s(\d+)of(\d+)$")
-_HOUR = timedelta(hours=1)
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, as the API speaks: ``2026-11-01T10:00:00Z``."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise BadInput(f"time without a zone: {text!r}", field="period_start")
-    return moment.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Integer Wh of one reading, with the provenance a D-REC records."""
-
-    device_id: str
-    reading_id: str
-    energy_wh: int
-    period_start: datetime
-    period_end: datetime
-    country: str
-    device_type: str
-    offtaker_type: str
-    source_id: str
-    signature: str | None = None
-    grid_connected: bool = False
-    signer: str | None = None  # recovered from `signature` at intake; None when unsigned
-
-    def __post_init__(self) -> None:
-        if isinstance(self.energy_wh, bool) or not isinstance(self.energy_wh, int):
-            raise BadInput(
-                "energy_wh must be an integer number of Wh", field="energy_wh"
-            )
-        if self.energy_wh < 0:
-            raise BadInput("energy_wh must not be negative", field="energy_wh")
-        for name in ("period_start", "period_end"):
-            moment = getattr(self, name)
-            if moment.tzinfo is None:
-                raise BadInput(f"{name} must carry a time zone", field=name)
-            object.__setattr__(self, name, moment.astimezone(UTC))
-        if self.period_end <= self.period_start:
-            raise BadInput("period_end must be after period_start", field="period_end")
-
-    def with_energy(self, energy_wh: int) -> Slice:
-        return replace(self, energy_wh=energy_wh)
-
-    def contribution_row(self) -> dict[str, Any]:
-        """The row the API publishes and the contributions root hashes."""
-        return {
-            "device_id": self.device_id,
-            "reading_id": self.reading_id,
-            "energy_wh": self.energy_wh,
-            "period_start": iso_utc(self.period_start),
-            "period_end": iso_utc(self.period_end),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.contribution_row(),
-            "country": self.country,
-            "device_type": self.device_type,
-            "offtaker_type": self.offtaker_type,
-            "source_id": self.source_id,
-            "signature": self.signature,
-            "signer": self.signer,
-            "grid_connected": self.grid_connected,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Slice:
-        return cls(
-            device_id=data["device_id"],
-            reading_id=data["reading_id"],
-            energy_wh=int(data["energy_wh"]),
-            period_start=parse_utc(data["period_start"]),
-            period_end=parse_utc(data["period_end"]),
-            country=data["country"],
-            device_type=data["device_type"],
-            offtaker_type=data["offtaker_type"],
-            source_id=data["source_id"],
-            signature=data.get("signature"),
-            grid_connected=bool(data.get("grid_connected", False)),
-            signer=data.get("signer"),
-        )
 
 
 @dataclass(frozen=True)
@@ -338,199 +248,6 @@ def pool_key(owner_account_id: str, item: Slice, config: PoolingConfig) -> PoolK
         shard=shard_of(item.device_id, config.shards) if config.shards > 1 else None,
         shards=config.shards,
     )
-
-
-def split_by_hour(
-    energy_wh: int, period_start: datetime, period_end: datetime
-) -> dict[datetime, int]:
-    """Spread `energy_wh` [Wh] over the UTC hours the period overlaps, by overlap.
-
-    Integer Wh by largest remainder (ties to the earlier hour), so the parts
-    sum exactly to `energy_wh`. Uniform in time is good enough because
-    readings are usually hourly or shorter; hours given 0 Wh are left out.
-    """
-    total = _microseconds(period_end - period_start)
-    hour = period_start.replace(minute=0, second=0, microsecond=0)
-    hours: list[datetime] = []
-    floors: list[int] = []
-    remainders: list[int] = []
-    while hour < period_end:
-        overlap = _microseconds(min(period_end, hour + _HOUR) - max(period_start, hour))
-        share, rest = divmod(energy_wh * overlap, total)
-        hours.append(hour)
-        floors.append(share)
-        remainders.append(rest)
-        hour += _HOUR
-    leftover = energy_wh - sum(floors)
-    for index in sorted(range(len(hours)), key=lambda i: (-remainders[i], i))[
-        :leftover
-    ]:
-        floors[index] += 1
-    return {moment: wh for moment, wh in zip(hours, floors, strict=True) if wh}
-
-
-def _microseconds(span: timedelta) -> int:
-    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
-
-
-def contribution_leaf(item: Slice) -> bytes:
-    """SHA-256 of 0x00 + canonical JSON of the contribution row.
-
-    The prefixes keep leaves and inner nodes from being confused.
-    """
-    return hashlib.sha256(b"\x00" + canonical_json(item.contribution_row())).digest()
-
-
-def merkle_root(leaves: Sequence[bytes]) -> bytes:
-    """Binary SHA-256 tree over `leaves` in order; node = SHA-256(0x01 + left + right).
-
-    An odd node at the end of a level moves up unchanged.
-    """
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    level = list(leaves)
-    while len(level) > 1:
-        paired = [
-            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
-        ]
-        level = paired + ([level[-1]] if len(level) % 2 else [])
-    return level[0]
-
-
-def contributions_root(contributions: Iterable[Slice]) -> str:
-    """Hex Merkle root that a verifier recomputes from published contributions."""
-    return merkle_root([contribution_leaf(item) for item in contributions]).hex()
-
-
-@dataclass(frozen=True, kw_only=True)
-class DrecDraft:
-    """A D-REC ready to be written: exactly 1000 Wh and its provenance."""
-
-    serial: str
-    pool_id: str
-    sequence: int
-    owner_account_id: str
-    contributions: tuple[Slice, ...]
-    energy_wh: int = DREC_WH
-    period_start: datetime
-    period_end: datetime
-    hourly_wh: dict[str, int] = field(hash=False)  # UTC hour start -> Wh, sums to 1000
-    country: str  # single country, or "mixed"
-    countries: tuple[str, ...]
-    device_type: str  # single device type, or "mixed"
-    device_types: tuple[str, ...]
-    offtaker_type: str  # single off-taker type, or "mixed"
-    offtaker_types: tuple[str, ...]
-    avoided_co2_kg: float
-    contributions_root: str
-    source_ids: tuple[str, ...]
-    signatures: tuple[str, ...]
-
-    @property
-    def device_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({item.device_id for item in self.contributions}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "serial": self.serial,
-            "pool_id": self.pool_id,
-            "sequence": self.sequence,
-            "owner_account_id": self.owner_account_id,
-            "energy_wh": self.energy_wh,
-            "period_start": iso_utc(self.period_start),
-            "period_end": iso_utc(self.period_end),
-            "hourly_wh": dict(self.hourly_wh),
-            "country": self.country,
-            "countries": list(self.countries),
-            "device_type": self.device_type,
-            "device_types": list(self.device_types),
-            "offtaker_type": self.offtaker_type,
-            "offtaker_types": list(self.offtaker_types),
-            "avoided_co2_kg": self.avoided_co2_kg,
-            "contributions_root": self.contributions_root,
-            "source_ids": list(self.source_ids),
-            "signatures": list(self.signatures),
-            "contributions": [item.to_dict() for item in self.contributions],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DrecDraft:
-        return cls(
-            serial=data["serial"],
-            pool_id=data["pool_id"],
-            sequence=int(data["sequence"]),
-            owner_account_id=data["owner_account_id"],
-            contributions=tuple(Slice.from_dict(row) for row in data["contributions"]),
-            energy_wh=int(data["energy_wh"]),
-            period_start=parse_utc(data["period_start"]),
-            period_end=parse_utc(data["period_end"]),
-            hourly_wh={hour: int(wh) for hour, wh in data["hourly_wh"].items()},
-            country=data["country"],
-            countries=tuple(data["countries"]),
-            device_type=data["device_type"],
-            device_types=tuple(data["device_types"]),
-            offtaker_type=data["offtaker_type"],
-            offtaker_types=tuple(data["offtaker_types"]),
-            avoided_co2_kg=float(data["avoided_co2_kg"]),
-            contributions_root=data["contributions_root"],
-            source_ids=tuple(data["source_ids"]),
-            signatures=tuple(data["signatures"]),
-        )
-
-
-def draft_drec(
-    key: PoolKey, sequence: int, contributions: Sequence[Slice]
-) -> DrecDraft:
-    """D-REC number `sequence` of `key`, made of `contributions` (1000 Wh in all)."""
-    if sum(item.energy_wh for item in contributions) != DREC_WH:
-        raise BadInput(
-            "a D-REC's contributions sum to exactly 1000 Wh", field="contributions"
-        )
-    hourly: dict[datetime, int] = {}
-    for item in contributions:
-        for hour, wh in split_by_hour(
-            item.energy_wh, item.period_start, item.period_end
-        ).items():
-            hourly[hour] = hourly.get(hour, 0) + wh
-    countries = tuple(sorted({item.country for item in contributions}))
-    device_types = tuple(sorted({item.device_type for item in contributions}))
-    offtaker_types = tuple(sorted({item.offtaker_type for item in contributions}))
-    avoided = sum(
-        (
-            avoided_co2_kg_exact(
-                i.energy_wh, i.country, i.grid_connected, i.device_type
-            )
-            for i in contributions
-        ),
-        Decimal(0),
-    )
-    return DrecDraft(
-        serial=key.serial(sequence),
-        pool_id=key.pool_id,
-        sequence=sequence,
-        owner_account_id=key.owner_account_id,
-        contributions=tuple(contributions),
-        period_start=min(item.period_start for item in contributions),
-        period_end=max(item.period_end for item in contributions),
-        hourly_wh={iso_utc(hour): wh for hour, wh in sorted(hourly.items())},
-        country=_single_or_mixed(countries),
-        countries=countries,
-        device_type=_single_or_mixed(device_types),
-        device_types=device_types,
-        offtaker_type=_single_or_mixed(offtaker_types),
-        offtaker_types=offtaker_types,
-        avoided_co2_kg=float(avoided),
-        contributions_root=contributions_root(contributions),
-        source_ids=tuple(sorted({item.source_id for item in contributions})),
-        signatures=tuple(
-            dict.fromkeys(i.signature for i in contributions if i.signature is not None)
-        ),
-    )
-
-
-def _single_or_mixed(values: tuple[str, ...]) -> str:
-    return values[0] if len(values) == 1 else MIXED
 
 
 @dataclass(frozen=True)

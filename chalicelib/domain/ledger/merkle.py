@@ -13,7 +13,7 @@ its root.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eth_hash.auto import keccak
 
@@ -32,6 +32,22 @@ def node_hash(a: bytes, b: bytes) -> bytes:
     return keccak(_NODE_PREFIX + a + b) if a <= b else keccak(_NODE_PREFIX + b + a)
 
 
+def merkle_levels(leaves: Sequence[bytes], node: Callable[[bytes, bytes], bytes]) -> list[list[bytes]]:
+    """Every level of a binary tree over `leaves` (first the leaves, last the root), pairing
+    neighbours with `node`; a level with an odd number of nodes promotes its last one unchanged.
+
+    The hash convention is the caller's: this tree's `node_hash`, or the contributions root's.
+    """
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        parents = [node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            parents.append(level[-1])
+        levels.append(parents)
+    return levels
+
+
 class MerkleTree:
     """A Merkle tree over 32-byte leaves, kept level by level so proofs are cheap."""
 
@@ -44,15 +60,7 @@ class MerkleTree:
                 raise ValueError(
                     f"leaf {index} is {len(leaf)} bytes, expected {HASH_SIZE}"
                 )
-        self._levels: list[list[bytes]] = [level]
-        while len(level) > 1:
-            parents = [
-                node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)
-            ]
-            if len(level) % 2:
-                parents.append(level[-1])
-            level = parents
-            self._levels.append(level)
+        self._levels = merkle_levels(level, node_hash)
 
     def __len__(self) -> int:
         return len(self._levels[0])

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..time import MAX_PERIOD, iso
 from .climatology import (
     clear_sky_index_table,
-    monthly_clear_sky_index,
-    monthly_ghi,
+    month_index,
     period_sigma,
 )
-from .errors import BadInput
-from .twin import (
+from .physics import (
     DeviceTwin,
     TwinArrays,
     clear_sky_energy,
@@ -38,7 +37,6 @@ METER_NOISE_WH = 5
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 #: The commissioning date is local; the earliest time zone is UTC+14.
 COMMISSIONING_TOLERANCE = dt.timedelta(hours=14)
-MAX_PERIOD = dt.timedelta(days=31)
 #: Cloud enhancement above clear sky by period length [h]: ≈1.8× at 1-5 min, ≈1.5× at 15 min,
 #: fading as edges of clouds average out; interpolated in log(hours). Applied to the clean-air,
 #: cold-module, loss-free upper bound, itself ~20 % above typical clear-sky output.
@@ -253,7 +251,7 @@ def _expected_ratio(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and σ of energy / clear-sky energy per reading: climatology blended with the device's history."""
     kc_mean, kc_sigma = clear_sky_index_table(devices.latitude, devices.longitude)
-    month = _month_index((start_s + end_s) / 2.0)
+    month = month_index((start_s + end_s) / 2.0)
     hours = np.maximum(end_s - start_s, 0.0) / 3600.0
     climate_mean = kc_mean[device_of, month]
     climate_sigma = period_sigma(kc_sigma[device_of, month], hours, daylight)
@@ -267,17 +265,6 @@ def _expected_ratio(
         HISTORY_PRIOR_WEIGHT * climate_sigma**2 + count * history_sigma**2
     ) / weight
     return mean, np.maximum(np.sqrt(variance), MIN_SIGMA_RATIO)
-
-
-def _month_index(epoch_s: np.ndarray) -> np.ndarray:
-    """Month 0..11 of UTC instants [s since epoch]."""
-    return (
-        np.asarray(epoch_s, dtype=float)
-        .astype("datetime64[s]")
-        .astype("datetime64[M]")
-        .astype(np.int64)
-        % 12
-    )
 
 
 @dataclass(frozen=True)
@@ -295,7 +282,7 @@ class _Numbers:
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(value.replace(microsecond=0))
 
 
 def _reason(
@@ -365,44 +352,3 @@ def _reason(
             "check for outages, shading, soiling or a meter fault."
         )
     return f"{n.energy_wh} Wh is within the expected {band} and below the ceiling of {n.ceiling_wh:.0f} Wh."
-
-
-#: Share of nameplate × peak-sun hours a pay-as-you-go system turns into delivered energy.
-PAYG_PERFORMANCE_RATIO = 0.75
-
-
-def derived_energy_for_payment(
-    twin: DeviceTwin, paid_from: dt.datetime, paid_until: dt.datetime
-) -> int:
-    """Generation [Wh] credited for a pay-as-you-go window, rounded down.
-
-    E = min(capacity_w × PSH × PR, kc̄ × E_clear, battery_wh × days), where
-    PSH is the window's peak-sun hours from the month's climatological daily
-    GHI [kWh m-2 per day], PR = 0.75, kc̄ × E_clear is the twin's expected
-    (not ceiling) energy for the window, and the battery term (when known)
-    caps what a system can store and deliver per day.
-    """
-    start_s, end_s = to_epoch_seconds([paid_from, paid_until])
-    if end_s <= start_s:
-        raise BadInput("paid_until must be later than paid_from", field="paid_until")
-    hour_mid = np.arange(start_s, end_s, 3600.0) + 1800.0
-    hours = np.minimum(3600.0, end_s - (hour_mid - 1800.0)) / 3600.0
-    ghi_mean, _ = monthly_ghi(twin.latitude, twin.longitude)
-    peak_sun_hours = float(
-        np.sum(np.nan_to_num(ghi_mean)[_month_index(hour_mid)] / 1000.0 * hours)
-    )
-    candidates = [twin.capacity_w * peak_sun_hours * PAYG_PERFORMANCE_RATIO]
-
-    window_starts = np.arange(start_s, end_s, MAX_PERIOD.total_seconds())
-    window_ends = np.minimum(window_starts + MAX_PERIOD.total_seconds(), end_s)
-    sky = clear_sky_energy(
-        [twin] * len(window_starts),
-        window_starts.astype("datetime64[s]"),
-        window_ends.astype("datetime64[s]"),
-    )
-    climate = monthly_clear_sky_index(twin.latitude, twin.longitude)
-    kc = np.array(climate.mean)[_month_index((window_starts + window_ends) / 2.0)]
-    candidates.append(float(np.sum(kc * sky.clear_sky_wh)))
-    if twin.battery_wh is not None:
-        candidates.append(twin.battery_wh * (end_s - start_s) / 86400.0)
-    return int(max(0.0, math.floor(min(candidates))))

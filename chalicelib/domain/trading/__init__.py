@@ -1,0 +1,1 @@
+"""Trading: what moves between accounts and the statements redemptions produce."""
