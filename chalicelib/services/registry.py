@@ -8,6 +8,7 @@ from typing import Any
 
 from ..adapters.dynamo import Page
 from ..adapters.registry_store import DynamoRegistry, ExternalIdTaken
+from ..api.schemas import AccountIn, DeviceIn, SourceIn
 from ..domain import events as ev
 from ..domain.errors import Forbidden, NotFound, RuleBroken
 from ..domain.model import (
@@ -20,7 +21,6 @@ from ..domain.model import (
     now_utc,
 )
 from ..domain.privacy import location_commitment, new_location_salt, round_coordinate
-from ..schemas import AccountIn, DeviceIn, SourceIn
 from .access import hash_key, may_act_for, require_acting_for, require_operator
 
 # (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).

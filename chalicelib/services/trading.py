@@ -31,12 +31,12 @@ from ..adapters.trade_store import (
     DynamoTrades,
     idempotency_lookup,
 )
+from ..api.trade_schemas import DrecFilter, TransferIn
 from ..domain import events as ev
 from ..domain.canonical import canonical_json
 from ..domain.errors import BadInput, Conflict, NotFound, RuleBroken
 from ..domain.model import Principal, iso, now_utc
 from ..domain.serials import compress_ranges
-from ..trade_schemas import DrecFilter, TransferIn
 from .access import KeyLookup, account_or_404, require_acting_for
 
 # One request moves at most this many D-RECs: the move record (its serial list) stays
