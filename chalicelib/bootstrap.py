@@ -124,6 +124,18 @@ class Container:
         return DynamoDrecs(self.client("dynamodb"), self.settings.name)
 
     @cached_property
+    def trades(self) -> Any:
+        from .adapters.trade_store import DynamoTrades
+
+        return DynamoTrades(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def keys(self) -> Any:
+        from .adapters.key_store import DynamoKeys
+
+        return DynamoKeys(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
     def issuer(self) -> Any:
         from .domain.issuance.pools import PoolingConfig
         from .services.issuance import Issuer

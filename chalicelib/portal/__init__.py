@@ -13,6 +13,8 @@ from pathlib import Path
 
 from chalice import Blueprint, Response
 
+from ..api.request import incoming
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 CONTENT_TYPES = {
@@ -60,8 +62,7 @@ def asset_response(relative: str, if_none_match: str | None = None) -> Response:
 
 
 def _if_none_match() -> str | None:
-    request = portal.current_request
-    return request.headers.get("if-none-match") if request is not None else None
+    return incoming(portal).header("if-none-match")
 
 
 @portal.route("/", methods=["GET"])

@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from ..adapters.reading_store import DynamoReadings
 from ..adapters.registry_store import DynamoRegistry
 from ..adapters.sqs import SqsQueue
+from ..api.schemas import ReadingIn, bad_input_from
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
 from ..domain.model import Principal
 from ..domain.readings import Reading, check_period, id_messages
 from ..domain.time import iso, now_utc
-from ..schemas import ReadingIn, bad_input_from
 from .access import may_act_for
 from .signatures import recover_payment, recover_reading, required_signer
 

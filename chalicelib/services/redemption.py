@@ -17,13 +17,13 @@ from typing import Any
 
 from ..adapters.s3 import S3Bucket
 from ..adapters.trade_store import COMPLETED, LOCKING, DynamoTrades
+from ..api.trade_schemas import RedemptionIn
 from ..domain.errors import BadInput, Conflict, Forbidden, NotFound
 from ..domain.issuance.serials import compress_ranges, expand_range
 from ..domain.ledger import events as ev
 from ..domain.model import Principal
 from ..domain.time import iso, now_utc
 from ..domain.trading.statements import LedgerRow, allocate_sponsors, retirement_statement
-from ..trade_schemas import RedemptionIn
 from .access import KeyLookup, account_or_404, require_acting_for
 from .trading import (
     Ending,

@@ -8,12 +8,12 @@ from typing import Any
 
 from ..adapters.dynamo import Page
 from ..adapters.registry_store import DynamoRegistry, ExternalIdTaken
+from ..api.schemas import AccountIn, DeviceIn, SourceIn
 from ..domain.errors import Forbidden, NotFound, RuleBroken
 from ..domain.ledger import events as ev
 from ..domain.model import Principal, check_country, check_device_rules, new_api_key, new_id
 from ..domain.privacy import location_commitment, new_location_salt, round_coordinate
 from ..domain.time import iso, now_utc
-from ..schemas import AccountIn, DeviceIn, SourceIn
 from .access import hash_key, may_act_for, require_acting_for, require_operator
 
 # (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).

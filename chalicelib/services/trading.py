@@ -31,13 +31,13 @@ from ..adapters.trade_store import (
     DynamoTrades,
     idempotency_lookup,
 )
+from ..api.trade_schemas import DrecFilter, TransferIn
 from ..domain.errors import BadInput, Conflict, NotFound, RuleBroken
 from ..domain.issuance.serials import compress_ranges
 from ..domain.ledger import events as ev
 from ..domain.ledger.canonical import canonical_json
 from ..domain.model import Principal
 from ..domain.time import iso, now_utc
-from ..trade_schemas import DrecFilter, TransferIn
 from .access import KeyLookup, account_or_404, require_acting_for
 
 # One request moves at most this many D-RECs: the move record (its serial list) stays

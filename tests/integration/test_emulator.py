@@ -89,7 +89,7 @@ def test_concurrent_transactions_neither_fail_nor_lose_writes(emulator: Any) -> 
 
 def _handle_uploads(emulator: Any, reports: list[str]) -> None:
     """Hand the uploads queue's notifications to the app's handler, as the dispatcher does, until `reports` exist."""
-    import app
+    from chalicelib.api import handlers
     from infra.dispatcher import LambdaContext, sqs_event
 
     sqs, s3 = emulator.client("sqs"), emulator.client("s3")
@@ -101,7 +101,7 @@ def _handle_uploads(emulator: Any, reports: list[str]) -> None:
             return
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
         for message in messages:
-            app.ingest_upload(sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:uploads", "us-east-1"),
+            handlers.ingest_upload(sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:uploads", "us-east-1"),
                               LambdaContext("ingest_upload"))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     raise AssertionError(f"no reports {reports} in time")

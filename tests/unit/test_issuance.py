@@ -54,7 +54,7 @@ def test_three_devices_of_400_wh_make_one_drec_with_200_left(api: Api, aws: Any)
 
 
 def test_replaying_every_message_changes_nothing(api: Api, aws: Any) -> None:
-    import app
+    from chalicelib.api import handlers
     from infra.dispatcher import LambdaContext
 
     source, account, devices = _fleet(api, 4)
@@ -66,8 +66,8 @@ def test_replaying_every_message_changes_nothing(api: Api, aws: Any) -> None:
     record = {"body": body, "messageId": "m", "receiptHandle": "r", "attributes": {}, "messageAttributes": {},
               "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
               "awsRegion": "us-east-1"}
-    app.validate_readings({"Records": [record]}, LambdaContext("v"))
-    app.issue_drecs({"Records": [record, record]}, LambdaContext("i"))
+    handlers.validate_readings({"Records": [record]}, LambdaContext("v"))
+    handlers.issue_drecs({"Records": [record, record]}, LambdaContext("i"))
     pump(aws)
     assert api.get(f"/drecs?owner_account_id={account['account_id']}")[1]["items"] == before
     assert api.get("/events?type=DrecIssued")[1]["items"] == events_before

@@ -89,7 +89,7 @@ def test_device_of_another_owner_refused(api: Api) -> None:
 
 
 def test_redelivered_batch_changes_nothing(api: Api, aws: Any) -> None:
-    import app
+    from chalicelib.api import handlers
     from infra.dispatcher import LambdaContext
 
     source, _, device = registered_device(api)
@@ -101,7 +101,7 @@ def test_redelivered_batch_changes_nothing(api: Api, aws: Any) -> None:
     event = {"Records": [{"body": json.dumps({"reading_ids": [reading_id]}), "messageId": "m", "receiptHandle": "r",
                           "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                           "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}]}
-    app.validate_readings(event, LambdaContext("validate_readings"))
+    handlers.validate_readings(event, LambdaContext("validate_readings"))
     _, events_after = api.get("/events?type=ReadingAccepted")
     assert events_after == events_before
 

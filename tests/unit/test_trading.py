@@ -205,9 +205,9 @@ def test_a_bad_redemption_is_refused_and_redeems_nothing(api: Api, aws: Any, cas
 
 def test_two_transfers_of_one_drec_only_the_first_wins(api: Api, aws: Any) -> None:
     from chalicelib.adapters.trade_store import DynamoTrades
+    from chalicelib.api.trade_schemas import TransferIn
     from chalicelib.domain.model import Principal
     from chalicelib.services import trading
-    from chalicelib.trade_schemas import TransferIn
 
     m = _market(api, aws, 2_000)
     store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)
@@ -296,8 +296,8 @@ def test_a_retried_transfer_moves_nothing_twice(api: Api, aws: Any, monkeypatch:
 
 def test_a_transfer_abandoned_mid_way_is_finished_by_the_sweep(api: Api, aws: Any) -> None:
     from chalicelib.adapters.trade_store import DynamoTrades
+    from chalicelib.api.trade_schemas import TransferIn
     from chalicelib.services import trading
-    from chalicelib.trade_schemas import TransferIn
 
     m = _market(api, aws, 2_000)
     store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)

@@ -193,7 +193,7 @@ def test_announcement_covers_only_the_announcing_sources_prefix(api: Api, aws: A
 
 
 def test_notifications_for_other_keys_or_shapes_do_not_crash(api: Api, aws: Any) -> None:
-    import app
+    from chalicelib.api import handlers
     from infra.dispatcher import LambdaContext, sqs_event
 
     source, _, _ = registered_device(api)
@@ -205,7 +205,7 @@ def test_notifications_for_other_keys_or_shapes_do_not_crash(api: Api, aws: Any)
     messages = [{"MessageId": str(i), "ReceiptHandle": str(i), "Body": json.dumps(b)} for i, b in enumerate(bodies)]
     # WHEN the uploads handler gets them THEN it returns normally and writes no report
     for message in messages:
-        app.ingest_upload(sqs_event([message], "arn:aws:sqs:us-east-1:123:q", "us-east-1"), LambdaContext("t"))
+        handlers.ingest_upload(sqs_event([message], "arn:aws:sqs:us-east-1:123:q", "us-east-1"), LambdaContext("t"))
     assert list(aws.uploads_bucket.keys("reports/")) == []
 
 

@@ -7,8 +7,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .domain.errors import BadInput
-from .domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
+from ..domain.errors import BadInput
+from ..domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from .domain.model import DeviceType, OfftakerType
+from ..domain.model import DeviceType, OfftakerType
 from .schemas import Strict
 
 VINTAGE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"

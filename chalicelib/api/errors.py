@@ -1,4 +1,4 @@
-"""HTTP edge helpers for app.py: the error table, JSON responses, paging parameters."""
+"""The one table from domain errors to HTTP statuses, the route wrapper and JSON responses."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec
 
 from chalice import Response
 from pydantic import BaseModel
 
-from .adapters.dynamo import Page
-from .domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
+from ..adapters.dynamo import Page
+from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
 
 log = logging.getLogger("drec.api")
+
+P = ParamSpec("P")
 
 # The one table from domain errors to HTTP statuses.
 STATUS: dict[type[DomainError], int] = {
@@ -26,47 +28,46 @@ STATUS: dict[type[DomainError], int] = {
     RuleBroken: 422,
 }
 
+INTERNAL = {"error": {"code": "internal", "message": "internal error; it was logged", "field": None}}
+
 # Accounts and devices read differently with and without a key (privacy): a shared cache must not
 # hand the owner's answer to the public.
 HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json", "Vary": "X-Api-Key"}
 
 
-def json_response(body: Any, status: int = 200) -> Response:
+def json_text(body: Any) -> str:
+    """The JSON an answer carries; the verify route reads its in-process answers through it too."""
     if isinstance(body, BaseModel):
-        payload = body.model_dump_json(exclude_none=False)
-    else:
-        payload = json.dumps(body, default=str)
-    return Response(body=payload, status_code=status, headers=HEADERS)
+        return body.model_dump_json(exclude_none=False)
+    return json.dumps(body, default=str)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(body=json_text(body), status_code=status, headers=HEADERS)
+
+
+def status_of(error: DomainError) -> int:
+    return next(code for cls, code in STATUS.items() if isinstance(error, cls))
 
 
 def error_response(error: DomainError) -> Response:
-    status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
-    return json_response({"error": error.to_dict()}, status)
+    return json_response({"error": error.to_dict()}, status_of(error))
 
 
-def api(handler: Callable[..., Any]) -> Callable[..., Any]:
+def api(handler: Callable[P, Response]) -> Callable[P, Response]:
     """Route wrapper: domain errors become their status, anything else a logged 500."""
 
     @functools.wraps(handler)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
         try:
             return handler(*args, **kwargs)
         except DomainError as error:
             return error_response(error)
         except Exception:
             log.exception("unhandled error in %s", handler.__name__)
-            return json_response({"error": {"code": "internal", "message": "internal error; it was logged",
-                                            "field": None}}, 500)
+            return json_response(INTERNAL, 500)
 
     return wrapped
-
-
-def paging(params: dict[str, str] | None) -> tuple[int, str | None]:
-    params = params or {}
-    raw = params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadInput("limit must be an integer from 1 to 1000", field="limit")
-    return int(raw), params.get("cursor") or None
 
 
 def page_body(page: Page) -> dict[str, Any]:

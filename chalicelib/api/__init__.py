@@ -1,0 +1,1 @@
+"""The HTTP edge: one blueprint per capability, one request helper, one error table, the published schemas."""

@@ -1,0 +1,51 @@
+"""Routes of the ledger: the event sequence, each event's Merkle proof, and the chain they are anchored on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from .. import bootstrap
+from ..services import provenance
+from . import schemas
+from .errors import json_response, page_body
+from .openapi import PAGED, route
+from .request import incoming, paging
+
+ledger = Blueprint(__name__)
+
+
+def events_page(c: bootstrap.Container, query: dict[str, str]) -> dict[str, Any]:
+    """A page of events, filtered by subject and type (the route's answer, and the verifier's)."""
+    page = provenance.list_events(c.events, c.batches, *paging(query), subject_id=query.get("subject_id"),
+                                  event_type=query.get("type"))
+    return page_body(page)
+
+
+def event_proof(c: bootstrap.Container, event_id: str) -> dict[str, Any]:
+    """The Merkle proof of an anchored event against the ledger contract (the route's answer, and the verifier's)."""
+    chain = provenance.ledger_info(c.chain, c.settings)
+    return c.proofs.proof(event_id, chain["chain_id"], chain["contract_address"])
+
+
+@route(ledger, "get", "/events", "List events", query=PAGED + ("subject_id", "type"), items=schemas.EventOut)
+def get_events() -> Response:
+    return json_response(events_page(bootstrap.container(), incoming(ledger).query))
+
+
+@route(ledger, "get", "/events/{event_id}", "One event", schemas.EventOut)
+def get_event(event_id: str) -> Response:
+    c = bootstrap.container()
+    return json_response(provenance.get_event(c.events, c.batches, event_id))
+
+
+@route(ledger, "get", "/events/{event_id}/proof", "Merkle proof of an anchored event", schemas.ProofOut)
+def get_event_proof(event_id: str) -> Response:
+    return json_response(event_proof(bootstrap.container(), event_id))
+
+
+@route(ledger, "get", "/ledger", "The chain and ledger contract events are anchored on", schemas.LedgerOut)
+def get_ledger() -> Response:
+    c = bootstrap.container()
+    return json_response(provenance.ledger_info(c.chain, c.settings))

@@ -1,0 +1,101 @@
+"""Routes of readings: pushed, paid for, uploaded as CSV, listed, and reviewed by the operator."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from .. import bootstrap
+from ..adapters.dynamo import Page
+from ..domain.errors import BadInput
+from ..services import intake, review, uploads
+from ..services import registry as registering
+from . import schemas
+from .errors import json_response
+from .openapi import PAGED, route
+from .request import incoming
+
+readings = Blueprint(__name__)
+
+STATUSES = ("queued", "accepted", "rejected", "flagged")
+
+
+def _status(value: str) -> str:
+    if value not in STATUSES:
+        raise BadInput("status must be queued, accepted, rejected or flagged", field="status")
+    return value
+
+
+def _readings_page(page: Page) -> Response:
+    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+
+
+@route(readings, "post", "/readings", "Push up to 1000 readings (each signed if its device or source has a key)",
+       schemas.ReadingsAccepted, 202, request=schemas.ReadingsIn, write=True)
+def post_readings() -> Response:
+    rq = incoming(readings)
+    principal = rq.principal()
+    body = rq.parse(schemas.ReadingsIn)
+    return json_response(bootstrap.container().intake().submit(principal, list(enumerate(body.readings))).to_dict(),
+                         202)
+
+
+@route(readings, "post", "/payments", "A pay-as-you-go window becomes a derived reading", None, 202,
+       request=schemas.PaymentIn, write=True)
+def post_payment() -> Response:
+    rq = incoming(readings)
+    body = rq.parse(schemas.PaymentIn)
+    reading_id = intake.submit_payment(bootstrap.container().intake(), rq.principal(), body.device_id,
+                                       body.paid_from, body.paid_until, body.external_id, body.signature)
+    return json_response({"reading_id": reading_id}, 202)
+
+
+@route(readings, "post", "/uploads", "A CSV of readings (text/csv body, ?name=); answers with the report",
+       schemas.UploadReport, 200, write=True, query=("name",),
+       content_types=["text/csv", "text/plain", "application/octet-stream"])
+def post_upload() -> Response:
+    rq = incoming(readings)
+    c = bootstrap.container()
+    name, body = rq.query.get("name", "upload.csv"), rq.body
+    return json_response(uploads.ingest_posted(c.intake(), rq.principal(), c.uploads_bucket, name, body), 200)
+
+
+@route(readings, "post", "/uploads/url", "A presigned PUT URL (at most 15 min) for incoming/<source_id>/<name>.csv "
+       "(source keys only)", schemas.UploadUrlOut, 201, write=True, query=("name",))
+def post_upload_url() -> Response:
+    rq = incoming(readings)
+    c = bootstrap.container()
+    return json_response(uploads.announce_upload(c.upload_announcements, c.uploads_bucket, rq.principal(),
+                                                 rq.query.get("name"), c.settings.upload_url_ttl_s), 201)
+
+
+@route(readings, "get", "/readings", "Readings by status (default flagged)", query=PAGED + ("status",),
+       items=schemas.ReadingOut)
+def get_readings() -> Response:
+    rq = incoming(readings)
+    status = _status(rq.query.get("status") or "flagged")
+    return _readings_page(bootstrap.container().readings.by_status(status, *rq.paging()))
+
+
+@route(readings, "get", "/readings/{reading_id}", "One reading and its verdict", schemas.ReadingOut)
+def get_reading(reading_id: str) -> Response:
+    return json_response(intake.get_reading(bootstrap.container().readings, reading_id))
+
+
+@route(readings, "post", "/readings/{reading_id}/review", "Operator decision on a flagged reading", None, 200,
+       request=schemas.ReviewIn, write=True)
+def post_review(reading_id: str) -> Response:
+    rq = incoming(readings)
+    c = bootstrap.container()
+    body = rq.parse(schemas.ReviewIn)
+    return json_response(review.review_reading(c.readings, c.queue("accepted"), rq.principal(), reading_id,
+                                               body.decision, body.note))
+
+
+@route(readings, "get", "/devices/{device_id}/readings", "A device's readings", query=PAGED + ("status",),
+       items=schemas.ReadingOut)
+def get_device_readings(device_id: str) -> Response:
+    rq = incoming(readings)
+    c = bootstrap.container()
+    registering.get_device(c.registry, device_id)
+    status = _status(rq.query["status"]) if rq.query.get("status") else None
+    return _readings_page(c.readings.device_readings(device_id, *rq.paging(), status))

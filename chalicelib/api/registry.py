@@ -1,0 +1,111 @@
+"""Routes of the registry: sources, accounts, devices, who is calling, totals, and the API's own document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel
+
+from .. import bootstrap
+from ..adapters.dynamo import Page
+from ..services import registry as registering
+from ..services import stats
+from . import schemas
+from .errors import api, json_response, page_body
+from .openapi import PAGED, openapi_document, route
+from .request import incoming
+
+registry = Blueprint(__name__)
+
+
+@registry.route("/openapi.json", methods=["GET"], cors=True)
+@api
+def openapi() -> Response:
+    return json_response(openapi_document())
+
+
+@route(registry, "get", "/whoami", "Whose key this is", write=True)
+def whoami() -> Response:
+    principal = incoming(registry).principal()
+    return json_response({"kind": principal.kind, "id": principal.id})
+
+
+@route(registry, "get", "/stats", "Registry totals and issuance by month", schemas.StatsOut)
+def get_stats() -> Response:
+    return json_response(stats.registry_stats(bootstrap.container().drecs))
+
+
+def _listed(lister: Callable[..., Page], *filters: str) -> Response:
+    """A page of accounts or devices, filtered by the query's `filters`, as the caller's key may see it."""
+    rq = incoming(registry)
+    page = lister(bootstrap.container().registry, *rq.paging(), **{f: rq.query.get(f) for f in filters},
+                  viewer=rq.viewer())
+    return json_response(page_body(page))
+
+
+def _registration(register: Callable[..., registering.Registered], model: type[BaseModel],
+                  site_lookup: bool = False) -> Response:
+    """201 with the new record (and its key, shown once) the first time; 200 with the same record on a replay."""
+    rq = incoming(registry)
+    command = rq.parse(model)
+    c = bootstrap.container()
+    extra = {"site_lookup": c.site_lookup} if site_lookup else {}
+    done = register(c.registry, rq.principal(), command, idempotency_key=rq.idempotency_key(), **extra)
+    body = {**done.record, "api_key": done.api_key} if done.created and done.api_key else done.record
+    return json_response(body, 201 if done.created else 200)
+
+
+@route(registry, "post", "/sources", "Register a source (operator)", schemas.SourceCreated, 201,
+       request=schemas.SourceIn, write=True)
+def post_source() -> Response:
+    return _registration(registering.register_source, schemas.SourceIn)
+
+
+@route(registry, "get", "/sources", "List sources", query=PAGED, items=schemas.SourceOut)
+def get_sources() -> Response:
+    page = registering.list_sources(bootstrap.container().registry, *incoming(registry).paging())
+    return json_response(page_body(page))
+
+
+@route(registry, "get", "/sources/{source_id}", "One source", schemas.SourceOut)
+def get_source(source_id: str) -> Response:
+    return json_response(registering.get_source(bootstrap.container().registry, source_id))
+
+
+@route(registry, "post", "/accounts", "Register an account (operator or source)", schemas.AccountCreated, 201,
+       request=schemas.AccountIn, write=True)
+def post_account() -> Response:
+    return _registration(registering.register_account, schemas.AccountIn)
+
+
+@route(registry, "get", "/accounts", "List accounts (contact only for the account's side)",
+       query=PAGED + ("kind", "country"), key_optional=True, items=schemas.AccountOut)
+def get_accounts() -> Response:
+    return _listed(registering.list_accounts, "kind", "country")
+
+
+@route(registry, "get", "/accounts/{account_id}", "One account (contact only for the account's side)",
+       schemas.AccountOut, key_optional=True)
+def get_account(account_id: str) -> Response:
+    return json_response(registering.get_account(bootstrap.container().registry, account_id,
+                                                 incoming(registry).viewer()))
+
+
+@route(registry, "post", "/devices", "Register a device (operator, source, or owner)", schemas.DeviceOut, 201,
+       request=schemas.DeviceIn, write=True)
+def post_device() -> Response:
+    return _registration(registering.register_device, schemas.DeviceIn, site_lookup=True)
+
+
+@route(registry, "get", "/devices", "List devices (exact locations only for the owner's side)",
+       query=PAGED + ("owner_account_id", "country", "device_type"), key_optional=True, items=schemas.DeviceOut)
+def get_devices() -> Response:
+    return _listed(registering.list_devices, "owner_account_id", "country", "device_type")
+
+
+@route(registry, "get", "/devices/{device_id}", "One device (exact location only for the owner's side)",
+       schemas.DeviceOut, key_optional=True)
+def get_device(device_id: str) -> Response:
+    return json_response(registering.get_device(bootstrap.container().registry, device_id,
+                                                incoming(registry).viewer()))

@@ -1,0 +1,63 @@
+"""The verify route reads the API's answers in process: the same JSON as over HTTP, errors as LookupErrors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, device_body, pump
+
+
+def _issued(api: Api, aws: Any) -> tuple[str, str]:
+    """(serial, reading id) of a D-REC issued from three 400 Wh readings."""
+    _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
+    _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
+    readings = []
+    for _ in range(3):
+        _, device = api.post("/devices", device_body(account["account_id"]), key=source["api_key"])
+        readings.append({"device_id": device["device_id"], "period_start": "2026-10-14T05:00:00Z",
+                         "period_end": "2026-10-14T13:00:00Z", "energy_wh": 400})
+    _, accepted = api.post("/readings", {"readings": readings}, key=source["api_key"])
+    pump(aws)
+    _, page = api.get(f"/drecs?owner_account_id={account['account_id']}")
+    return page["items"][0]["serial"], accepted["accepted"][0]["reading_id"]
+
+
+def test_in_process_reads_answer_what_the_routes_answer(api: Api, aws: Any) -> None:
+    from chalicelib.api.drecs import in_process_get
+
+    # GIVEN an issued D-REC
+    serial, reading_id = _issued(api, aws)
+    event_id = api.get(f"/events?subject_id={serial}")[1]["items"][0]["event_id"]
+    get = in_process_get(aws)
+    # WHEN the verifier reads each path in process THEN it gets the JSON the route answers
+    for path in (f"/drecs/{serial}", f"/events?subject_id={serial}&limit=100", f"/events?subject_id={serial}"
+                 "&type=DrecIssued&limit=1", f"/events/{event_id}", f"/readings/{reading_id}", "/ledger"):
+        status, body = api.get(path)
+        assert status == 200 and get(path) == body, path
+
+
+def test_in_process_errors_are_lookup_errors_naming_the_status(api: Api, aws: Any) -> None:
+    from chalicelib.api.drecs import in_process_get
+
+    serial, _ = _issued(api, aws)
+    event_id = api.get(f"/events?subject_id={serial}")[1]["items"][0]["event_id"]
+    get = in_process_get(aws)
+    # An event not yet anchored has no proof: 404, as over HTTP
+    assert api.get(f"/events/{event_id}/proof")[0] == 404
+    with pytest.raises(LookupError, match=r"answered 404: .*not anchored yet"):
+        get(f"/events/{event_id}/proof")
+    with pytest.raises(LookupError, match=r"answered 400: .*limit"):
+        get(f"/events?subject_id={serial}&limit=0")
+    with pytest.raises(LookupError, match="answered 404"):
+        get("/redemptions/red-nothing")
+    with pytest.raises(LookupError, match="not one of the reads"):
+        get("/accounts")
+
+
+def test_verifying_without_a_chain_is_refused(api: Api, aws: Any) -> None:
+    serial, _ = _issued(api, aws)
+    status, body = api.get(f"/drecs/{serial}/verify")
+    assert status == 400 and "no chain" in body["error"]["message"]
+    assert api.get("/drecs/DREC-KE-SHS-202610-x-00000001/verify")[0] == 404
