@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from chalicelib.domain.errors import BadInput
 
 
-def test_every_route_is_documented_and_every_operation_is_a_route() -> None:
+def test_every_route_is_documented_and_every_operation_is_a_route(aws: Any) -> None:
+    # Through the `aws` fixture: importing app names its queues from the test prefix.
     import app
     from chalicelib.api.openapi import openapi_document
 
