@@ -9,6 +9,8 @@ from chalicelib import request as edge
 from chalicelib.adapters.sqs import record_bodies
 from chalicelib.config import queue_name
 from chalicelib.domain.errors import BadInput
+from chalicelib.domain.readings import ReadingStatus
+from chalicelib.domain.registry import RegisterAccount, RegisterDevice, RegisterSource
 from chalicelib.openapi import openapi_document
 from chalicelib.portal import portal
 from chalicelib.routes_keys import keys
@@ -78,7 +80,7 @@ def get_stats():  # type: ignore[no-untyped-def]
 @app.route("/sources", methods=["POST"], cors=True)
 @api
 def post_source():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.SourceIn, _body())
+    command = RegisterSource(**schemas.parse(schemas.SourceIn, _body()).model_dump())
     done = registry.register_source(bootstrap.container().registry, _principal(), command, _idempotency_key())
     return json_response({**done.record, "api_key": done.api_key} if done.created else done.record,
                          201 if done.created else 200)
@@ -99,7 +101,7 @@ def get_source(source_id: str):  # type: ignore[no-untyped-def]
 @app.route("/accounts", methods=["POST"], cors=True)
 @api
 def post_account():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.AccountIn, _body())
+    command = RegisterAccount(**schemas.parse(schemas.AccountIn, _body()).model_dump())
     done = registry.register_account(bootstrap.container().registry, _principal(), command, _idempotency_key())
     body = {**done.record, "api_key": done.api_key} if done.created else done.record
     return json_response(body, 201 if done.created else 200)
@@ -123,7 +125,7 @@ def get_account(account_id: str):  # type: ignore[no-untyped-def]
 @app.route("/devices", methods=["POST"], cors=True)
 @api
 def post_device():  # type: ignore[no-untyped-def]
-    command = schemas.parse(schemas.DeviceIn, _body())
+    command = RegisterDevice(**schemas.parse(schemas.DeviceIn, _body()).model_dump())
     c = bootstrap.container()
     done = registry.register_device(c.registry, _principal(), command, c.site_lookup, _idempotency_key())
     return json_response(done.record, 201 if done.created else 200)
@@ -220,8 +222,8 @@ def post_upload_url():  # type: ignore[no-untyped-def]
 @api
 def get_readings():  # type: ignore[no-untyped-def]
     q = _query()
-    page = bootstrap.container().readings.by_status(_status(q.get("status") or "flagged"), *paging(q))
-    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+    return json_response(intake.list_readings(bootstrap.container().readings, _status(q.get("status") or "flagged"),
+                                              *paging(q)))
 
 
 @app.route("/readings/{reading_id}", methods=["GET"], cors=True)
@@ -246,14 +248,13 @@ def get_device_readings(device_id: str):  # type: ignore[no-untyped-def]
     c = bootstrap.container()
     registry.get_device(c.registry, device_id)
     status = _status(q["status"]) if q.get("status") else None
-    page = c.readings.device_readings(device_id, *paging(q), status)
-    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+    return json_response(intake.list_device_readings(c.readings, device_id, *paging(q), status))
 
 
-def _status(value: str) -> str:
-    if value not in ("queued", "accepted", "rejected", "flagged"):
+def _status(value: str) -> ReadingStatus:
+    if value not in set(ReadingStatus):
         raise BadInput("status must be queued, accepted, rejected or flagged", field="status")
-    return value
+    return ReadingStatus(value)
 
 
 @app.on_sqs_message(queue=queue_name("readings"), batch_size=10)

@@ -11,7 +11,6 @@ from typing import Any
 from chalice import Response
 from pydantic import BaseModel
 
-from .adapters.dynamo import Page
 from .domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
 
 log = logging.getLogger("drec.api")
@@ -69,5 +68,5 @@ def paging(params: dict[str, str] | None) -> tuple[int, str | None]:
     return int(raw), params.get("cursor") or None
 
 
-def page_body(page: Page) -> dict[str, Any]:
+def page_body(page: Any) -> dict[str, Any]:  # a Page, or a service's page of views
     return {"items": page.items, "next_cursor": page.next_cursor}
