@@ -5,7 +5,7 @@
     store.fail("store_new", RuntimeError("lost"), on_call=1, after=True)  # the 1st call runs, then raises
     store.hook("readings", competitor, on_call=1, after=True)            # run a callable around a call
 
-Every other attribute reaches the wrapped object unchanged; `calls[name]` counts the calls made.
+Every other attribute reaches the wrapped object unchanged; `calls[name]` counts the calls of each method.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ class Faults:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._inner, name)
-        if name not in self._faults or not callable(attribute):
+        if not callable(attribute) or isinstance(attribute, type):
             return attribute
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
-            due = [f for f in self._faults[name] if not f.fired and f.on_call == self.calls[name]]
+            due = [f for f in self._faults.get(name, []) if not f.fired and f.on_call == self.calls[name]]
             for fault in (f for f in due if not f.after):
                 fault.fired = True
                 fault.action()
