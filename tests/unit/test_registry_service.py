@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.domain.errors import Forbidden, NotFound, RuleBroken
 from chalicelib.domain.model import AccountKind, DeviceType, OfftakerType, Principal, SourceKind
-from chalicelib.domain.registry import RegisterAccount, RegisterDevice, RegisterSource
+from chalicelib.domain.registry import RegisterAccount, RegisterSource
 from chalicelib.services import access, registry
 from tests.fakes.world import OPERATOR, World
 
