@@ -222,8 +222,8 @@ def post_upload_url():  # type: ignore[no-untyped-def]
 @api
 def get_readings():  # type: ignore[no-untyped-def]
     q = _query()
-    return json_response(intake.list_readings(bootstrap.container().readings, _status(q.get("status") or "flagged"),
-                                              *paging(q)))
+    status = _status(q.get("status") or ReadingStatus.FLAGGED)
+    return json_response(intake.list_readings(bootstrap.container().readings, status, *paging(q)))
 
 
 @app.route("/readings/{reading_id}", methods=["GET"], cors=True)

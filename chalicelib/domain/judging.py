@@ -25,6 +25,7 @@ from .climatology import (
     period_sigma,
 )
 from .errors import BadInput
+from .readings import ReadingStatus
 from .twin import (
     DeviceTwin,
     TwinArrays,
@@ -53,7 +54,7 @@ FLAG_SIGMAS = 2.0
 #: Ratios this far off suggest a unit slip (W vs kW, Wh vs kWh) rather than weather.
 UNIT_SLIP_RATIO = 500.0
 
-ACCEPTED, REJECTED, FLAGGED = "accepted", "rejected", "flagged"
+ACCEPTED, REJECTED, FLAGGED = ReadingStatus.ACCEPTED.value, ReadingStatus.REJECTED.value, ReadingStatus.FLAGGED.value
 RULES = (
     "bad_period",
     "period_too_long",

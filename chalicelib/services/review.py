@@ -52,4 +52,5 @@ def review_reading(store: ReadingStore, accepted_queue: Queue, principal: Princi
         raise Conflict("the reading or its device changed while being reviewed; review again")
     if decision == "accept":
         accepted_queue.send_json([{"reading_ids": [reading_id]}])
-    return {"reading_id": reading_id, "status": "accepted" if decision == "accept" else "rejected", "review": review}
+    status = ReadingStatus.ACCEPTED if decision == "accept" else ReadingStatus.REJECTED
+    return {"reading_id": reading_id, "status": status.value, "review": review}
