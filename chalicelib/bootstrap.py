@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import config
+
+if TYPE_CHECKING:
+    from .services.intake import Intake
+    from .services.ports.buckets import Bucket
+    from .services.ports.queues import Queue
+    from .services.ports.readings import ReadingStore
+    from .services.ports.registry import KeyStore, RegistryStore, UploadAnnouncements
+    from .services.registry import SiteLookup
+    from .services.validation import Validator
 
 
 @dataclass
@@ -34,10 +43,16 @@ class Container:
         return {}
 
     @cached_property
-    def registry(self) -> Any:
+    def registry(self) -> RegistryStore:
         from .adapters.registry_store import DynamoRegistry
 
         return DynamoRegistry(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        from .adapters.key_store import DynamoKeys
+
+        return DynamoKeys(self.client("dynamodb"), self.settings.name)
 
     @cached_property
     def events(self) -> Any:
@@ -47,12 +62,12 @@ class Container:
 
 
     @cached_property
-    def readings(self) -> Any:
+    def readings(self) -> ReadingStore:
         from .adapters.reading_store import DynamoReadings
 
         return DynamoReadings(self.client("dynamodb"), self.settings.name)
 
-    def queue(self, logical: str) -> Any:
+    def queue(self, logical: str) -> Queue:
         from .adapters.sqs import SqsQueue
 
         if logical not in self._queues:
@@ -60,17 +75,17 @@ class Container:
         return self._queues[logical]
 
     @cached_property
-    def _queues(self) -> dict[str, Any]:
+    def _queues(self) -> dict[str, Queue]:
         return {}
 
     @cached_property
-    def uploads_bucket(self) -> Any:
+    def uploads_bucket(self) -> Bucket:
         from .adapters.s3 import S3Bucket
 
         return S3Bucket(self.client("s3"), self.settings.uploads_bucket)
 
     @cached_property
-    def upload_announcements(self) -> Any:
+    def upload_announcements(self) -> UploadAnnouncements:
         from .adapters.upload_store import DynamoUploads
 
         return DynamoUploads(self.client("dynamodb"), self.settings.name)
@@ -81,14 +96,15 @@ class Container:
 
         return S3Bucket(self.client("s3"), self.settings.ledger_bucket)
 
-    def intake(self) -> Any:
+    def intake(self) -> Intake:
         """A fresh intake per request or file: it caches the devices it has looked up."""
+        from .reading_input import parse_reading
         from .services.intake import Intake
 
-        return Intake(self.registry, self.readings, self.queue("readings"))
+        return Intake(self.registry, self.readings, self.queue("readings"), parse_reading)
 
     @cached_property
-    def validator(self) -> Any:
+    def validator(self) -> Validator:
         from .services.validation import Validator
 
         return Validator(self.registry, self.readings, self.queue("accepted"))
@@ -130,20 +146,17 @@ class Container:
         return DynamoTrades(self.client("dynamodb"), self.settings.name)
 
     @cached_property
-    def keys(self) -> Any:
-        from .adapters.key_store import DynamoKeys
-
-        return DynamoKeys(self.client("dynamodb"), self.settings.name)
-
-    @cached_property
     def issuer(self) -> Any:
+        from .adapters.registry_store import DynamoRegistry
         from .domain.issuance.pools import PoolingConfig
         from .services.issuance import Issuer
 
-        return Issuer(self.registry, self.drecs, PoolingConfig.from_env_value(self.settings.pooling))
+        # The issuer still reads device items (DynamoRegistry.devices) until it takes the registry port.
+        return Issuer(cast(DynamoRegistry, self.registry), self.drecs,
+                      PoolingConfig.from_env_value(self.settings.pooling))
 
     @cached_property
-    def site_lookup(self) -> Any:
+    def site_lookup(self) -> SiteLookup:
         from .domain.twin.site import site_constants
 
         def lookup(latitude: float, longitude: float) -> dict[str, Any]:

@@ -11,22 +11,14 @@ before `keys_of` existed have no such item: their hashes are found by a scan, on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..domain.ledger.events import Event, NewEvent
-from .dynamo import DynamoBase, check, from_item, put, to_item, update
+from ..services.ports.registry import KeyGone, KeyRing, KeysChanged
+from .dynamo import DynamoBase, TransactionRefused, check, from_item, put, to_item, update
 from .registry_store import key_lookup, keys_of_lookup
 
 RECORD_TABLE = {"source": "sources", "account": "accounts"}
-
-
-@dataclass(frozen=True)
-class KeyRing:
-    """A principal's current key hashes; `version` None when no `keys_of` item exists yet."""
-
-    key_hashes: frozenset[str]
-    version: int | None
 
 
 def delete(table: str, item_key: dict[str, Any], condition: str | None = None,
@@ -72,8 +64,8 @@ class DynamoKeys(DynamoBase):
                event: NewEvent) -> Event:
         """Replace `old_hash` by `new_hash` and append `event`, atomically.
 
-        Raises TransactionRefused: reasons[0] the old key is gone, [2] the ring changed,
-        [3] the principal was revoked.
+        Raises KeyGone when the old key is gone or the principal was revoked, KeysChanged when the
+        ring changed since it was read.
         """
         items = [
             delete(self.name("lookups"), {"k": key_lookup(old_hash)}, "principal_id = :id", {":id": principal_id}),
@@ -83,14 +75,19 @@ class DynamoKeys(DynamoBase):
             check(self.name(RECORD_TABLE[kind]), {"id": principal_id},
                   "attribute_exists(id) AND attribute_not_exists(revoked_at)"),
         ]
-        (stored,) = self.commit(items, [event])
+        try:
+            (stored,) = self.commit(items, [event])
+        except TransactionRefused as refused:
+            if refused.reasons[0] or refused.reasons[3]:
+                raise KeyGone(principal_id) from refused
+            raise KeysChanged(principal_id) from refused
         return stored
 
     def revoke(self, kind: str, principal_id: str, ring: KeyRing, revoked_at: str, revoked_by: str,
                event: NewEvent) -> Event:
         """Mark the record revoked, delete every key of the ring and append `event`, atomically.
 
-        Raises TransactionRefused: reasons[0] already revoked (or gone), [1] the ring changed.
+        Raises KeysChanged when it was revoked meanwhile (or is gone), or the ring changed.
         """
         items = [
             update(self.name(RECORD_TABLE[kind]), {"id": principal_id}, "SET revoked_at = :at, revoked_by = :by",
@@ -99,5 +96,8 @@ class DynamoKeys(DynamoBase):
             self._ring_item(kind, principal_id, ring, set()),
             *[delete(self.name("lookups"), {"k": key_lookup(h)}) for h in sorted(ring.key_hashes)],
         ]
-        (stored,) = self.commit(items, [event])
+        try:
+            (stored,) = self.commit(items, [event])
+        except TransactionRefused as refused:
+            raise KeysChanged(principal_id) from refused
         return stored

@@ -1,4 +1,4 @@
-"""Readings and per-device state in DynamoDB."""
+"""Readings and per-device state in DynamoDB: items translated to and from the records of `domain.readings`."""
 
 from __future__ import annotations
 
@@ -6,32 +6,105 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..domain.errors import Conflict
-from .dynamo import MAX_TRANSACTION_ITEMS, DynamoBase, Page, TransactionRefused, from_item, put, to_item, update
+from ..domain.readings import (
+    DeviceState,
+    DeviceWrites,
+    ReadingContent,
+    ReadingStatus,
+    ReceivedReading,
+    Stage,
+    StateChange,
+    Transition,
+)
+from .dynamo import MAX_TRANSACTION_ITEMS, DynamoBase, TransactionRefused, from_item, put, to_item, update
 from .registry_store import external_lookup
 
 # Rounds of a transaction that lost only to concurrent transactions (no condition failed).
 WRITE_ATTEMPTS = 5
+# Items per verdict transaction stay under DynamoDB's 100 (state + verdict + event + links).
+MAX_ITEMS_PER_COMMIT = 90
+NUMBERS = ("expected_wh", "sigma_wh", "ceiling_wh", "clear_sky_wh")
+
+
+def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
+    stage = item.get("pipeline")
+    return ReceivedReading(
+        reading_id=item["id"], device_id=item["device_id"], owner_account_id=item.get("owner_account_id", ""),
+        period_start=item["period_start"], period_end=item["period_end"], energy_wh=int(item["energy_wh"]),
+        source_id=item.get("source_id", ""), status=ReadingStatus(item["status"]),
+        stage=Stage(stage) if stage else None, received_at=item.get("received_at"),
+        external_id=item.get("external_id"), signer=item.get("signer"), signature=item.get("signature"),
+        derived=bool(item.get("derived", False)), payment=item.get("payment"), judged_at=item.get("judged_at"),
+        judged_energy_wh=None if item.get("judged_energy_wh") is None else int(item["judged_energy_wh"]),
+        rule=item.get("rule"), reason=item.get("reason"),
+        numbers={k: item[k] for k in NUMBERS if k in item}, review=item.get("review"),
+        pooled_wh=int(item.get("pooled_wh", 0)),
+    )
+
+
+def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
+    """The stored item (None values are not stored)."""
+    return {
+        "id": reading.reading_id, "device_id": reading.device_id, "owner_account_id": reading.owner_account_id,
+        "period_start": reading.period_start, "period_end": reading.period_end, "energy_wh": reading.energy_wh,
+        "external_id": reading.external_id, "status": reading.status.value,
+        "pipeline": reading.stage.value if reading.stage else None, "source_id": reading.source_id,
+        "signer": reading.signer, "signature": reading.signature, "derived": reading.derived,
+        "payment": dict(reading.payment) if reading.payment is not None else None,
+        "received_at": reading.received_at, "judged_at": reading.judged_at,
+        "judged_energy_wh": reading.judged_energy_wh, "rule": reading.rule, "reason": reading.reason,
+        **reading.numbers, "review": dict(reading.review) if reading.review is not None else None,
+        "pooled_wh": reading.pooled_wh or None,
+    }
+
+
+def state_from_item(item: dict[str, Any]) -> DeviceState:
+    return DeviceState(item["device_id"], int(item.get("version", 0)),
+                       tuple((int(r[0]), int(r[1])) for r in item.get("ranges", [])), item.get("history") or {})
+
+
+def transaction_size(group: DeviceWrites) -> int:
+    return (group.state is not None) + len(group.transitions) + sum(2 + len(e.related_ids) for e in group.events) + 1
+
+
+def pack(groups: Sequence[DeviceWrites]) -> list[list[DeviceWrites]]:
+    """Device groups packed into transactions of at most MAX_ITEMS_PER_COMMIT items."""
+    batches: list[list[DeviceWrites]] = []
+    current: list[DeviceWrites] = []
+    used = 0
+    for group in groups:
+        if current and used + transaction_size(group) > MAX_ITEMS_PER_COMMIT:
+            batches.append(current)
+            current, used = [], 0
+        current.append(group)
+        used += transaction_size(group)
+    if current:
+        batches.append(current)
+    return batches
 
 
 class DynamoReadings(DynamoBase):
-    def readings(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def readings(self, reading_ids: Sequence[str]) -> dict[str, ReceivedReading]:
         unique = list(dict.fromkeys(reading_ids))
-        return {item["id"]: item for item in self.batch_get("readings", [{"id": i} for i in unique])}
+        return {item["id"]: reading_from_item(item)
+                for item in self.batch_get("readings", [{"id": i} for i in unique])}
 
-    def contents(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def contents(self, reading_ids: Sequence[str]) -> dict[str, ReadingContent]:
         """Only what makes a reading the same reading (id, device, period, energy): the intake compares
         these on every resubmission, and whole items cost far more to read back."""
         table = self.name("readings")
         names = {f"#a{i}": a for i, a in enumerate(("id", "device_id", "period_start", "period_end", "energy_wh"))}
         unique = list(dict.fromkeys(reading_ids))
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, ReadingContent] = {}
         for start in range(0, len(unique), 100):
             pending: dict[str, Any] = {table: {"Keys": [to_item({"id": i}) for i in unique[start:start + 100]],
                                                "ConsistentRead": True, "ProjectionExpression": ", ".join(names),
                                                "ExpressionAttributeNames": names}}
             while pending:
                 response = self.client.batch_get_item(RequestItems=pending)
-                found.update((item["id"], item) for item in map(from_item, response["Responses"].get(table, [])))
+                found.update((item["id"], ReadingContent(item["id"], item["device_id"], item["period_start"],
+                                                         item["period_end"], int(item["energy_wh"])))
+                             for item in map(from_item, response["Responses"].get(table, [])))
                 pending = response.get("UnprocessedKeys") or {}
         return found
 
@@ -40,7 +113,7 @@ class DynamoReadings(DynamoBase):
         prefix = len(external_lookup(source_id, "reading", ""))
         return {item["k"][prefix:]: item["target_id"] for item in self.batch_get("lookups", keys)}
 
-    def store_new(self, records: Sequence[dict[str, Any]], source_id: str) -> list[str]:
+    def store_new(self, readings: Sequence[ReceivedReading], source_id: str) -> list[str]:
         """Write readings that are not there yet, each with its external-id lookup, in small transactions.
 
         A received reading never changes: each put holds only if no reading has that id (and the
@@ -49,7 +122,7 @@ class DynamoReadings(DynamoBase):
         and compares them.
         """
         groups: list[tuple[str, list[dict[str, Any]]]] = []
-        for record in records:
+        for record in map(reading_to_item, readings):
             group = [put(self.name("readings"), record, "attribute_not_exists(id)")]
             if record.get("external_id"):
                 group.append(put(self.name("lookups"), {"k": external_lookup(source_id, "reading",
@@ -89,52 +162,82 @@ class DynamoReadings(DynamoBase):
             raise Conflict("readings are being written concurrently; send the request again")
         return refused
 
-    def device_states(self, device_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def device_states(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
         keys = [{"device_id": d} for d in dict.fromkeys(device_ids)]
-        return {item["device_id"]: item for item in self.batch_get("device_state", keys)}
+        return {item["device_id"]: state_from_item(item) for item in self.batch_get("device_state", keys)}
 
-    def state_update(self, device_id: str, old_version: int, ranges: list[list[int]],
-                     history: dict[str, Any]) -> dict[str, Any]:
+    def commit_verdicts(self, groups: Sequence[DeviceWrites]) -> list[DeviceWrites]:
+        """Write each device's state change, transitions and events, packed into as few transactions as fit.
+
+        A pack is written whole or not at all; returns the groups of refused packs (a condition failed:
+        another writer changed a state or a reading since it was read), for the caller to read again.
+        """
+        refused: list[DeviceWrites] = []
+        for batch in pack(groups):
+            items = [item for group in batch for item in self._writes(group)]
+            try:
+                self.commit(items, [e for group in batch for e in group.events])
+            except TransactionRefused:
+                refused += batch
+        return refused
+
+    def _writes(self, group: DeviceWrites) -> list[dict[str, Any]]:
+        items = [self._state_update(group.state)] if group.state else []
+        return items + [self._transition(t) for t in group.transitions]
+
+    def _state_update(self, change: StateChange) -> dict[str, Any]:
         """Write a device's ranges and history only if nobody changed them since they were read."""
+        old_version = change.old_version
         condition = "attribute_not_exists(version)" if old_version == 0 else "version = :old"
-        values: dict[str, Any] = {":new": old_version + 1, ":ranges": ranges, ":history": history}
+        values: dict[str, Any] = {":new": old_version + 1, ":ranges": [list(r) for r in change.ranges],
+                                  ":history": dict(change.history)}
         if old_version:
             values[":old"] = old_version
-        return update(self.name("device_state"), {"device_id": device_id},
+        return update(self.name("device_state"), {"device_id": change.device_id},
                       "SET version = :new, ranges = :ranges, history = :history", condition, values=values)
 
-    def judgement_update(self, reading_id: str, fields: dict[str, Any], from_status: str,
-                         pipeline: str | None, energy_wh: int | None = None) -> dict[str, Any]:
-        """A verdict, written only if the reading is still in `from_status` and (given `energy_wh`)
+    def _transition(self, t: Transition) -> dict[str, Any]:
+        """A verdict, written only if the reading is still in `from_status` and (given `judged_energy_wh`)
         still holds the energy that was judged."""
+        fields: dict[str, Any] = {"status": t.status.value, "rule": t.rule, "reason": t.reason,
+                                  "judged_at": t.judged_at, "judged_energy_wh": t.judged_energy_wh, **t.numbers,
+                                  "review": dict(t.review) if t.review is not None else None}
+        fields = {k: v for k, v in fields.items() if v is not None}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": value for i, value in enumerate(fields.values())}
         sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
-        values[":from"] = from_status
+        values[":from"] = t.from_status.value
         names["#status"] = "status"
         expression = "SET " + ", ".join(sets)
-        if pipeline:
-            names["#p"] = "pipeline"
-            values[":p"] = pipeline
+        names["#p"] = "pipeline"
+        if t.stage:
+            values[":p"] = t.stage.value
             expression += ", #p = :p"
         else:
-            names["#p"] = "pipeline"
             expression += " REMOVE #p"
         condition = "#status = :from"
-        if energy_wh is not None:
+        if t.judged_energy_wh is not None:
             names["#e"] = "energy_wh"
-            values[":judged"] = energy_wh
+            values[":judged"] = t.judged_energy_wh
             condition += " AND #e = :judged"
-        return update(self.name("readings"), {"id": reading_id}, expression, condition,
+        return update(self.name("readings"), {"id": t.reading_id}, expression, condition,
                       names=names, values=values)
+
+    def serials_of(self, reading_id: str, limit: int = 1000) -> list[str]:
+        return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", reading_id, limit, None).items]
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         page = self.query_page("readings", "by_pipeline", "pipeline", stage, limit, None,
                                range_condition=("received_at", "<", received_before))
         return page.items
 
-    def device_readings(self, device_id: str, limit: int, cursor: str | None, status: str | None) -> Page:
-        return self.query_page("readings", "by_device", "device_id", device_id, limit, cursor, {"status": status})
+    def device_readings(self, device_id: str, limit: int, cursor: str | None,
+                        status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]:
+        page = self.query_page("readings", "by_device", "device_id", device_id, limit, cursor,
+                               {"status": status.value if status else None})
+        return [reading_from_item(i) for i in page.items], page.next_cursor
 
-    def by_status(self, status: str, limit: int, cursor: str | None) -> Page:
-        return self.query_page("readings", "by_status", "status", status, limit, cursor)
+    def by_status(self, status: ReadingStatus, limit: int,
+                  cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
+        page = self.query_page("readings", "by_status", "status", status.value, limit, cursor)
+        return [reading_from_item(i) for i in page.items], page.next_cursor

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..domain.ledger.events import Event, NewEvent
-from .dynamo import DynamoBase, Page, TransactionRefused, put
+from ..domain.registry import Account, Device, Source, fields_of
+from ..services.ports.registry import ExternalIdTaken
+from .dynamo import DynamoBase, TransactionRefused, put
 
 
 def key_lookup(key_hash: str) -> str:
@@ -23,12 +25,39 @@ def external_lookup(source_id: str, kind: str, external_id: str) -> str:
     return f"ext#{source_id}#{kind}#{external_id}"
 
 
-class ExternalIdTaken(Exception):
-    """The (source, external_id) pair names a record that already exists."""
+def _known(cls: Any, item: dict[str, Any], id_field: str) -> dict[str, Any]:
+    """The item's attributes the record knows (the table key becomes the record's id field)."""
+    fields = {k: v for k, v in item.items() if k in cls.__dataclass_fields__}
+    fields[id_field] = item["id"]
+    return fields
 
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(existing_id)
-        self.existing_id = existing_id
+
+def source_from_item(item: dict[str, Any]) -> Source:
+    return Source(**_known(Source, item, "source_id"))
+
+
+def account_from_item(item: dict[str, Any]) -> Account:
+    return Account(**_known(Account, item, "account_id"))
+
+
+def device_from_item(item: dict[str, Any]) -> Device:
+    fields = _known(Device, item, "device_id")
+    if fields.get("linke_turbidity") is not None:
+        fields["linke_turbidity"] = tuple(fields["linke_turbidity"])
+    return Device(**fields)
+
+
+def to_registry_item(record: Source | Account | Device) -> dict[str, Any]:
+    entity, id_field = ENTITY[type(record)]
+    data = fields_of(record)
+    return {"id": data.pop(id_field), "entity": entity, **data}
+
+
+ENTITY: dict[type, tuple[str, str]] = {Source: ("source", "source_id"), Account: ("account", "account_id"),
+                                       Device: ("device", "device_id")}
+TABLE = {"source": "sources", "account": "accounts", "device": "devices"}
+# The first filter given picks the index a device listing reads; the others filter it.
+DEVICE_INDEXES = (("by_owner", "owner_account_id"), ("by_country", "country"), ("by_type", "device_type"))
 
 
 class DynamoRegistry(DynamoBase):
@@ -39,6 +68,7 @@ class DynamoRegistry(DynamoBase):
     DEVICE_TTL_S = 60.0
 
     def devices(self, device_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Device items by id (kept a minute per process); `device_records` for the records."""
         cache: dict[str, tuple[float, dict[str, Any]]] = self.__dict__.setdefault("_device_cache", {})
         now = time.monotonic()
         wanted = list(dict.fromkeys(device_ids))
@@ -47,19 +77,42 @@ class DynamoRegistry(DynamoBase):
             cache[item["id"]] = (now + self.DEVICE_TTL_S, item)
         return {d: cache[d][1] for d in wanted if d in cache}
 
-    def register(self, logical: str, record: dict[str, Any], record_id: str,
-                 event: NewEvent, key_hash: str | None = None,
-                 principal: tuple[str, str] | None = None,
+    def device_records(self, device_ids: Iterable[str]) -> dict[str, Device]:
+        return {d: device_from_item(item) for d, item in self.devices(device_ids).items()}
+
+    def source(self, source_id: str) -> Source | None:
+        item = self.get("sources", id=source_id)
+        return source_from_item(item) if item else None
+
+    def account(self, account_id: str) -> Account | None:
+        item = self.get("accounts", id=account_id)
+        return account_from_item(item) if item else None
+
+    def device(self, device_id: str) -> Device | None:
+        item = self.get("devices", id=device_id)
+        return device_from_item(item) if item else None
+
+    def accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        keys = [{"id": a} for a in dict.fromkeys(account_ids)]
+        return {item["id"]: account_from_item(item) for item in (self.batch_get("accounts", keys) if keys else [])}
+
+    def register(self, record: Source | Account | Device, event: NewEvent, key_hash: str | None = None,
                  external: tuple[str, str, str] | None = None) -> Event:
-        items = [put(self.name(logical), {"id": record_id, **record}, "attribute_not_exists(id)")]
+        """Store a new record with its event, its external id guard and (for sources and accounts) its key.
+
+        Raises ExternalIdTaken when the caller's external id already names another record.
+        """
+        item = to_registry_item(record)
+        record_id, entity = item["id"], item["entity"]
+        items = [put(self.name(TABLE[entity]), item, "attribute_not_exists(id)")]
         if external:
             items.append(put(self.name("lookups"), {"k": external_lookup(*external), "target_id": record_id},
                              "attribute_not_exists(k)"))
-        if key_hash and principal:
-            items.append(put(self.name("lookups"), {"k": key_lookup(key_hash), "principal_kind": principal[0],
-                                                    "principal_id": principal[1]}, "attribute_not_exists(k)"))
-            items.append(put(self.name("lookups"), {"k": keys_of_lookup(principal[1]), "principal_kind": principal[0],
-                                                    "principal_id": principal[1], "key_hashes": {key_hash},
+        if key_hash and entity in ("source", "account"):
+            items.append(put(self.name("lookups"), {"k": key_lookup(key_hash), "principal_kind": entity,
+                                                    "principal_id": record_id}, "attribute_not_exists(k)"))
+            items.append(put(self.name("lookups"), {"k": keys_of_lookup(record_id), "principal_kind": entity,
+                                                    "principal_id": record_id, "key_hashes": {key_hash},
                                                     "version": 0}, "attribute_not_exists(k)"))
         try:
             (stored,) = self.commit(items, [event])
@@ -80,13 +133,26 @@ class DynamoRegistry(DynamoBase):
         found = self.get("lookups", k=key_lookup(key_hash))
         return (found["principal_kind"], found["principal_id"]) if found else None
 
-    def record(self, logical: str, record_id: str) -> dict[str, Any] | None:
-        return self.get(logical, id=record_id)
+    def list_sources(self, limit: int, cursor: str | None) -> tuple[list[Source], str | None]:
+        # Sources are few (platforms, not devices): a paginated scan is the honest index.
+        page = self.scan_page("sources", limit, cursor)
+        return [source_from_item(i) for i in page.items], page.next_cursor
 
-    def list_records(self, logical: str, entity: str, limit: int, cursor: str | None,
-                     filters: dict[str, Any] | None = None, index: tuple[str, str, Any] | None = None) -> Page:
+    def list_accounts(self, limit: int, cursor: str | None, kind: str | None = None,
+                      country: str | None = None) -> tuple[list[Account], str | None]:
+        page = self.query_page("accounts", "by_entity", "entity", "account", limit, cursor,
+                               {"kind": kind, "country": country})
+        return [account_from_item(i) for i in page.items], page.next_cursor
+
+    def list_devices(self, limit: int, cursor: str | None, owner_account_id: str | None = None,
+                     country: str | None = None, device_type: str | None = None) -> tuple[list[Device], str | None]:
         """List by the most selective index given, remaining filters applied server-side."""
-        if index:
-            index_name, key_name, key_value = index
-            return self.query_page(logical, index_name, key_name, key_value, limit, cursor, filters)
-        return self.query_page(logical, "by_entity", "entity", entity, limit, cursor, filters)
+        filters = {"owner_account_id": owner_account_id, "country": country, "device_type": device_type}
+        for index_name, field_name in DEVICE_INDEXES:
+            if filters[field_name] is not None:
+                value = filters.pop(field_name)
+                page = self.query_page("devices", index_name, field_name, value, limit, cursor, filters)
+                break
+        else:
+            page = self.query_page("devices", "by_entity", "entity", "device", limit, cursor, filters)
+        return [device_from_item(i) for i in page.items], page.next_cursor

@@ -9,9 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-
-class ObjectGone(Exception):
-    """The object was deleted, or replaced by another version, since it was notified."""
+from ..services.ports.buckets import ObjectGone
 
 
 class S3Bucket:

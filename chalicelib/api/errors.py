@@ -11,7 +11,6 @@ from typing import Any, ParamSpec
 from chalice import Response
 from pydantic import BaseModel
 
-from ..adapters.dynamo import Page
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
 
 log = logging.getLogger("drec.api")
@@ -70,5 +69,5 @@ def api(handler: Callable[P, Response]) -> Callable[P, Response]:
     return wrapped
 
 
-def page_body(page: Page) -> dict[str, Any]:
+def page_body(page: Any) -> dict[str, Any]:  # a Page, or a service's page of views
     return {"items": page.items, "next_cursor": page.next_cursor}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from .. import bootstrap
-from ..adapters.dynamo import Page
 from ..domain.errors import BadInput
+from ..domain.readings import ReadingStatus
 from ..services import intake, review, uploads
 from ..services import registry as registering
 from . import schemas
@@ -16,17 +16,10 @@ from .request import incoming
 
 readings = Blueprint(__name__)
 
-STATUSES = ("queued", "accepted", "rejected", "flagged")
-
-
-def _status(value: str) -> str:
-    if value not in STATUSES:
+def _status(value: str) -> ReadingStatus:
+    if value not in set(ReadingStatus):
         raise BadInput("status must be queued, accepted, rejected or flagged", field="status")
-    return value
-
-
-def _readings_page(page: Page) -> Response:
-    return json_response({"items": [intake.reading_view(i) for i in page.items], "next_cursor": page.next_cursor})
+    return ReadingStatus(value)
 
 
 @route(readings, "post", "/readings", "Push up to 1000 readings (each signed if its device or source has a key)",
@@ -72,8 +65,8 @@ def post_upload_url() -> Response:
        items=schemas.ReadingOut)
 def get_readings() -> Response:
     rq = incoming(readings)
-    status = _status(rq.query.get("status") or "flagged")
-    return _readings_page(bootstrap.container().readings.by_status(status, *rq.paging()))
+    status = _status(rq.query.get("status") or ReadingStatus.FLAGGED)
+    return json_response(intake.list_readings(bootstrap.container().readings, status, *rq.paging()))
 
 
 @route(readings, "get", "/readings/{reading_id}", "One reading and its verdict", schemas.ReadingOut)
@@ -98,4 +91,4 @@ def get_device_readings(device_id: str) -> Response:
     c = bootstrap.container()
     registering.get_device(c.registry, device_id)
     status = _status(rq.query["status"]) if rq.query.get("status") else None
-    return _readings_page(c.readings.device_readings(device_id, *rq.paging(), status))
+    return json_response(intake.list_device_readings(c.readings, device_id, *rq.paging(), status))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel
 
 from .. import bootstrap
-from ..adapters.dynamo import Page
+from ..domain.registry import RegisterAccount, RegisterDevice, RegisterSource
 from ..services import registry as registering
 from ..services import stats
 from . import schemas
@@ -36,7 +37,7 @@ def get_stats() -> Response:
     return json_response(stats.registry_stats(bootstrap.container().drecs))
 
 
-def _listed(lister: Callable[..., Page], *filters: str) -> Response:
+def _listed(lister: Callable[..., Any], *filters: str) -> Response:
     """A page of accounts or devices, filtered by the query's `filters`, as the caller's key may see it."""
     rq = incoming(registry)
     page = lister(bootstrap.container().registry, *rq.paging(), **{f: rq.query.get(f) for f in filters},
@@ -45,10 +46,10 @@ def _listed(lister: Callable[..., Page], *filters: str) -> Response:
 
 
 def _registration(register: Callable[..., registering.Registered], model: type[BaseModel],
-                  site_lookup: bool = False) -> Response:
+                  command_type: Callable[..., Any], site_lookup: bool = False) -> Response:
     """201 with the new record (and its key, shown once) the first time; 200 with the same record on a replay."""
     rq = incoming(registry)
-    command = rq.parse(model)
+    command = command_type(**rq.parse(model).model_dump())
     c = bootstrap.container()
     extra = {"site_lookup": c.site_lookup} if site_lookup else {}
     done = register(c.registry, rq.principal(), command, idempotency_key=rq.idempotency_key(), **extra)
@@ -59,7 +60,7 @@ def _registration(register: Callable[..., registering.Registered], model: type[B
 @route(registry, "post", "/sources", "Register a source (operator)", schemas.SourceCreated, 201,
        request=schemas.SourceIn, write=True)
 def post_source() -> Response:
-    return _registration(registering.register_source, schemas.SourceIn)
+    return _registration(registering.register_source, schemas.SourceIn, RegisterSource)
 
 
 @route(registry, "get", "/sources", "List sources", query=PAGED, items=schemas.SourceOut)
@@ -76,7 +77,7 @@ def get_source(source_id: str) -> Response:
 @route(registry, "post", "/accounts", "Register an account (operator or source)", schemas.AccountCreated, 201,
        request=schemas.AccountIn, write=True)
 def post_account() -> Response:
-    return _registration(registering.register_account, schemas.AccountIn)
+    return _registration(registering.register_account, schemas.AccountIn, RegisterAccount)
 
 
 @route(registry, "get", "/accounts", "List accounts (contact only for the account's side)",
@@ -95,7 +96,7 @@ def get_account(account_id: str) -> Response:
 @route(registry, "post", "/devices", "Register a device (operator, source, or owner)", schemas.DeviceOut, 201,
        request=schemas.DeviceIn, write=True)
 def post_device() -> Response:
-    return _registration(registering.register_device, schemas.DeviceIn, site_lookup=True)
+    return _registration(registering.register_device, schemas.DeviceIn, RegisterDevice, site_lookup=True)
 
 
 @route(registry, "get", "/devices", "List devices (exact locations only for the owner's side)",

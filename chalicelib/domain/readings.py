@@ -8,18 +8,37 @@ record stays small while every new period is checked against all earlier ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
 from .errors import BadInput
-from .time import MAX_PERIOD
+from .ledger.events import NewEvent
+from .time import MAX_PERIOD, parse_utc
 
 MAX_READINGS_PER_REQUEST = 1000
 #: Reading ids one queue message names.
 IDS_PER_MESSAGE = 100
 
 Range = tuple[int, int]  # [start, end) in epoch seconds
+
+
+class ReadingStatus(StrEnum):
+    """queued → accepted | rejected | flagged; a flagged reading is reviewed into accepted or rejected."""
+
+    QUEUED = "queued"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FLAGGED = "flagged"
+
+
+class Stage(StrEnum):
+    """Which handler a reading waits for: the validator, then the issuer. None once it waits for nobody."""
+
+    VALIDATION = "queued"
+    POOLING = "pooling"
 
 
 @dataclass(frozen=True)
@@ -116,3 +135,103 @@ def id_messages(reading_ids: Sequence[str]) -> list[dict[str, list[str]]]:
     """Queue message bodies naming `reading_ids` in order, `IDS_PER_MESSAGE` to a body."""
     return [{"reading_ids": list(reading_ids[start:start + IDS_PER_MESSAGE])}
             for start in range(0, len(reading_ids), IDS_PER_MESSAGE)]
+
+
+@dataclass(frozen=True)
+class ReceivedReading:
+    """A reading as stored: what was received (never changed afterwards) and how it was judged."""
+
+    reading_id: str
+    device_id: str
+    owner_account_id: str
+    period_start: str
+    period_end: str
+    energy_wh: int
+    source_id: str
+    status: ReadingStatus = ReadingStatus.QUEUED
+    stage: Stage | None = Stage.VALIDATION
+    received_at: str | None = None
+    external_id: str | None = None
+    signer: str | None = None  # only ever a verified signature's signer
+    signature: str | None = None
+    derived: bool = False
+    payment: Mapping[str, Any] | None = None  # the paid window a derived reading came from
+    judged_at: str | None = None
+    judged_energy_wh: int | None = None
+    rule: str | None = None
+    reason: str | None = None
+    numbers: Mapping[str, float] = field(default_factory=dict)  # expected_wh, sigma_wh, ceiling_wh, clear_sky_wh
+    review: Mapping[str, Any] | None = None
+    pooled_wh: int = 0
+
+    @property
+    def content(self) -> tuple[str, str, str, int]:
+        """What makes two submissions the same reading (external id and signature are not content)."""
+        return self.device_id, self.period_start, self.period_end, int(self.energy_wh)
+
+    @property
+    def span(self) -> Range:
+        return epoch(parse_utc(self.period_start)), epoch(parse_utc(self.period_end))
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A device's accepted (and held) periods and the history of its accepted readings, with a version."""
+
+    device_id: str
+    version: int = 0
+    ranges: tuple[Range, ...] = ()
+    history: Mapping[str, Any] = field(default_factory=dict)  # judging.DeviceHistory as a mapping
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A reading moved on from `from_status`, written only if it is still there and (given
+    `judged_energy_wh`) still holds the energy that was judged: the verdict holds for that energy only."""
+
+    reading_id: str
+    from_status: ReadingStatus
+    status: ReadingStatus
+    stage: Stage | None  # None: it leaves the pipeline
+    judged_energy_wh: int | None = None
+    judged_at: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    numbers: Mapping[str, float] = field(default_factory=dict)
+    review: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A device's new ranges and history, written only if its state is still at `old_version`."""
+
+    device_id: str
+    old_version: int
+    ranges: tuple[Range, ...]
+    history: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReadingContent:
+    """Only what makes a reading the same reading: what the intake compares on every resubmission."""
+
+    reading_id: str
+    device_id: str
+    period_start: str
+    period_end: str
+    energy_wh: int
+
+    @property
+    def content(self) -> tuple[str, str, str, int]:
+        return self.device_id, self.period_start, self.period_end, int(self.energy_wh)
+
+
+@dataclass
+class DeviceWrites:
+    """One device's verdicts: its state change (if any), its readings' transitions and their events,
+    written all at once or not at all."""
+
+    device_id: str
+    state: StateChange | None
+    transitions: list[Transition]
+    events: list[NewEvent]

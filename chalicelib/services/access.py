@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Protocol
 
 from ..domain.errors import Forbidden, NotFound, Unauthorized
-from ..domain.model import OPERATOR_ID, Principal
+from ..domain.model import OPERATOR_ID, Principal, PrincipalKind
+from ..domain.registry import Account, may_act_for
+from .ports.registry import KeyLookup
 
-
-class KeyLookup(Protocol):
-    def principal_for_key_hash(self, key_hash: str) -> tuple[str, str] | None: ...
-    def record(self, logical: str, record_id: str) -> dict[str, Any] | None: ...
+__all__ = ["KeyLookup", "account_or_404", "authenticate", "hash_key", "may_act_for", "require_acting_for",
+           "require_operator"]
 
 
 def hash_key(api_key: str) -> str:
@@ -23,7 +22,7 @@ def authenticate(store: KeyLookup, operator_key: str | None, api_key: str | None
     if not api_key:
         raise Unauthorized("this write needs an API key in the X-Api-Key header", field="X-Api-Key")
     if operator_key and hmac.compare_digest(api_key.encode(), operator_key.encode()):
-        return Principal("operator", OPERATOR_ID)
+        return Principal(PrincipalKind.OPERATOR, OPERATOR_ID)
     found = store.principal_for_key_hash(hash_key(api_key))
     if not found:
         raise Unauthorized("the X-Api-Key is not known to this registry (a rotated or revoked key no longer "
@@ -36,25 +35,17 @@ def require_operator(principal: Principal, action: str) -> None:
         raise Forbidden(f"only the operator may {action}")
 
 
-def account_or_404(store: KeyLookup, account_id: str, field_name: str = "account_id") -> dict[str, Any]:
-    account = store.record("accounts", account_id)
+def account_or_404(store: KeyLookup, account_id: str, field_name: str = "account_id") -> Account:
+    account = store.account(account_id)
     if not account:
         raise NotFound(f"no account {account_id!r}", field=field_name)
     return account
 
 
-def may_act_for(principal: Principal, account: dict[str, Any]) -> bool:
-    if principal.is_operator:
-        return True
-    if principal.kind == "account":
-        return principal.id == account["id"]
-    return principal.kind == "source" and account.get("registered_by") == principal.id
-
-
-def require_acting_for(principal: Principal, account: dict[str, Any], action: str) -> None:
+def require_acting_for(principal: Principal, account: Account, action: str) -> None:
     if not may_act_for(principal, account):
         who = "the operator, the account itself"
-        if account.get("registered_by", "").startswith("src-"):
-            who += f" or the source that registered it ({account['registered_by']})"
+        if account.registered_by.startswith("src-"):
+            who += f" or the source that registered it ({account.registered_by})"
         raise Forbidden(f"{principal.kind} {principal.id} may not {action} for account "
-                        f"{account['id']}: only {who} may")
+                        f"{account.account_id}: only {who} may")

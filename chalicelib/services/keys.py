@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.dynamo import TransactionRefused
-from ..adapters.key_store import DynamoKeys
-from ..adapters.registry_store import DynamoRegistry
 from ..domain.errors import Conflict, RuleBroken, Unauthorized
 from ..domain.ledger import events as ev
 from ..domain.model import Principal, new_api_key
 from ..domain.time import iso, now_utc
 from .access import hash_key, require_operator
+from .ports.registry import KeyGone, KeysChanged, KeyStore, RegistryStore
 from .registry import get_account, get_source
 
 # A rotation or revocation retried this often when the other one changed the key ring meanwhile.
@@ -27,7 +25,7 @@ ATTEMPTS = 5
 REVOKED_EVENT = {"source": ev.SOURCE_REVOKED, "account": ev.ACCOUNT_REVOKED}
 
 
-def rotate_key(keys: DynamoKeys, principal: Principal, presented_key: str) -> dict[str, Any]:
+def rotate_key(keys: KeyStore, principal: Principal, presented_key: str) -> dict[str, Any]:
     """A new key for the caller; the key it presented answers 401 from now on.
 
     Not replayable: the new key is shown once and never stored, so a retry with the old
@@ -44,17 +42,17 @@ def rotate_key(keys: DynamoKeys, principal: Principal, presented_key: str) -> di
                              "rotated_at": rotated_at})
         try:
             keys.rotate(principal.kind, principal.id, keys.ring(principal.id), old_hash, hash_key(api_key), event)
-        except TransactionRefused as refused:
-            if refused.reasons[0] or refused.reasons[3]:
-                raise Unauthorized("this key was rotated or revoked while the request ran; use the current key",
-                                   field="X-Api-Key") from refused
+        except KeyGone as gone:
+            raise Unauthorized("this key was rotated or revoked while the request ran; use the current key",
+                               field="X-Api-Key") from gone
+        except KeysChanged:
             continue  # the key ring changed under us (another rotation): read it again
         return {"api_key": api_key, "principal_kind": principal.kind, "principal_id": principal.id,
                 "rotated_at": rotated_at}
     raise Conflict("the keys of this principal are changing under another request; retry", field="X-Api-Key")
 
 
-def revoke(registry: DynamoRegistry, keys: DynamoKeys, principal: Principal, kind: str,
+def revoke(registry: RegistryStore, keys: KeyStore, principal: Principal, kind: str,
            principal_id: str) -> dict[str, Any]:
     """Revoke a source or an account: every key of it answers 401; its records stay readable.
 
@@ -71,7 +69,7 @@ def revoke(registry: DynamoRegistry, keys: DynamoKeys, principal: Principal, kin
                             {f"{kind}_id": principal_id, "revoked_at": revoked_at, "revoked_by": principal.id})
         try:
             keys.revoke(kind, principal_id, keys.ring(principal_id), revoked_at, principal.id, event)
-        except TransactionRefused:
+        except KeysChanged:
             continue  # revoked meanwhile (answered above next time), or the key ring changed: read again
         return read(registry, principal_id)
     raise Conflict(f"the keys of {kind} {principal_id} are changing under another request; retry",

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..adapters.dynamo import Page
-from ..adapters.registry_store import DynamoRegistry, ExternalIdTaken
-from ..api.schemas import AccountIn, DeviceIn, SourceIn
 from ..domain.errors import Forbidden, NotFound, RuleBroken
 from ..domain.ledger import events as ev
-from ..domain.model import Principal, check_country, check_device_rules, new_api_key, new_id
+from ..domain.model import Principal, PrincipalKind, new_api_key, new_id
 from ..domain.privacy import location_commitment, new_location_salt, round_coordinate
+from ..domain.registry import (
+    ACCOUNT_INPUT,
+    DEVICE_INPUT,
+    SOURCE_INPUT,
+    Account,
+    Device,
+    DeviceStatus,
+    RegisterAccount,
+    RegisterDevice,
+    RegisterSource,
+    Source,
+    check_country,
+    check_device_rules,
+    fields_of,
+    may_act_for,
+)
 from ..domain.time import iso, now_utc
-from .access import hash_key, may_act_for, require_acting_for, require_operator
+from .access import hash_key, require_acting_for, require_operator
+from .ports.registry import ExternalIdTaken, RegistryStore
 
 # (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).
 SiteLookup = Callable[[float, float], dict[str, Any]]
@@ -27,34 +41,40 @@ class Registered:
     api_key: str | None = None
 
 
-def _public(record: dict[str, Any], id_field: str) -> dict[str, Any]:
-    out = {k: v for k, v in record.items() if k not in ("id", "entity")}
-    out[id_field] = record["id"]
-    return out
+@dataclass(frozen=True)
+class Listed:
+    """One page of a listing, as the caller may see it."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
-def _account_view(record: dict[str, Any], viewer: Principal | None) -> dict[str, Any]:
+def source_view(source: Source, keep_null: tuple[str, ...] = ()) -> dict[str, Any]:
+    return fields_of(source, keep_null)
+
+
+def account_view(account: Account, viewer: Principal | None, keep_null: tuple[str, ...] = ()) -> dict[str, Any]:
     """Contact data is for the account, the sources that may act for it and the operator only."""
-    out = _public(record, "account_id")
-    if viewer is None or not may_act_for(viewer, record):
+    out = fields_of(account, keep_null)
+    if viewer is None or not may_act_for(viewer, account):
         out.pop("contact", None)
     return out
 
 
-def _device_view(record: dict[str, Any], exact: bool) -> dict[str, Any]:
+def device_view(device: Device, exact: bool, keep_null: tuple[str, ...] = ()) -> dict[str, Any]:
     """A household's exact location is personal data: others see it rounded to 0.01°, and no salt."""
-    out = _public(record, "device_id")
+    out = fields_of(device, keep_null)
     if not exact:
         out.pop("location_salt", None)
-        out["latitude"] = round_coordinate(record["latitude"])
-        out["longitude"] = round_coordinate(record["longitude"])
+        out["latitude"] = round_coordinate(device.latitude)
+        out["longitude"] = round_coordinate(device.longitude)
     return out
 
 
 class _DeviceViews:
     """Device views for one viewer; each owner account is looked up once (only for a signed-in viewer)."""
 
-    def __init__(self, store: DynamoRegistry, viewer: Principal | None) -> None:
+    def __init__(self, store: RegistryStore, viewer: Principal | None) -> None:
         self.store = store
         self.viewer = viewer
         self.owners: dict[str, bool] = {}
@@ -63,12 +83,12 @@ class _DeviceViews:
         if self.viewer is None:
             return False
         if owner_account_id not in self.owners:
-            owner = self.store.record("accounts", owner_account_id)
+            owner = self.store.account(owner_account_id)
             self.owners[owner_account_id] = owner is not None and may_act_for(self.viewer, owner)
         return self.owners[owner_account_id]
 
-    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
-        return _device_view(record, self.may_see_exact(record["owner_account_id"]))
+    def __call__(self, device: Device) -> dict[str, Any]:
+        return device_view(device, self.may_see_exact(device.owner_account_id))
 
 
 def dedupe_key(principal: Principal, kind: str, external_id: str | None,
@@ -81,7 +101,12 @@ def dedupe_key(principal: Principal, kind: str, external_id: str | None,
     return None
 
 
-def register_source(store: DynamoRegistry, principal: Principal, command: SourceIn,
+def _body(view: dict[str, Any], *leave_out: str) -> dict[str, Any]:
+    """An event body: the record's fields with a value, without the id and what must stay private."""
+    return {k: v for k, v in view.items() if k not in leave_out and v is not None}
+
+
+def register_source(store: RegistryStore, principal: Principal, command: RegisterSource,
                     idempotency_key: str | None = None) -> Registered:
     """A replay (same Idempotency-Key) answers with the source, without its key: keys are shown once."""
     require_operator(principal, "register sources")
@@ -89,26 +114,20 @@ def register_source(store: DynamoRegistry, principal: Principal, command: Source
     if external and (existing := store.find_external(*external)):
         return Registered(get_source(store, existing), False)
     source_id, api_key = new_id("src"), new_api_key()
-    record = {
-        "entity": "source",
-        "name": command.name,
-        "kind": command.kind.value,
-        "signing_address": command.signing_address.lower() if command.signing_address else None,
-        "registered_at": iso(now_utc()),
-        "registered_by": principal.id,
-    }
-    event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, str(record["registered_at"]),
-                        {k: v for k, v in record.items() if k != "entity" and v is not None})
+    source = Source(source_id, command.name, command.kind.value, iso(now_utc()), principal.id,
+                    signing_address=command.signing_address.lower() if command.signing_address else None)
+    event = ev.NewEvent(ev.SOURCE_REGISTERED, source_id, principal.id, source.registered_at,
+                        _body(source_view(source), "source_id"))
     try:
-        store.register("sources", record, source_id, event, hash_key(api_key), ("source", source_id), external)
+        store.register(source, event, hash_key(api_key), external)
     except ExternalIdTaken as taken:
         return Registered(get_source(store, taken.existing_id), False)
-    return Registered(_public({"id": source_id, **record}, "source_id"), True, api_key)
+    return Registered(source_view(source, SOURCE_INPUT), True, api_key)
 
 
-def register_account(store: DynamoRegistry, principal: Principal, command: AccountIn,
+def register_account(store: RegistryStore, principal: Principal, command: RegisterAccount,
                      idempotency_key: str | None = None) -> Registered:
-    if principal.kind == "account":
+    if principal.kind == PrincipalKind.ACCOUNT:
         raise Forbidden(f"account {principal.id} may not register accounts: only the operator or a source may")
     check_country(command.country)
     external = dedupe_key(principal, "account", command.external_id, idempotency_key)
@@ -117,28 +136,20 @@ def register_account(store: DynamoRegistry, principal: Principal, command: Accou
         if existing:
             return Registered(get_account(store, existing, principal), False)
     account_id, api_key = new_id("acc"), new_api_key()
-    record = {
-        "entity": "account",
-        "name": command.name,
-        "kind": command.kind.value,
-        "country": command.country,
-        "external_id": command.external_id,
-        "contact": command.contact,
-        "registered_at": iso(now_utc()),
-        "registered_by": principal.id,
-    }
-    body = {k: v for k, v in record.items() if k not in ("entity", "contact") and v is not None}
-    event = ev.NewEvent(ev.ACCOUNT_REGISTERED, account_id, principal.id, str(record["registered_at"]), body)
+    account = Account(account_id, command.name, command.kind.value, command.country, iso(now_utc()), principal.id,
+                      external_id=command.external_id, contact=command.contact)
+    event = ev.NewEvent(ev.ACCOUNT_REGISTERED, account_id, principal.id, account.registered_at,
+                        _body(fields_of(account), "account_id", "contact"))
     try:
-        store.register("accounts", record, account_id, event, hash_key(api_key), ("account", account_id), external)
+        store.register(account, event, hash_key(api_key), external)
     except ExternalIdTaken as taken:
         return Registered(get_account(store, taken.existing_id, principal), False)
-    return Registered(_public({"id": account_id, **record}, "account_id"), True, api_key)
+    return Registered(fields_of(account, ACCOUNT_INPUT), True, api_key)
 
 
-def register_device(store: DynamoRegistry, principal: Principal, command: DeviceIn,
+def register_device(store: RegistryStore, principal: Principal, command: RegisterDevice,
                     site_lookup: SiteLookup | None = None, idempotency_key: str | None = None) -> Registered:
-    owner = store.record("accounts", command.owner_account_id)
+    owner = store.account(command.owner_account_id)
     if not owner:
         raise RuleBroken(f"owner_account_id {command.owner_account_id!r} is not a registered account; "
                          "register the account first", field="owner_account_id")
@@ -152,82 +163,70 @@ def register_device(store: DynamoRegistry, principal: Principal, command: Device
         if existing:
             return Registered(get_device(store, existing, principal), False)
     device_id = new_id("dev")
-    record: dict[str, Any] = {
-        "entity": "device",
-        **command.model_dump(mode="json"),
-        "registered_at": iso(now_utc()),
-        "registered_by": principal.id,
-        "status": "active",
-    }
     # The salt stays in the record (shown to the owner's side only) so the owner can open the
     # commitment later; the commitment itself is public.
-    record["location_salt"] = new_location_salt()
-    record["location_commitment"] = location_commitment(record["latitude"], record["longitude"],
-                                                        record["location_salt"])
-    if command.signing_address:  # stored as the signer recovery returns it
-        record["signing_address"] = command.signing_address.lower()
+    salt = new_location_salt()
+    device = Device(
+        device_id, command.owner_account_id, command.device_type.value, command.capacity_w, command.latitude,
+        command.longitude, command.country, command.commissioning_date.isoformat(), command.offtaker_type.value,
+        iso(now_utc()), principal.id, grid_connected=command.grid_connected, external_id=command.external_id,
+        tilt_deg=command.tilt_deg, azimuth_deg=command.azimuth_deg, battery_wh=command.battery_wh,
+        # stored as the signer recovery returns it
+        signing_address=command.signing_address.lower() if command.signing_address else None,
+        status=DeviceStatus.ACTIVE, location_salt=salt,
+        location_commitment=location_commitment(command.latitude, command.longitude, salt))
     if site_lookup:
-        record.update(site_lookup(command.latitude, command.longitude))
-    body = {k: v for k, v in record.items()
-            if k not in ("entity", "linke_turbidity", "altitude_m", "location_salt") and v is not None}
+        site = site_lookup(command.latitude, command.longitude)
+        device = replace(device, altitude_m=site["altitude_m"], linke_turbidity=tuple(site["linke_turbidity"]))
+    body = _body(fields_of(device), "device_id", "linke_turbidity", "altitude_m", "location_salt")
     # The body is anchored for ever: only rounded coordinates go there (DESIGN.md, Trust model).
-    body["latitude"], body["longitude"] = round_coordinate(record["latitude"]), round_coordinate(record["longitude"])
-    event = ev.NewEvent(ev.DEVICE_REGISTERED, device_id, principal.id, record["registered_at"], body,
+    body["latitude"], body["longitude"] = round_coordinate(device.latitude), round_coordinate(device.longitude)
+    event = ev.NewEvent(ev.DEVICE_REGISTERED, device_id, principal.id, device.registered_at, body,
                         related_ids=(command.owner_account_id,))
     try:
-        store.register("devices", record, device_id, event, external=external)
+        store.register(device, event, external=external)
     except ExternalIdTaken as taken:
         return Registered(get_device(store, taken.existing_id, principal), False)
-    return Registered(_public({"id": device_id, **record}, "device_id"), True)
+    return Registered(device_view(device, True, DEVICE_INPUT), True)
 
 
-def get_source(store: DynamoRegistry, source_id: str) -> dict[str, Any]:
-    return _get(store, "sources", source_id, "source_id", "source")
+def get_source(store: RegistryStore, source_id: str) -> dict[str, Any]:
+    source = store.source(source_id)
+    if not source:
+        raise NotFound(f"no source {source_id!r}", field="source_id")
+    return source_view(source)
 
 
-def get_account(store: DynamoRegistry, account_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+def get_account(store: RegistryStore, account_id: str, viewer: Principal | None = None) -> dict[str, Any]:
     """The account as `viewer` (None: the public) may see it."""
-    return _account_view(_found(store, "accounts", account_id, "account_id", "account"), viewer)
+    account = store.account(account_id)
+    if not account:
+        raise NotFound(f"no account {account_id!r}", field="account_id")
+    return account_view(account, viewer)
 
 
-def get_device(store: DynamoRegistry, device_id: str, viewer: Principal | None = None) -> dict[str, Any]:
+def get_device(store: RegistryStore, device_id: str, viewer: Principal | None = None) -> dict[str, Any]:
     """The device as `viewer` (None: the public) may see it."""
-    return _DeviceViews(store, viewer)(_found(store, "devices", device_id, "device_id", "device"))
+    device = store.device(device_id)
+    if not device:
+        raise NotFound(f"no device {device_id!r}", field="device_id")
+    return _DeviceViews(store, viewer)(device)
 
 
-def _get(store: DynamoRegistry, logical: str, record_id: str, id_field: str, noun: str) -> dict[str, Any]:
-    return _public(_found(store, logical, record_id, id_field, noun), id_field)
+def list_sources(store: RegistryStore, limit: int, cursor: str | None) -> Listed:
+    sources, next_cursor = store.list_sources(limit, cursor)
+    return Listed([source_view(s) for s in sources], next_cursor)
 
 
-def _found(store: DynamoRegistry, logical: str, record_id: str, id_field: str, noun: str) -> dict[str, Any]:
-    record = store.record(logical, record_id)
-    if not record:
-        raise NotFound(f"no {noun} {record_id!r}", field=id_field)
-    return record
+def list_accounts(store: RegistryStore, limit: int, cursor: str | None, kind: str | None = None,
+                  country: str | None = None, viewer: Principal | None = None) -> Listed:
+    accounts, next_cursor = store.list_accounts(limit, cursor, kind, country)
+    return Listed([account_view(a, viewer) for a in accounts], next_cursor)
 
 
-def list_sources(store: DynamoRegistry, limit: int, cursor: str | None) -> Page:
-    # Sources are few (platforms, not devices): a paginated scan is the honest index.
-    page = store.scan_page("sources", limit, cursor)
-    return Page([_public(i, "source_id") for i in page.items], page.next_cursor)
-
-
-def list_accounts(store: DynamoRegistry, limit: int, cursor: str | None, kind: str | None = None,
-                  country: str | None = None, viewer: Principal | None = None) -> Page:
-    page = store.list_records("accounts", "account", limit, cursor, {"kind": kind, "country": country})
-    return Page([_account_view(i, viewer) for i in page.items], page.next_cursor)
-
-
-def list_devices(store: DynamoRegistry, limit: int, cursor: str | None, owner_account_id: str | None = None,
+def list_devices(store: RegistryStore, limit: int, cursor: str | None, owner_account_id: str | None = None,
                  country: str | None = None, device_type: str | None = None,
-                 viewer: Principal | None = None) -> Page:
-    filters = {"owner_account_id": owner_account_id, "country": country, "device_type": device_type}
-    index = None
-    for index_name, field_name in (("by_owner", "owner_account_id"), ("by_country", "country"),
-                                   ("by_type", "device_type")):
-        if filters[field_name] is not None:
-            index = (index_name, field_name, filters.pop(field_name))
-            break
-    page = store.list_records("devices", "device", limit, cursor, filters, index)
+                 viewer: Principal | None = None) -> Listed:
+    devices, next_cursor = store.list_devices(limit, cursor, owner_account_id, country, device_type)
     view = _DeviceViews(store, viewer)
-    return Page([view(i) for i in page.items], page.next_cursor)
+    return Listed([view(d) for d in devices], next_cursor)

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from eth_account import Account
+from eth_account import Account as EthAccount
 from eth_account.messages import encode_typed_data
 
 from ..domain.errors import Unauthorized
+from ..domain.registry import Account, Device, Source, signing_source_id
 from ..domain.signing import payment_message, reading_message
 
 SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")  # r, s, v: 65 bytes
@@ -28,7 +29,7 @@ def _recover(message: dict[str, Any], signature: str, field: str) -> str:
     if not isinstance(signature, str) or not SIGNATURE.match(signature):
         raise Unauthorized("signature must be 65 bytes as 0x-prefixed hex (130 hex digits)", field=field)
     try:
-        return str(Account.recover_message(encode_typed_data(full_message=message), signature=signature)).lower()
+        return str(EthAccount.recover_message(encode_typed_data(full_message=message), signature=signature)).lower()
     except Exception as exc:  # a bad v or a point off the curve raise several kinds of errors
         raise Unauthorized(f"signature is not a valid EIP-712 signature ({exc})", field=field) from exc
 
@@ -46,7 +47,7 @@ def recover_payment(device_id: str, paid_from: datetime | str, paid_until: datet
 
 
 def _sign(message: dict[str, Any], private_key: Any) -> str:
-    signed = Account.sign_message(encode_typed_data(full_message=message), private_key=private_key)
+    signed = EthAccount.sign_message(encode_typed_data(full_message=message), private_key=private_key)
     return "0x" + signed.signature.hex().removeprefix("0x")
 
 
@@ -60,13 +61,11 @@ def sign_payment(private_key: Any, device_id: str, paid_from: datetime | str, pa
     return _sign(payment_message(device_id, paid_from, paid_until), private_key)
 
 
-def required_signer(device: dict[str, Any], owner_account: dict[str, Any] | None,
-                    source_of: Callable[[str], dict[str, Any] | None]) -> str | None:
+def required_signer(device: Device, owner_account: Account | None,
+                    source_of: Callable[[str], Source | None]) -> str | None:
     """The lowercase address whose signature this device's readings need, or None."""
-    if device.get("signing_address"):
-        return str(device["signing_address"]).lower()
-    source_id = next((by for by in (device.get("registered_by"), (owner_account or {}).get("registered_by"))
-                      if isinstance(by, str) and by.startswith("src-")), None)
+    if device.signing_address:
+        return device.signing_address.lower()
+    source_id = signing_source_id(device, owner_account)
     source = source_of(source_id) if source_id else None
-    address = (source or {}).get("signing_address")
-    return str(address).lower() if address else None
+    return source.signing_address.lower() if source and source.signing_address else None

@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
-from ..adapters.s3 import ObjectGone, S3Bucket
-from ..adapters.upload_store import DynamoUploads
 from ..domain.errors import BadInput, DomainError, Forbidden
-from ..domain.model import Principal
+from ..domain.model import Principal, PrincipalKind
 from ..domain.time import iso, now_utc
 from .intake import Intake
+from .ports.buckets import Bucket, ObjectGone
+from .ports.registry import RegistryStore, UploadAnnouncements
 
 log = logging.getLogger("drec.uploads")
 
@@ -142,7 +142,7 @@ def _parse_time(text: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _previous_report(bucket: S3Bucket, target: str) -> dict[str, Any]:
+def _previous_report(bucket: Bucket, target: str) -> dict[str, Any]:
     try:
         previous = json.loads(bucket.get(target) or b"{}")
     except ValueError:
@@ -171,7 +171,7 @@ def _refused_report(message: str) -> dict[str, Any]:
             "errors": [{"line": 0, "error": Forbidden(message, field="key").to_dict()}]}
 
 
-def ingest_object(intake: Intake, registry: Any, announcements: DynamoUploads, bucket: S3Bucket,
+def ingest_object(intake: Intake, registry: RegistryStore, announcements: UploadAnnouncements, bucket: Bucket,
                   notified: Notified) -> dict[str, Any] | None:
     """Handle one S3 notification of `incoming/<source_id>/<name>.csv`; None when not ours or done.
 
@@ -200,11 +200,11 @@ def ingest_object(intake: Intake, registry: Any, announcements: DynamoUploads, b
     reason = refusal(announcements.announcement(key), key, source_id, arrived_at)
     if reason is not None:
         report = _refused_report(reason)
-    elif registry.record("sources", source_id) is None:
+    elif registry.source(source_id) is None:
         report = _file_error(f"no source {source_id!r}: drop files under incoming/<your source_id>/")
     else:
         try:
-            report = ingest_lines(intake, Principal("source", source_id), bucket.lines(key, etag=etag))
+            report = ingest_lines(intake, Principal(PrincipalKind.SOURCE, source_id), bucket.lines(key, etag=etag))
         except ObjectGone:
             return None  # replaced since: the new version's own notification reports it
         except UnicodeDecodeError as exc:
@@ -242,10 +242,10 @@ def upload_stem(name: str | None) -> str:
     return stem
 
 
-def announce_upload(announcements: DynamoUploads, bucket: S3Bucket, principal: Principal, name: str | None,
+def announce_upload(announcements: UploadAnnouncements, bucket: Bucket, principal: Principal, name: str | None,
                     ttl_s: int, now: datetime | None = None) -> dict[str, Any]:
     """`POST /uploads/url`: a presigned PUT URL for `incoming/<source_id>/<name>.csv`, announced first."""
-    if principal.kind != "source":
+    if principal.kind != PrincipalKind.SOURCE:
         raise Forbidden("only a source drops files in the uploads bucket: ask for the URL with the source's "
                         "API key (accounts and the operator can send a CSV to POST /uploads)", field="X-Api-Key")
     stem = upload_stem(name)
@@ -261,7 +261,7 @@ def announce_upload(announcements: DynamoUploads, bucket: S3Bucket, principal: P
             "report_url": bucket.presigned_get(report_key(principal.id, stem), REPORT_URL_TTL_S)}
 
 
-def ingest_posted(intake: Intake, principal: Principal, bucket: S3Bucket, name: str, body: bytes) -> dict[str, Any]:
+def ingest_posted(intake: Intake, principal: Principal, bucket: Bucket, name: str, body: bytes) -> dict[str, Any]:
     """`POST /uploads`: the same checks, answered at once; file and report kept in the bucket."""
     stem = upload_stem(name)
     bucket.put(f"api/{principal.id}/{stem}.csv", body, "text/csv")

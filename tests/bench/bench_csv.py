@@ -20,7 +20,8 @@ from typing import Any
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.model import Principal
-from chalicelib.services.intake import IntakeResult, parse_reading
+from chalicelib.reading_input import parse_reading
+from chalicelib.services.intake import IntakeResult
 from chalicelib.services.uploads import ingest_lines
 
 

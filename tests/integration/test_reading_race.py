@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.reading_store import DynamoReadings
+from chalicelib.domain.readings import ReadingContent, ReceivedReading
 from tests.conftest import OPERATOR_KEY, Api, device_body
 from tests.integration.test_emulator import PREFIX, emulator  # noqa: F401  (the emulator fixture)
 
@@ -21,7 +22,7 @@ class ReadThenRace(DynamoReadings):
         super().__init__(inner.client, inner.name)
         self.competitor: Callable[[], None] | None = competitor
 
-    def readings(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def readings(self, reading_ids: Sequence[str]) -> dict[str, ReceivedReading]:
         found = super().readings(reading_ids)
         if self.competitor is not None:
             competitor, self.competitor = self.competitor, None
@@ -36,7 +37,7 @@ class ReadBeforeTheFirstWrite(DynamoReadings):
         super().__init__(inner.client, inner.name)
         self.stale = True
 
-    def contents(self, reading_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def contents(self, reading_ids: Sequence[str]) -> dict[str, ReadingContent]:
         if self.stale:
             self.stale = False
             return {}
@@ -66,6 +67,7 @@ def test_other_energy_sent_while_the_validator_judges_is_refused_and_never_issue
         api_on_emulator: Api, emulator: Any) -> None:  # noqa: F811
     from chalicelib import bootstrap
     from chalicelib.domain.model import Principal
+    from chalicelib.reading_input import parse_reading
     from chalicelib.services.intake import Intake
     from chalicelib.services.validation import Validator
 
@@ -86,7 +88,7 @@ def test_other_energy_sent_while_the_validator_judges_is_refused_and_never_issue
     # once through the API, once by a request that checked for the reading before it was first written
     c = bootstrap.container()
     competing: list[Any] = []
-    stale = Intake(c.registry, ReadBeforeTheFirstWrite(c.readings), c.queue("readings"))
+    stale = Intake(c.registry, ReadBeforeTheFirstWrite(c.readings), c.queue("readings"), parse_reading)
 
     def compete() -> None:
         competing.append(api.post("/readings", {"readings": [{**readings[2], "energy_wh": 900}]},
@@ -116,5 +118,5 @@ def test_other_energy_sent_while_the_validator_judges_is_refused_and_never_issue
     (pool,) = emulator.client("dynamodb").scan(TableName=f"{PREFIX}-pools")["Items"]
     assert (int(pool["accepted_wh"]["N"]), int(pool["remainder_wh"]["N"])) == (1200, 200)
     stored = c.readings.readings(ids)
-    assert (stored[raced]["energy_wh"], stored[raced]["judged_energy_wh"]) == (400, 400)
-    assert sum(r["pooled_wh"] for r in stored.values()) == 1200
+    assert (stored[raced].energy_wh, stored[raced].judged_energy_wh) == (400, 400)
+    assert sum(r.pooled_wh for r in stored.values()) == 1200

@@ -85,10 +85,29 @@ def test_signature_recovers_its_signer_and_nothing_else() -> None:
 ])
 def test_required_signer_rule(device: dict[str, Any], account: dict[str, Any], sources: dict[str, Any],
                               expected: str | None) -> None:
-    def source_of(source_id: str) -> dict[str, Any] | None:
-        return {"id": source_id, "signing_address": sources[source_id]} if source_id in sources else None
+    from chalicelib.domain.registry import Source
 
-    assert required_signer(device, account, source_of) == expected
+    def source_of(source_id: str) -> Source | None:
+        return Source(source_id, "S", "aggregator", "t", "operator", signing_address=sources[source_id]) \
+            if source_id in sources else None
+
+    assert required_signer(_device(**device), _account(**account) if account else None, source_of) == expected
+
+
+def _device(**fields: Any) -> Any:
+    from chalicelib.domain.registry import Device
+
+    return Device(**{"device_id": "dev-1", "owner_account_id": "acc-1", "device_type": "solar_home_system",
+                     "capacity_w": 100.0, "latitude": 0.0, "longitude": 37.0, "country": "KE",
+                     "commissioning_date": "2026-01-01", "offtaker_type": "household", "registered_at": "t",
+                     "registered_by": "operator", **fields})
+
+
+def _account(**fields: Any) -> Any:
+    from chalicelib.domain.registry import Account
+
+    return Account(**{"account_id": "acc-1", "name": "A", "kind": "developer", "country": "KE",
+                      "registered_at": "t", "registered_by": "operator", **fields})
 
 
 # -- through the API ------------------------------------------------------------------------------
@@ -194,7 +213,7 @@ def test_signature_for_a_device_without_key_is_stored_nowhere(api: Api, aws: Any
     ids = [a["reading_id"] for a in body["accepted"]]
     assert len(ids) == 3
     for reading_id in ids:
-        assert "signature" not in aws.readings.readings([reading_id])[reading_id]
+        assert "signature" not in aws.readings.get("readings", id=reading_id)
         view = api.get(f"/readings/{reading_id}")[1]
         assert view["status"] == "accepted" and "signer" not in view and "signature" not in view
         (accepted,) = api.get(f"/events?subject_id={reading_id}&type=ReadingAccepted")[1]["items"]
@@ -239,7 +258,7 @@ def test_payment_signature_for_a_device_without_key_is_dropped(api: Api, aws: An
                                           "paid_until": "2026-10-23T00:00:00Z", "signature": signature},
                             key=source["api_key"])
     assert status == 202, body
-    assert "signature" not in aws.readings.readings([body["reading_id"]])[body["reading_id"]]
+    assert "signature" not in aws.readings.get("readings", id=body["reading_id"])
     assert "signer" not in api.get(f"/readings/{body['reading_id']}")[1]
 
 

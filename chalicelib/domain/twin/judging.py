@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..readings import ReadingStatus
 from ..time import MAX_PERIOD, iso
 from .climatology import (
     clear_sky_index_table,
@@ -51,7 +52,7 @@ FLAG_SIGMAS = 2.0
 #: Ratios this far off suggest a unit slip (W vs kW, Wh vs kWh) rather than weather.
 UNIT_SLIP_RATIO = 500.0
 
-ACCEPTED, REJECTED, FLAGGED = "accepted", "rejected", "flagged"
+ACCEPTED, REJECTED, FLAGGED = ReadingStatus.ACCEPTED.value, ReadingStatus.REJECTED.value, ReadingStatus.FLAGGED.value
 RULES = (
     "bad_period",
     "period_too_long",

@@ -1,0 +1,82 @@
+"""What the registry's use cases need from storage: sources, accounts, devices, keys, announced uploads.
+
+Implemented by `adapters.registry_store.DynamoRegistry`, `adapters.key_store.DynamoKeys`,
+`adapters.upload_store.DynamoUploads`, and by the in-memory fakes in `tests/fakes/registry.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ...domain.ledger.events import Event, NewEvent
+from ...domain.registry import Account, Device, Source
+
+
+class ExternalIdTaken(Exception):
+    """The (source, external_id) pair names a record that already exists."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+class KeyGone(Exception):
+    """The key presented was rotated or revoked meanwhile, or its principal was revoked."""
+
+
+class KeysChanged(Exception):
+    """The principal's key ring (or its revocation) changed since it was read: read it again."""
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """A principal's current key hashes; `version` None when no ring was ever written for it."""
+
+    key_hashes: frozenset[str]
+    version: int | None
+
+
+class KeyLookup(Protocol):
+    def principal_for_key_hash(self, key_hash: str) -> tuple[str, str] | None: ...
+    def account(self, account_id: str) -> Account | None: ...
+
+
+class RegistryStore(KeyLookup, Protocol):
+    def source(self, source_id: str) -> Source | None: ...
+    def device(self, device_id: str) -> Device | None: ...
+    def accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
+    def device_records(self, device_ids: Iterable[str]) -> dict[str, Device]: ...
+    def find_external(self, source_id: str, kind: str, external_id: str) -> str | None: ...
+
+    def register(self, record: Source | Account | Device, event: NewEvent, key_hash: str | None = None,
+                 external: tuple[str, str, str] | None = None) -> Event:
+        """Store a new record with its event, external id guard and key (sources and accounts);
+        raises ExternalIdTaken when `external` already names a record."""
+
+    def list_sources(self, limit: int, cursor: str | None) -> tuple[list[Source], str | None]: ...
+    def list_accounts(self, limit: int, cursor: str | None, kind: str | None = None,
+                      country: str | None = None) -> tuple[list[Account], str | None]: ...
+    def list_devices(self, limit: int, cursor: str | None, owner_account_id: str | None = None,
+                     country: str | None = None,
+                     device_type: str | None = None) -> tuple[list[Device], str | None]: ...
+
+
+class KeyStore(Protocol):
+    def ring(self, principal_id: str) -> KeyRing: ...
+
+    def rotate(self, kind: str, principal_id: str, ring: KeyRing, old_hash: str, new_hash: str,
+               event: NewEvent) -> Event:
+        """Replace `old_hash` by `new_hash` and append `event`, atomically; raises KeyGone when the old key
+        or the principal is gone (revoked), KeysChanged when the ring changed since it was read."""
+
+    def revoke(self, kind: str, principal_id: str, ring: KeyRing, revoked_at: str, revoked_by: str,
+               event: NewEvent) -> Event:
+        """Mark the principal revoked, delete every key of `ring` and append `event`, atomically; raises
+        KeysChanged when it was revoked meanwhile or the ring changed."""
+
+
+class UploadAnnouncements(Protocol):
+    def announce(self, object_key: str, source_id: str, announced_at: str, expires_at: str) -> dict[str, Any]: ...
+    def announcement(self, object_key: str) -> dict[str, Any] | None: ...

@@ -1,0 +1,70 @@
+"""A fault-injecting wrapper for any port: crash tests without monkeypatching private methods.
+
+    store = Faults(DynamoReadings(...))
+    store.fail("commit_verdicts", TransactionRefused([None]), on_call=2)   # the 2nd call raises, before running
+    store.fail("store_new", RuntimeError("lost"), on_call=1, after=True)  # the 1st call runs, then raises
+    store.hook("readings", competitor, on_call=1, after=True)            # run a callable around a call
+
+Every other attribute reaches the wrapped object unchanged; `calls[name]` counts the calls of each method.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class _Fault:
+    on_call: int
+    after: bool
+    action: Callable[[], None]
+    fired: bool = False
+
+
+class Faults:
+    def __init__(self, inner: Any) -> None:
+        self.__dict__["_inner"] = inner
+        self.__dict__["_faults"] = {}
+        self.__dict__["calls"] = Counter()
+
+    def fail(self, method: str, error: BaseException, on_call: int = 1, after: bool = False) -> Faults:
+        """Raise `error` on the `on_call`-th call of `method` (before it runs, or after it ran)."""
+        def throw() -> None:
+            raise error
+        return self.hook(method, throw, on_call, after)
+
+    def hook(self, method: str, action: Callable[[], None], on_call: int = 1, after: bool = False) -> Faults:
+        """Run `action` once, on the `on_call`-th call of `method`, before or after the call itself."""
+        if not callable(getattr(self._inner, method, None)):
+            raise AttributeError(f"{type(self._inner).__name__} has no method {method!r}")
+        self._faults.setdefault(method, []).append(_Fault(on_call, after, action))
+        return self
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute) or isinstance(attribute, type):
+            return attribute
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            due = [f for f in self._faults.get(name, []) if not f.fired and f.on_call == self.calls[name]]
+            for fault in (f for f in due if not f.after):
+                fault.fired = True
+                fault.action()
+            result = attribute(*args, **kwargs)
+            for fault in (f for f in due if f.after):
+                fault.fired = True
+                fault.action()
+            return result
+
+        return wrapped
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)

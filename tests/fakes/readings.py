@@ -1,0 +1,141 @@
+"""Readings and device state in memory (implements services.ports.readings.ReadingStore).
+
+Every condition of `adapters.reading_store.DynamoReadings` holds here too: a reading is stored only
+where none is (and its external id names no other reading); a state change only from the version it
+was read at; a transition only from its `from_status` and, given `judged_energy_wh`, while the reading
+still holds that energy; the groups of one pack stand or fall together, with their events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.adapters.reading_store import pack
+from chalicelib.domain.readings import (
+    DeviceState,
+    DeviceWrites,
+    ReadingContent,
+    ReadingStatus,
+    ReceivedReading,
+    Stage,
+    StateChange,
+    Transition,
+)
+
+from .events import FakeEventLog
+
+
+def stored(value: Any) -> Any:
+    """A value as DynamoDB keeps it: None inside maps is not stored."""
+    if isinstance(value, Mapping):
+        return {k: stored(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [stored(v) for v in value]
+    return value
+
+
+class FakeReadings:
+    def __init__(self, events: FakeEventLog | None = None) -> None:
+        self.events = events or FakeEventLog()
+        self.items: dict[str, ReceivedReading] = {}
+        self.externals: dict[tuple[str, str], str] = {}  # (source_id, external_id) -> reading_id
+        self.states: dict[str, DeviceState] = {}
+        self.links: dict[str, list[str]] = {}  # reading_id -> serials
+
+    # -- reads --------------------------------------------------------------------------------
+    def readings(self, reading_ids: Sequence[str]) -> dict[str, ReceivedReading]:
+        return {i: self.items[i] for i in dict.fromkeys(reading_ids) if i in self.items}
+
+    def contents(self, reading_ids: Sequence[str]) -> dict[str, ReadingContent]:
+        return {r.reading_id: ReadingContent(r.reading_id, r.device_id, r.period_start, r.period_end, r.energy_wh)
+                for r in self.readings(reading_ids).values()}
+
+    def external_targets(self, source_id: str, external_ids: Sequence[str]) -> dict[str, str]:
+        return {e: self.externals[(source_id, e)] for e in dict.fromkeys(external_ids)
+                if (source_id, e) in self.externals}
+
+    def device_states(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
+        return {d: self.states[d] for d in dict.fromkeys(device_ids) if d in self.states}
+
+    def serials_of(self, reading_id: str, limit: int = 1000) -> list[str]:
+        return self.links.get(reading_id, [])[:limit]
+
+    def device_readings(self, device_id: str, limit: int, cursor: str | None,
+                        status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]:
+        found = [r for r in self.items.values() if r.device_id == device_id and status in (None, r.status)]
+        return _page(sorted(found, key=lambda r: r.period_start), limit, cursor)
+
+    def by_status(self, status: ReadingStatus, limit: int,
+                  cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
+        return _page([r for r in self.items.values() if r.status == status], limit, cursor)
+
+    def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
+        return [{"id": r.reading_id} for r in self.items.values()
+                if r.stage == stage and (r.received_at or "") < received_before][:limit]
+
+    # -- writes -------------------------------------------------------------------------------
+    def store_new(self, readings: Sequence[ReceivedReading], source_id: str) -> list[str]:
+        refused: list[str] = []
+        for reading in readings:
+            target = self.externals.get((source_id, reading.external_id or ""))
+            if reading.reading_id in self.items or (target is not None and target != reading.reading_id):
+                refused.append(reading.reading_id)
+                continue
+            self.items[reading.reading_id] = replace(reading, payment=stored(reading.payment))
+            if reading.external_id:
+                self.externals[(source_id, reading.external_id)] = reading.reading_id
+        return refused
+
+    def commit_verdicts(self, groups: Sequence[DeviceWrites]) -> list[DeviceWrites]:
+        refused: list[DeviceWrites] = []
+        for batch in pack(groups):
+            if all(self._holds(group) for group in batch):
+                for group in batch:
+                    self._apply(group)
+                self.events.append([e for group in batch for e in group.events])
+            else:
+                refused += batch
+        return refused
+
+    def _holds(self, group: DeviceWrites) -> bool:
+        if group.state is not None:
+            current = self.states.get(group.state.device_id)
+            if (current.version if current else 0) != group.state.old_version:
+                return False
+        for t in group.transitions:
+            reading = self.items.get(t.reading_id)
+            if reading is None or reading.status != t.from_status:
+                return False
+            if t.judged_energy_wh is not None and reading.energy_wh != t.judged_energy_wh:
+                return False
+        return True
+
+    def _apply(self, group: DeviceWrites) -> None:
+        if group.state is not None:
+            self._set_state(group.state)
+        for t in group.transitions:
+            self.items[t.reading_id] = _transitioned(self.items[t.reading_id], t)
+
+    def _set_state(self, change: StateChange) -> None:
+        self.states[change.device_id] = DeviceState(change.device_id, change.old_version + 1, tuple(change.ranges),
+                                                    dict(change.history))
+
+
+def _transitioned(reading: ReceivedReading, t: Transition) -> ReceivedReading:
+    changes: dict[str, Any] = {"status": t.status, "stage": Stage(t.stage) if t.stage else None}
+    for name in ("judged_energy_wh", "judged_at", "rule", "reason"):
+        if getattr(t, name) is not None:
+            changes[name] = getattr(t, name)
+    if t.numbers:
+        changes["numbers"] = {**reading.numbers, **t.numbers}
+    if t.review is not None:
+        changes["review"] = stored(t.review)
+    return replace(reading, **changes)
+
+
+def _page(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    start = int(cursor or 0)
+    end = start + limit
+    return items[start:end], (str(end) if end < len(items) else None)
