@@ -98,7 +98,7 @@ class Container:
 
     def intake(self) -> Intake:
         """A fresh intake per request or file: it caches the devices it has looked up."""
-        from .reading_input import parse_reading
+        from .api.reading_input import parse_reading
         from .services.intake import Intake
 
         return Intake(self.registry, self.readings, self.queue("readings"), parse_reading)

@@ -18,9 +18,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from chalicelib.api.reading_input import parse_reading
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.model import Principal
-from chalicelib.reading_input import parse_reading
 from chalicelib.services.intake import IntakeResult
 from chalicelib.services.uploads import ingest_lines
 

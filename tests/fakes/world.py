@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from chalicelib.api.reading_input import parse_reading
 from chalicelib.domain.model import AccountKind, DeviceType, OfftakerType, Principal, SourceKind
 from chalicelib.domain.registry import RegisterAccount, RegisterDevice, RegisterSource
-from chalicelib.reading_input import parse_reading
 from chalicelib.services import registry
 from chalicelib.services.intake import Intake
 from chalicelib.services.validation import Validator

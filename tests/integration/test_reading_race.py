@@ -66,8 +66,8 @@ def api_on_emulator(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_other_energy_sent_while_the_validator_judges_is_refused_and_never_issued(
         api_on_emulator: Api, emulator: Any) -> None:  # noqa: F811
     from chalicelib import bootstrap
+    from chalicelib.api.reading_input import parse_reading
     from chalicelib.domain.model import Principal
-    from chalicelib.reading_input import parse_reading
     from chalicelib.services.intake import Intake
     from chalicelib.services.validation import Validator
 

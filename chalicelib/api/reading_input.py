@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .domain.errors import BadInput
-from .domain.readings import Reading, check_period
+from ..domain.errors import BadInput
+from ..domain.readings import Reading, check_period
 from .schemas import ReadingIn, bad_input_from
 
 
