@@ -309,7 +309,7 @@ def verify_drec(serial: str):  # type: ignore[no-untyped-def]
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):  # type: ignore[no-untyped-def]
     maintenance.requeue_waiting(bootstrap.container())
-    maintenance.finish_stale_moves(bootstrap.container())
+    maintenance.finish_stale_moves(bootstrap.container().trades)
     maintenance.finish_links(bootstrap.container())
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
+
+if TYPE_CHECKING:
+    from .services.ports.trading import Trades
 
 
 @dataclass
@@ -122,6 +125,12 @@ class Container:
         from .adapters.drec_store import DynamoDrecs
 
         return DynamoDrecs(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def trades(self) -> Trades:
+        from .adapters.trade_store import DynamoTrades
+
+        return DynamoTrades(self.client("dynamodb"), self.settings.name)
 
     @cached_property
     def issuer(self) -> Any:

@@ -6,11 +6,11 @@ from chalice import Blueprint, Response
 
 from . import bootstrap, schemas, trade_schemas
 from . import request as edge
-from .adapters.trade_store import DynamoTrades
 from .openapi import PAGED, Operation, register
-from .services import redemption
-from .services import trading as trading_service
-from .web import api, json_response, page_body, paging
+from .services import holdings, transfers
+from .services import redemptions as redemption
+from .services.ports.trading import Trades
+from .web import api, json_response, paging
 
 trading = Blueprint(__name__)
 
@@ -33,9 +33,8 @@ register(
 )
 
 
-def _store() -> DynamoTrades:
-    c = bootstrap.container()
-    return DynamoTrades(c.client("dynamodb"), c.settings.name)
+def _store() -> Trades:
+    return bootstrap.container().trades
 
 
 def _query() -> dict[str, str]:
@@ -53,9 +52,9 @@ def _idempotency_key() -> str | None:
 @trading.route("/transfers", methods=["POST"], cors=True)
 @api
 def post_transfer():  # type: ignore[no-untyped-def]
-    command = schemas.parse(trade_schemas.TransferIn, trading.current_request.raw_body)
+    command = schemas.parse(trade_schemas.TransferIn, trading.current_request.raw_body).to_command()
     c = bootstrap.container()
-    return json_response(trading_service.transfer(c.registry, _store(), _principal(), command, _idempotency_key()),
+    return json_response(transfers.transfer(c.registry, _store(), _principal(), command, _idempotency_key()),
                          201)
 
 
@@ -63,13 +62,14 @@ def post_transfer():  # type: ignore[no-untyped-def]
 @api
 def get_transfers():  # type: ignore[no-untyped-def]
     q = _query()
-    return json_response(page_body(trading_service.list_transfers(_store(), q.get("account_id"), *paging(q))))
+    items, cursor = transfers.list_transfers(_store(), q.get("account_id"), *paging(q))
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @trading.route("/redemptions", methods=["POST"], cors=True)
 @api
 def post_redemption():  # type: ignore[no-untyped-def]
-    command = schemas.parse(trade_schemas.RedemptionIn, trading.current_request.raw_body)
+    command = schemas.parse(trade_schemas.RedemptionIn, trading.current_request.raw_body).to_command()
     c = bootstrap.container()
     return json_response(redemption.redeem(c.registry, _store(), c.ledger_bucket, _principal(), command,
                                            c.settings.public_url, _idempotency_key()), 201)
@@ -110,5 +110,5 @@ def post_ledger_link(redemption_id: str):  # type: ignore[no-untyped-def]
 @trading.route("/accounts/{account_id}/holdings", methods=["GET"], cors=True)
 @api
 def get_holdings(account_id: str):  # type: ignore[no-untyped-def]
-    return json_response(trading_service.holdings(bootstrap.container().registry, _store(), account_id))
+    return json_response(holdings.holdings(bootstrap.container().registry, _store(), account_id))
 

@@ -6,6 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain.model import iso, now_utc
+from .moves import resume_stale
+from .ports.trading import Trades
+from .redemptions import redemption_run
+from .transfers import transfer_run
 
 # A reading still waiting this long after it was received, while its queue is empty, lost
 # its message (a crash between storing and sending, a stop of the local stack): it is sent
@@ -14,14 +18,10 @@ from ..domain.model import iso, now_utc
 STALE_AFTER = timedelta(minutes=2)
 
 
-def finish_stale_moves(container: Any) -> dict[str, int]:
+def finish_stale_moves(trades: Trades) -> dict[str, int]:
     """Transfers and redemptions whose request died part-way are completed or undone."""
-    from ..adapters.trade_store import DynamoTrades
-    from . import redemption, trading
-
-    store = DynamoTrades(container.client("dynamodb"), container.settings.name)
-    done = trading.resume_stale(store, trading.transfer_run(store))
-    redeemed = trading.resume_stale(store, redemption.redemption_run(store))
+    done = resume_stale(trades, transfer_run(trades))
+    redeemed = resume_stale(trades, redemption_run(trades))
     return {f"transfers_{k}": v for k, v in done.items()} | {f"redemptions_{k}": v for k, v in redeemed.items()}
 
 
