@@ -42,3 +42,16 @@ class FakeEvents:
 
     def of_subject(self, subject_id: str) -> list[Event]:
         return self.events_by_seq(self.links.get(subject_id, []))
+
+
+class FakeBucket:
+    """An S3 bucket of objects in a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes | str, content_type: str = "application/octet-stream") -> None:
+        self.objects[key] = data.encode() if isinstance(data, str) else data
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
