@@ -308,9 +308,10 @@ def verify_drec(serial: str):  # type: ignore[no-untyped-def]
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):  # type: ignore[no-untyped-def]
-    maintenance.requeue_waiting(bootstrap.container())
-    maintenance.finish_stale_moves(bootstrap.container().trades)
-    maintenance.finish_links(bootstrap.container())
+    c = bootstrap.container()
+    maintenance.requeue_waiting(c.readings, c.queue)
+    maintenance.finish_stale_moves(c.trades)
+    maintenance.finish_links(c.drecs)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from . import config
 
 if TYPE_CHECKING:
+    from .services.ports.certificates import Drecs
+    from .services.ports.ledger import Batches, Events
     from .services.ports.trading import Trades
 
 
@@ -43,7 +45,7 @@ class Container:
         return DynamoRegistry(self.client("dynamodb"), self.settings.name)
 
     @cached_property
-    def events(self) -> Any:
+    def events(self) -> Events:
         from .adapters.event_store import DynamoEvents
 
         return DynamoEvents(self.client("dynamodb"), self.settings.name)
@@ -97,7 +99,7 @@ class Container:
         return Validator(self.registry, self.readings, self.queue("accepted"))
 
     @cached_property
-    def batches(self) -> Any:
+    def batches(self) -> Batches:
         from .adapters.batch_store import DynamoBatches
 
         return DynamoBatches(self.client("dynamodb"), self.settings.name)
@@ -121,7 +123,7 @@ class Container:
         return Proofs(self.events, self.batches, self.ledger_bucket)
 
     @cached_property
-    def drecs(self) -> Any:
+    def drecs(self) -> Drecs:
         from .adapters.drec_store import DynamoDrecs
 
         return DynamoDrecs(self.client("dynamodb"), self.settings.name)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..domain.certificates import DrecStatus, Issuance, PoolableReading
+from ..domain.events import Event
 from .dynamo import DynamoBase, Page, put, to_item, update
 
 
@@ -15,6 +17,50 @@ class DynamoDrecs(DynamoBase):
         if not item:
             return None, 0
         return json.loads(item["state_json"]), int(item["version"])
+
+    def poolable(self, reading_ids: Sequence[str]) -> list[PoolableReading]:
+        """The readings of `reading_ids` the validator accepted and that still wait to be pooled."""
+        # Only what the validator judged is pooled: `judged_energy_wh`, written with the verdict.
+        items = [r for r in self.batch_get("readings", [{"id": i} for i in reading_ids])
+                 if r.get("pipeline") == "pooling" and r.get("status") == "accepted"
+                 and r.get("judged_energy_wh") is not None]
+        return [PoolableReading(id=r["id"], device_id=r["device_id"], owner_account_id=r["owner_account_id"],
+                                period_start=r["period_start"], period_end=r["period_end"],
+                                source_id=r["source_id"], judged_energy_wh=int(r["judged_energy_wh"]),
+                                pooled_wh=int(r.get("pooled_wh", 0)), signature=r.get("signature"),
+                                signer=r.get("signer")) for r in items]
+
+    def issue(self, step: Issuance) -> list[Event]:
+        """Commit one issuing step atomically; TransactionRefused when the pool or a reading moved first."""
+        items = [self.pool_update(step.pool_id, step.from_version, dict(step.state), dict(step.totals))]
+        items += [self.reading_pooled(r.reading_id, r.from_wh, r.to_wh, r.done) for r in step.readings]
+        items += [self.drec_put({**d, "owner_status": f"{d['owner_account_id']}#{DrecStatus.ACTIVE.value}",
+                                 "linking": "pending"}) for d in step.drecs]
+        return self.commit(items, list(step.events))
+
+    def pool_totals(self) -> list[tuple[str, int, int]]:
+        """(pool id, accepted Wh, D-RECs issued) of every pool."""
+        return [(i["id"], int(i.get("accepted_wh", 0)), int(i.get("issued_count", 0)))
+                for i in self.scan_page("pools", 1000, None).items]
+
+    def count_drecs(self, status: DrecStatus) -> int:
+        return self._count("drecs", "by_status", "status", status.value)
+
+    def count_registered(self, entity: str) -> int:
+        """How many devices (`device`) or accounts (`account`) are registered."""
+        return self._count(f"{entity}s", "by_entity", "entity", entity)
+
+    def _count(self, logical: str, index: str, key_name: str, key_value: str) -> int:
+        request: dict[str, Any] = {"TableName": self.name(logical), "IndexName": index, "Select": "COUNT",
+                                   "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_name},
+                                   "ExpressionAttributeValues": to_item({":k": key_value})}
+        total = 0
+        while True:
+            response = self.client.query(**request)
+            total += int(response["Count"])
+            if "LastEvaluatedKey" not in response:
+                return total
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def pool_update(self, pool_id: str, old_version: int, state: dict[str, Any], summary: dict[str, Any]) -> dict:
         condition = "attribute_not_exists(version)" if old_version == 0 else "version = :old"
@@ -38,7 +84,7 @@ class DynamoDrecs(DynamoBase):
     def drec_put(self, record: dict[str, Any]) -> dict[str, Any]:
         return put(self.name("drecs"), record, "attribute_not_exists(serial)")
 
-    def link_drecs(self, drecs: Sequence[dict[str, Any]]) -> None:
+    def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
         """Write the (device, serial) and (reading, serial) links of issued D-RECs, then clear their
         `linking` mark; a crash in between leaves the mark for the sweep (`pending_links`)."""
         pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"]

@@ -59,3 +59,44 @@ class DrecSelection:
         first, last = self.vintages()
         return (all(getattr(drec, k) == v for k, v in wanted.items())
                 and (first is None or drec.vintage >= first) and (last is None or drec.vintage <= last))
+
+
+# -- issuance ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PoolableReading:
+    """An accepted reading waiting to be pooled: its judged energy and how much of it is pooled already [Wh]."""
+
+    id: str
+    device_id: str
+    owner_account_id: str
+    period_start: str
+    period_end: str
+    source_id: str
+    judged_energy_wh: int
+    pooled_wh: int = 0
+    signature: str | None = None
+    signer: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadingPooled:
+    """A reading's pooled Wh moved forward, only from where it was: a replay changes nothing."""
+
+    reading_id: str
+    from_wh: int
+    to_wh: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """One issuing step, all or nothing: the pool from `from_version` to the next with its new state and
+    totals, each reading's pooled Wh, the D-RECs cut (as published, status active) and their events."""
+
+    pool_id: str
+    from_version: int
+    state: Mapping[str, Any]
+    totals: Mapping[str, Any]
+    readings: tuple[ReadingPooled, ...]
+    drecs: tuple[Mapping[str, Any], ...]
+    events: tuple[Any, ...]  # NewEvent

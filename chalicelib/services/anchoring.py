@@ -16,14 +16,12 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
-from ..adapters.batch_store import DynamoBatches
 from ..adapters.chain import ChainError, ChainLedger
-from ..adapters.event_store import DynamoEvents
-from ..adapters.s3 import S3Bucket
 from ..domain.errors import NotFound
 from ..domain.events import Event, seq_of
 from ..domain.merkle import MerkleTree, from_hex, leaf_hash, to_hex
 from ..domain.model import iso, now_utc
+from .ports.ledger import Batches, Events, Files
 
 MAX_BACKOFF_S = 300
 TREES_KEPT = 16
@@ -37,7 +35,7 @@ def batch_file(events: list[Event]) -> bytes:
     return b"".join(e.canonical_bytes() + b"\n" for e in events)
 
 
-def anchor_pending(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedger, bucket: S3Bucket,
+def anchor_pending(events: Events, batches: Batches, chain: ChainLedger, bucket: Files,
                    batch_size: int = 1000, max_batches: int = 10) -> dict[str, int]:
     """Anchor what is pending, batch after batch; returns counts of what was done."""
     done = {"batches": 0, "events": 0}
@@ -61,7 +59,7 @@ def anchor_pending(events: DynamoEvents, batches: DynamoBatches, chain: ChainLed
     return done
 
 
-def _anchor_next(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedger, bucket: S3Bucket,
+def _anchor_next(events: Events, batches: Batches, chain: ChainLedger, bucket: Files,
                  batch_size: int) -> int:
     first = batches.anchored_through() + 1
     prepared = batches.batch(first)
@@ -92,7 +90,7 @@ def _anchor_next(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedge
 class Proofs:
     """Merkle proofs of anchored events, rebuilt from the published batch files."""
 
-    def __init__(self, events: DynamoEvents, batches: DynamoBatches, bucket: S3Bucket) -> None:
+    def __init__(self, events: Events, batches: Batches, bucket: Files) -> None:
         self.events = events
         self.batches = batches
         self.bucket = bucket

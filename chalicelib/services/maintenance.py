@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from ..domain.model import iso, now_utc
 from .moves import resume_stale
+from .ports.certificates import Drecs
 from .ports.trading import Trades
 from .redemptions import redemption_run
 from .transfers import transfer_run
@@ -25,23 +27,24 @@ def finish_stale_moves(trades: Trades) -> dict[str, int]:
     return {f"transfers_{k}": v for k, v in done.items()} | {f"redemptions_{k}": v for k, v in redeemed.items()}
 
 
-def finish_links(container: Any) -> int:
+def finish_links(drecs: Drecs) -> int:
     """D-RECs whose device and reading links were not written (a crash right after issuing)."""
-    pending = container.drecs.pending_links()
+    pending = drecs.pending_links()
     if pending:
-        container.drecs.link_drecs(pending)
+        drecs.link_drecs(pending)
     return len(pending)
 
 
-def requeue_waiting(container: Any) -> dict[str, int]:
+def requeue_waiting(readings: Any, queue: Callable[[str], Any]) -> dict[str, int]:
+    """Readings waiting for a stage whose message was lost are sent again; `queue(name)` gives a queue."""
     before = iso(now_utc() - STALE_AFTER)
     counts = {}
-    for stage, queue in (("queued", "readings"), ("pooling", "accepted")):
-        if container.queue(queue).in_queue():
+    for stage, name in (("queued", "readings"), ("pooling", "accepted")):
+        if queue(name).in_queue():
             counts[stage] = 0
             continue
-        ids = [r["id"] for r in container.readings.waiting(stage, before)]
+        ids = [r["id"] for r in readings.waiting(stage, before)]
         if ids:
-            container.queue(queue).send_json([{"reading_ids": ids[i:i + 100]} for i in range(0, len(ids), 100)])
+            queue(name).send_json([{"reading_ids": ids[i:i + 100]} for i in range(0, len(ids), 100)])
         counts[stage] = len(ids)
     return counts

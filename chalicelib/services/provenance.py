@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.batch_store import DynamoBatches
 from ..adapters.dynamo import Page
-from ..adapters.event_store import DynamoEvents
 from ..domain.errors import BadInput, NotFound
 from ..domain.events import EVENT_TYPES, Event, seq_of
 from ..domain.merkle import leaf_hash, to_hex
 from ..domain.privacy import public_rpc_hint
+from .ports.ledger import Batches, Events
 
 
 class Anchors:
     """The anchor of each event's batch, looked up once per batch."""
 
-    def __init__(self, batches: DynamoBatches) -> None:
+    def __init__(self, batches: Batches) -> None:
         self.batches = batches
         self.seen: list[dict[str, Any]] = []
 
@@ -35,7 +34,7 @@ def event_view(event: Event, anchors: Anchors) -> dict[str, Any]:
     return {**event.document(), "leaf": to_hex(leaf_hash(event.canonical_bytes())), "anchor": anchors.of(event.seq)}
 
 
-def list_events(store: DynamoEvents, batches: DynamoBatches, limit: int, cursor: str | None,
+def list_events(store: Events, batches: Batches, limit: int, cursor: str | None,
                 subject_id: str | None = None, event_type: str | None = None) -> Page:
     if event_type and event_type not in EVENT_TYPES:
         raise BadInput(f"type must be one of {', '.join(EVENT_TYPES)}", field="type")
@@ -44,7 +43,7 @@ def list_events(store: DynamoEvents, batches: DynamoBatches, limit: int, cursor:
     return Page([event_view(e, anchors) for e in events], next_cursor)
 
 
-def get_event(store: DynamoEvents, batches: DynamoBatches, event_id: str) -> dict[str, Any]:
+def get_event(store: Events, batches: Batches, event_id: str) -> dict[str, Any]:
     seq = seq_of(event_id)
     event = store.event(seq) if seq else None
     if not event:

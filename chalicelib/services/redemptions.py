@@ -15,7 +15,6 @@ import hmac
 import secrets
 from typing import Any
 
-from ..adapters.s3 import S3Bucket
 from ..domain import events as ev
 from ..domain.errors import BadInput, Conflict, Forbidden, NotFound
 from ..domain.model import Principal, iso, now_utc
@@ -35,6 +34,7 @@ from .access import KeyLookup, account_or_404, require_acting_for
 from .holdings import select_drecs
 from .idempotency import replay, request_hash, start_or_join
 from .moves import Ending, MoveRun, new_move_id, related
+from .ports.ledger import Files
 from .ports.trading import Trades
 
 # The statement fields kept on the record; serials and the per-D-REC sponsors are kept compactly.
@@ -83,7 +83,7 @@ def redemption_run(store: Trades) -> MoveRun:
     return MoveRun(store, MoveKind.REDEMPTIONS, _changes, _ending)
 
 
-def redeem(registry: KeyLookup, store: Trades, ledger_bucket: S3Bucket, principal: Principal,
+def redeem(registry: KeyLookup, store: Trades, ledger_bucket: Files, principal: Principal,
            command: RedeemDrecs, public_url: str, idempotency_key: str | None = None) -> dict[str, Any]:
     """Redeem D-RECs and return the retirement statement, its ledger link carrying a fresh token."""
     request_sha = request_hash(principal, command.request)
@@ -101,7 +101,7 @@ def redeem(registry: KeyLookup, store: Trades, ledger_bucket: S3Bucket, principa
     return view
 
 
-def _prepare(registry: KeyLookup, store: Trades, ledger_bucket: S3Bucket, principal: Principal,
+def _prepare(registry: KeyLookup, store: Trades, ledger_bucket: Files, principal: Principal,
              command: RedeemDrecs, public_url: str, token_hash: str, request_sha: str,
              idempotency_key: str | None) -> Redemption:
     """Check everything, write the ledger, and return the new record; nothing else is written."""
@@ -171,7 +171,7 @@ def list_redemptions(store: Trades, account_id: str | None, limit: int, cursor: 
     return [redemption_view(m, public_url) for m in moves], next_cursor
 
 
-def ledger_csv(store: Trades, ledger_bucket: S3Bucket, redemption_id: str, token: str | None) -> bytes:
+def ledger_csv(store: Trades, ledger_bucket: Files, redemption_id: str, token: str | None) -> bytes:
     """The ledger's bytes, for the holder of a link token."""
     move = _redemption(store, redemption_id)
     if not token:

@@ -171,7 +171,7 @@ class Crash(Exception):
 
 
 class Faults:
-    """Wraps any port: before (or after) the Nth call of a named method, raise or run a hook.
+    """Wraps any port: before (or after) the Nth call of a named method, raise or run a hook; counts calls.
 
     `Faults(store).before("apply", 3)` makes the third `apply` raise Crash without applying;
     `.before("lock", 2, hook)` runs `hook()` and then lets the second `lock` through.
@@ -196,17 +196,17 @@ class Faults:
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
-        if name not in self._rules or not callable(target):
+        if not callable(target):
             return target
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] = self.calls.get(name, 0) + 1
             n = self.calls[name]
-            for nth, when, hook in self._rules[name]:
+            for nth, when, hook in self._rules.get(name, []):
                 if when == "before" and nth in (0, n):
                     _fire(name, n, hook)
             result = target(*args, **kwargs)
-            for nth, when, hook in self._rules[name]:
+            for nth, when, hook in self._rules.get(name, []):
                 if when == "after" and nth == n:
                     _fire(name, n, hook)
             return result

@@ -100,6 +100,6 @@ def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any, monk
     assert api.get(f"/drecs?device_id={devices[0]}")[1]["items"] == []
     monkeypatch.undo()
     # WHEN the sweep runs THEN the device finds its D-RECs
-    assert finish_links(aws) == 15
+    assert finish_links(aws.drecs) == 15
     assert len(api.get(f"/drecs?device_id={devices[0]}&limit=100")[1]["items"]) == 15
-    assert finish_links(aws) == 0
+    assert finish_links(aws.drecs) == 0
