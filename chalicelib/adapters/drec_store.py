@@ -129,4 +129,5 @@ class DynamoDrecs(DynamoBase):
             if rest.get(field) is not None:
                 value = rest.pop(field)
                 return self.query_page("drecs", index, field, value, limit, cursor, rest, between=between)
-        return self.query_page("drecs", "by_status", "status", "active", limit, cursor, rest, between=between)
+        return self.query_page("drecs", "by_status", "status", DrecStatus.ACTIVE.value, limit, cursor, rest,
+                               between=between)

@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from ..adapters.dynamo import Page
+from ..domain.certificates import DrecStatus
 from ..domain.errors import BadInput, NotFound
+from .ports.certificates import Drecs
 
 VINTAGE = re.compile(r"^\d{4}-\d{2}$")
 PUBLIC_FIELDS = ("serial", "owner_account_id", "status", "energy_wh", "period_start", "period_end", "vintage",
@@ -29,9 +31,9 @@ def detail(item: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
     return out
 
 
-def list_drecs(store: Any, limit: int, cursor: str | None, query: dict[str, str]) -> Page:
+def list_drecs(store: Drecs, limit: int, cursor: str | None, query: dict[str, str]) -> Page:
     status = query.get("status")
-    if status and status not in ("active", "redeemed"):
+    if status and status not in {s.value for s in DrecStatus}:
         raise BadInput("status must be active or redeemed", field="status")
     vintage = (query.get("vintage_from"), query.get("vintage_to"))
     for name, value in zip(("vintage_from", "vintage_to"), vintage):
@@ -43,7 +45,7 @@ def list_drecs(store: Any, limit: int, cursor: str | None, query: dict[str, str]
     return Page([summary(i) for i in page.items], page.next_cursor)
 
 
-def get_drec(store: Any, serial: str) -> dict[str, Any]:
+def get_drec(store: Drecs, serial: str) -> dict[str, Any]:
     item = store.drec(serial)
     if not item:
         raise NotFound(f"no D-REC {serial!r}", field="serial")
