@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters.dynamo import Page
+from ..domain.anchoring import Batch, BatchStatus
 from ..domain.errors import BadInput, NotFound
 from ..domain.events import EVENT_TYPES, Event, seq_of
 from ..domain.merkle import leaf_hash, to_hex
@@ -17,16 +18,16 @@ class Anchors:
 
     def __init__(self, batches: Batches) -> None:
         self.batches = batches
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[Batch] = []
 
     def of(self, seq: int) -> dict[str, Any] | None:
         for seen in self.seen:
-            if seen["first_seq"] <= seq < seen["first_seq"] + seen["count"]:
-                return seen.get("anchor")
+            if seen.covers(seq):
+                return seen.anchor.to_dict() if seen.anchor else None
         batch = self.batches.covering(seq)
-        if batch and batch.get("status") == "anchored":
+        if batch and batch.status is BatchStatus.ANCHORED:
             self.seen.append(batch)
-            return batch.get("anchor")
+            return batch.anchor.to_dict() if batch.anchor else None
         return None
 
 
