@@ -6,9 +6,19 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..domain.certificates import DrecStatus, Issuance, PoolableReading
+from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ..domain.events import Event
 from .dynamo import DynamoBase, Page, put, to_item, update
+
+
+def drec_from_item(item: Mapping[str, Any]) -> Drec:
+    """The record of a stored D-REC (or of the projection of one a query asked for)."""
+    return Drec(serial=item["serial"], owner_account_id=item.get("owner_account_id", ""),
+                status=DrecStatus(item.get("status", DrecStatus.ACTIVE.value)),
+                period_start=item.get("period_start", ""), country=item.get("country", ""),
+                device_type=item.get("device_type", ""), offtaker_type=item.get("offtaker_type", ""),
+                vintage=item.get("vintage", ""), device_ids=tuple(item.get("device_ids", ())),
+                locked_by=item.get("locked_by"), document=dict(item))
 
 
 class DynamoDrecs(DynamoBase):
@@ -100,8 +110,9 @@ class DynamoDrecs(DynamoBase):
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
         return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", subject_id, limit, None).items]
 
-    def drec(self, serial: str) -> dict[str, Any] | None:
-        return self.get("drecs", serial=serial)
+    def drec(self, serial: str) -> Drec | None:
+        item = self.get("drecs", serial=serial)
+        return drec_from_item(item) if item else None
 
     def drecs(self, serials: Sequence[str]) -> list[dict[str, Any]]:
         return self.batch_get("drecs", [{"serial": s} for s in dict.fromkeys(serials)])

@@ -31,6 +31,7 @@ from ..domain.moves import (
     SponsorRanges,
     Transfer,
 )
+from .drec_store import drec_from_item
 from .dynamo import DynamoBase, TransactionRefused, from_item, put, to_item, update
 
 LOCKING = MoveStatus.LOCKING.value
@@ -88,15 +89,6 @@ def move_from_item(kind: MoveKind, item: Mapping[str, Any]) -> Move:
                        for s in item.get("sponsors", [])),
         statement=item["statement"], ledger_key=item["ledger_key"],
         token_hashes=frozenset(item.get("token_hashes") or ()))
-
-
-def drec_from_item(item: Mapping[str, Any]) -> Drec:
-    return Drec(serial=item["serial"], owner_account_id=item.get("owner_account_id", ""),
-                status=DrecStatus(item.get("status", ACTIVE)), period_start=item.get("period_start", ""),
-                country=item.get("country", ""), device_type=item.get("device_type", ""),
-                offtaker_type=item.get("offtaker_type", ""), vintage=item.get("vintage", ""),
-                device_ids=tuple(item.get("device_ids", ())), locked_by=item.get("locked_by"),
-                document=dict(item))
 
 
 class DynamoTrades(DynamoBase):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..adapters.dynamo import Page
-from ..domain.certificates import DrecStatus
+from ..domain.certificates import Drec, DrecStatus
 from ..domain.errors import BadInput, NotFound
 from .ports.certificates import Drecs
 
@@ -17,11 +18,12 @@ PUBLIC_FIELDS = ("serial", "owner_account_id", "status", "energy_wh", "period_st
                  "sequence", "redemption_id", "sponsor")
 
 
-def summary(item: dict[str, Any]) -> dict[str, Any]:
+def summary(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: item.get(k) for k in PUBLIC_FIELDS if k in item}
 
 
-def detail(item: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def detail(drec: Drec, events: list[dict[str, Any]]) -> dict[str, Any]:
+    item = drec.document
     out = summary(item)
     out["hourly_wh"] = item.get("hourly_wh", {})
     out["contributions"] = [{k: c.get(k) for k in ("device_id", "reading_id", "energy_wh", "period_start",
@@ -45,8 +47,8 @@ def list_drecs(store: Drecs, limit: int, cursor: str | None, query: dict[str, st
     return Page([summary(i) for i in page.items], page.next_cursor)
 
 
-def get_drec(store: Drecs, serial: str) -> dict[str, Any]:
-    item = store.drec(serial)
-    if not item:
+def get_drec(store: Drecs, serial: str) -> Drec:
+    drec = store.drec(serial)
+    if drec is None:
         raise NotFound(f"no D-REC {serial!r}", field="serial")
-    return item
+    return drec

@@ -6,8 +6,9 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.adapters.dynamo import TransactionRefused
-from chalicelib.domain.certificates import DrecStatus, Issuance, PoolableReading
+from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from chalicelib.domain.events import Event
 from tests.fakes.ledger import FakeEvents
 
@@ -79,8 +80,8 @@ class FakeDrecs:
         return [d for d in self.drecs.values() if d.get("linking") == "pending"][:limit]
 
     # -- reading
-    def drec(self, serial: str) -> dict[str, Any] | None:
-        return self.drecs.get(serial)
+    def drec(self, serial: str) -> Drec | None:
+        return drec_from_item(self.drecs[serial]) if serial in self.drecs else None
 
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
         return sorted(self.links.get(subject_id, []))[:limit]

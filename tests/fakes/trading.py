@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.certificates import Drec, DrecSelection, DrecStatus
 from chalicelib.domain.events import Event, NewEvent
@@ -133,16 +134,16 @@ class FakeTrades:
 
     # -- D-RECs
     def drecs(self, serials: Sequence[str]) -> list[Drec]:
-        return [_drec(self.drecs_by_serial[s]) for s in dict.fromkeys(serials) if s in self.drecs_by_serial]
+        return [drec_from_item(self.drecs_by_serial[s]) for s in dict.fromkeys(serials) if s in self.drecs_by_serial]
 
     def active_holdings(self, owner: str, selection: DrecSelection) -> Iterator[Drec]:
         for item in list(self.drecs_by_serial.values()):
-            drec = _drec(item)
+            drec = drec_from_item(item)
             if drec.owner_account_id == owner and drec.status is DrecStatus.ACTIVE and selection.admits(drec):
                 yield drec
 
     def holdings(self, owner: str) -> Iterator[Drec]:
-        yield from [_drec(i) for i in self.drecs_by_serial.values() if i["owner_account_id"] == owner]
+        yield from [drec_from_item(i) for i in self.drecs_by_serial.values() if i["owner_account_id"] == owner]
 
     # -- helpers
     def _save(self, move: Move) -> None:
@@ -156,14 +157,6 @@ class FakeTrades:
     def _locked_by(self, serial: str, move_id: str) -> bool:
         drec = self.drecs_by_serial.get(serial)
         return drec is not None and drec.get("locked_by") == move_id
-
-
-def _drec(item: Mapping[str, Any]) -> Drec:
-    return Drec(serial=item["serial"], owner_account_id=item["owner_account_id"], status=DrecStatus(item["status"]),
-                period_start=item["period_start"], country=item.get("country", ""),
-                device_type=item.get("device_type", ""), offtaker_type=item.get("offtaker_type", ""),
-                vintage=item.get("vintage", ""), device_ids=tuple(item.get("device_ids", ())),
-                locked_by=item.get("locked_by"), document=dict(item))
 
 
 class Crash(Exception):

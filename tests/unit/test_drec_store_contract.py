@@ -53,6 +53,7 @@ def test_an_issuing_step_holds_only_from_the_version_and_pooled_wh_it_read(store
         with pytest.raises(TransactionRefused):
             store.issue(stale)
     assert store.pool(POOL) == ({"v": 1}, 1) and store.drec("S-2") is None
+    assert store.drec("S-1").document["contributions"][0]["energy_wh"] == 1000
     store.issue(_step(1, 1000, 1500, "S-2"))
     assert store.poolable(["rdg-1"]) == []  # done: no longer pooling
     assert [d["serial"] for d in store.pending_links()] == ["S-1", "S-2"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ...domain.certificates import DrecStatus, Issuance, PoolableReading
+from ...domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ...domain.events import Event
 
 
@@ -28,7 +28,7 @@ class Drecs(Protocol):
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]: ...
 
     # -- reading
-    def drec(self, serial: str) -> dict[str, Any] | None: ...
+    def drec(self, serial: str) -> Drec | None: ...
 
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]: ...
 
