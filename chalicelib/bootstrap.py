@@ -11,9 +11,12 @@ from . import config
 if TYPE_CHECKING:
     from .services.intake import Intake
     from .services.ports.buckets import Bucket
+    from .services.ports.certificates import Drecs
+    from .services.ports.ledger import Batches, Events
     from .services.ports.queues import Queue
     from .services.ports.readings import ReadingStore
     from .services.ports.registry import KeyStore, RegistryStore, UploadAnnouncements
+    from .services.ports.trading import Trades
     from .services.registry import SiteLookup
     from .services.validation import Validator
 
@@ -55,7 +58,7 @@ class Container:
         return DynamoKeys(self.client("dynamodb"), self.settings.name)
 
     @cached_property
-    def events(self) -> Any:
+    def events(self) -> Events:
         from .adapters.event_store import DynamoEvents
 
         return DynamoEvents(self.client("dynamodb"), self.settings.name)
@@ -110,7 +113,7 @@ class Container:
         return Validator(self.registry, self.readings, self.queue("accepted"))
 
     @cached_property
-    def batches(self) -> Any:
+    def batches(self) -> Batches:
         from .adapters.batch_store import DynamoBatches
 
         return DynamoBatches(self.client("dynamodb"), self.settings.name)
@@ -134,13 +137,13 @@ class Container:
         return Proofs(self.events, self.batches, self.ledger_bucket)
 
     @cached_property
-    def drecs(self) -> Any:
+    def drecs(self) -> Drecs:
         from .adapters.drec_store import DynamoDrecs
 
         return DynamoDrecs(self.client("dynamodb"), self.settings.name)
 
     @cached_property
-    def trades(self) -> Any:
+    def trades(self) -> Trades:
         from .adapters.trade_store import DynamoTrades
 
         return DynamoTrades(self.client("dynamodb"), self.settings.name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..domain.anchoring import Anchor, Backoff, Batch, BatchStatus
 from .dynamo import DynamoBase, from_item, key, to_item, update
 
 LEDGER = "main"
@@ -15,43 +17,54 @@ class DynamoBatches(DynamoBase):
         counter = self.get("counters", name=ANCHORED_SEQ)
         return int(counter["value"]) if counter else 0
 
-    def batch(self, first_seq: int) -> dict[str, Any] | None:
-        return self.get("batches", ledger=LEDGER, first_seq=first_seq)
+    def batch(self, first_seq: int) -> Batch | None:
+        item = self.get("batches", ledger=LEDGER, first_seq=first_seq)
+        return batch_from_item(item) if item else None
 
-    def save_prepared(self, record: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.name("batches"), Item=to_item({"ledger": LEDGER, **record}),
+    def save_prepared(self, batch: Batch) -> None:
+        item = {"ledger": LEDGER, "first_seq": batch.first_seq, "count": batch.count, "root": batch.root,
+                "data_sha256": batch.data_sha256, "object": batch.object, "status": batch.status.value,
+                "prepared_at": batch.prepared_at}
+        self.client.put_item(TableName=self.name("batches"), Item=to_item(item),
                              ConditionExpression="attribute_not_exists(first_seq)")
 
-    def record_anchored(self, first_seq: int, count: int, anchor: dict[str, Any]) -> None:
+    def record_anchored(self, first_seq: int, count: int, anchor: Anchor) -> None:
         """Mark the batch anchored and move the watermark, only from where it was."""
         old = first_seq - 1
         condition = "attribute_not_exists(#v) OR #v = :old" if old == 0 else "#v = :old"
         self.transact([
             update(self.name("batches"), {"ledger": LEDGER, "first_seq": first_seq},
                    "SET #s = :anchored, anchor = :anchor", names={"#s": "status"},
-                   values={":anchored": "anchored", ":anchor": anchor}),
+                   values={":anchored": BatchStatus.ANCHORED.value, ":anchor": anchor.to_dict()}),
             update(self.name("counters"), {"name": ANCHORED_SEQ}, "SET #v = :new", condition,
                    names={"#v": "value"}, values={":old": old, ":new": first_seq + count - 1}),
         ])
 
-    def covering(self, seq: int) -> dict[str, Any] | None:
+    def covering(self, seq: int) -> Batch | None:
         """The batch holding event `seq`, if one was prepared."""
         response = self.client.query(
             TableName=self.name("batches"), KeyConditionExpression="#l = :l AND first_seq <= :s",
             ExpressionAttributeNames={"#l": "ledger"}, ExpressionAttributeValues=to_item({":l": LEDGER, ":s": seq}),
             ScanIndexForward=False, Limit=1, ConsistentRead=True)
-        items = [from_item(i) for i in response.get("Items", [])]
-        if items and items[0]["first_seq"] + items[0]["count"] > seq:
-            return items[0]
-        return None
+        batches = [batch_from_item(from_item(i)) for i in response.get("Items", [])]
+        return batches[0] if batches and batches[0].covers(seq) else None
 
     def note_failure(self, retry_at: str, failures: int, error: str) -> None:
         self.client.put_item(TableName=self.name("counters"), Item=to_item(
             {"name": "anchor_backoff", "retry_at": retry_at, "failures": failures, "error": error}))
 
-    def backoff(self) -> dict[str, Any] | None:
-        return self.get("counters", name="anchor_backoff")
+    def backoff(self) -> Backoff | None:
+        item = self.get("counters", name="anchor_backoff")
+        return Backoff(item["retry_at"], int(item["failures"]), item.get("error", "")) if item else None
 
     def clear_backoff(self) -> None:
         self.client.delete_item(TableName=self.name("counters"), Key=key(name="anchor_backoff"))
 
+
+def batch_from_item(item: Mapping[str, Any]) -> Batch:
+    anchor = item.get("anchor")
+    return Batch(first_seq=int(item["first_seq"]), count=int(item["count"]), root=item["root"],
+                 data_sha256=item["data_sha256"], object=item["object"], status=BatchStatus(item["status"]),
+                 prepared_at=item.get("prepared_at", ""),
+                 anchor=Anchor(int(anchor["batch_id"]), anchor["root"], anchor["tx_hash"],
+                               int(anchor["block_number"])) if anchor else None)

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from ..domain.ledger.events import Event
 from .dynamo import DynamoBase, Page, put, to_item, update
+
+
+def drec_from_item(item: Mapping[str, Any]) -> Drec:
+    """The record of a stored D-REC (or of the projection of one a query asked for)."""
+    return Drec(serial=item["serial"], owner_account_id=item.get("owner_account_id", ""),
+                status=DrecStatus(item.get("status", DrecStatus.ACTIVE.value)),
+                period_start=item.get("period_start", ""), country=item.get("country", ""),
+                device_type=item.get("device_type", ""), offtaker_type=item.get("offtaker_type", ""),
+                vintage=item.get("vintage", ""), device_ids=tuple(item.get("device_ids", ())),
+                locked_by=item.get("locked_by"), document=dict(item))
 
 
 class DynamoDrecs(DynamoBase):
@@ -15,6 +27,50 @@ class DynamoDrecs(DynamoBase):
         if not item:
             return None, 0
         return json.loads(item["state_json"]), int(item["version"])
+
+    def poolable(self, reading_ids: Sequence[str]) -> list[PoolableReading]:
+        """The readings of `reading_ids` the validator accepted and that still wait to be pooled."""
+        # Only what the validator judged is pooled: `judged_energy_wh`, written with the verdict.
+        items = [r for r in self.batch_get("readings", [{"id": i} for i in reading_ids])
+                 if r.get("pipeline") == "pooling" and r.get("status") == "accepted"
+                 and r.get("judged_energy_wh") is not None]
+        return [PoolableReading(id=r["id"], device_id=r["device_id"], owner_account_id=r["owner_account_id"],
+                                period_start=r["period_start"], period_end=r["period_end"],
+                                source_id=r["source_id"], judged_energy_wh=int(r["judged_energy_wh"]),
+                                pooled_wh=int(r.get("pooled_wh", 0)), signature=r.get("signature"),
+                                signer=r.get("signer")) for r in items]
+
+    def issue(self, step: Issuance) -> list[Event]:
+        """Commit one issuing step atomically; TransactionRefused when the pool or a reading moved first."""
+        items = [self.pool_update(step.pool_id, step.from_version, dict(step.state), dict(step.totals))]
+        items += [self.reading_pooled(r.reading_id, r.from_wh, r.to_wh, r.done) for r in step.readings]
+        items += [self.drec_put({**d, "owner_status": f"{d['owner_account_id']}#{DrecStatus.ACTIVE.value}",
+                                 "linking": "pending"}) for d in step.drecs]
+        return self.commit(items, list(step.events))
+
+    def pool_totals(self) -> list[tuple[str, int, int]]:
+        """(pool id, accepted Wh, D-RECs issued) of every pool."""
+        return [(i["id"], int(i.get("accepted_wh", 0)), int(i.get("issued_count", 0)))
+                for i in self.scan_page("pools", 1000, None).items]
+
+    def count_drecs(self, status: DrecStatus) -> int:
+        return self._count("drecs", "by_status", "status", status.value)
+
+    def count_registered(self, entity: str) -> int:
+        """How many devices (`device`) or accounts (`account`) are registered."""
+        return self._count(f"{entity}s", "by_entity", "entity", entity)
+
+    def _count(self, logical: str, index: str, key_name: str, key_value: str) -> int:
+        request: dict[str, Any] = {"TableName": self.name(logical), "IndexName": index, "Select": "COUNT",
+                                   "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_name},
+                                   "ExpressionAttributeValues": to_item({":k": key_value})}
+        total = 0
+        while True:
+            response = self.client.query(**request)
+            total += int(response["Count"])
+            if "LastEvaluatedKey" not in response:
+                return total
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def pool_update(self, pool_id: str, old_version: int, state: dict[str, Any], summary: dict[str, Any]) -> dict:
         condition = "attribute_not_exists(version)" if old_version == 0 else "version = :old"
@@ -38,7 +94,7 @@ class DynamoDrecs(DynamoBase):
     def drec_put(self, record: dict[str, Any]) -> dict[str, Any]:
         return put(self.name("drecs"), record, "attribute_not_exists(serial)")
 
-    def link_drecs(self, drecs: Sequence[dict[str, Any]]) -> None:
+    def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
         """Write the (device, serial) and (reading, serial) links of issued D-RECs, then clear their
         `linking` mark; a crash in between leaves the mark for the sweep (`pending_links`)."""
         pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"]
@@ -54,8 +110,9 @@ class DynamoDrecs(DynamoBase):
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
         return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", subject_id, limit, None).items]
 
-    def drec(self, serial: str) -> dict[str, Any] | None:
-        return self.get("drecs", serial=serial)
+    def drec(self, serial: str) -> Drec | None:
+        item = self.get("drecs", serial=serial)
+        return drec_from_item(item) if item else None
 
     def drecs(self, serials: Sequence[str]) -> list[dict[str, Any]]:
         return self.batch_get("drecs", [{"serial": s} for s in dict.fromkeys(serials)])
@@ -83,4 +140,5 @@ class DynamoDrecs(DynamoBase):
             if rest.get(field) is not None:
                 value = rest.pop(field)
                 return self.query_page("drecs", index, field, value, limit, cursor, rest, between=between)
-        return self.query_page("drecs", "by_status", "status", "active", limit, cursor, rest, between=between)
+        return self.query_page("drecs", "by_status", "status", DrecStatus.ACTIVE.value, limit, cursor, rest,
+                               between=between)

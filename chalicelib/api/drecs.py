@@ -16,7 +16,7 @@ from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..domain.errors import BadInput, DomainError
-from ..services import certificates, intake, provenance, redemption
+from ..services import certificates, intake, provenance, redemptions
 from ..verify import Verifier
 from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
@@ -71,7 +71,7 @@ def _answer(c: bootstrap.Container, path: str, query: dict[str, str]) -> Any:
         case ["readings", reading_id]:
             return intake.get_reading(c.readings, reading_id)
         case ["redemptions", redemption_id]:
-            return redemption.get_redemption(c.trades, redemption_id, c.settings.public_url)
+            return redemptions.get_redemption(c.trades, redemption_id, c.settings.public_url)
         case ["ledger"]:
             return provenance.ledger_info(c.chain, c.settings)
     raise LookupError(f"GET {path} is not one of the reads a verification makes")

@@ -42,9 +42,10 @@ def issue_drecs(event: Any) -> None:
 
 @handlers.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event: Any) -> None:
-    maintenance.requeue_waiting(bootstrap.container())
-    maintenance.finish_stale_moves(bootstrap.container())
-    maintenance.finish_links(bootstrap.container())
+    c = bootstrap.container()
+    maintenance.requeue_waiting(c.readings, c.queue)
+    maintenance.finish_stale_moves(c.trades)
+    maintenance.finish_links(c.drecs)
 
 
 @handlers.schedule(Rate(1, unit=Rate.MINUTES))

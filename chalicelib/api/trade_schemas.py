@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from ..domain.certificates import DrecSelection
 from ..domain.model import DeviceType, OfftakerType
+from ..domain.moves import RedeemDrecs, SponsorShare, TransferDrecs
 from .schemas import Strict
 
 VINTAGE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -25,6 +27,12 @@ class DrecFilter(Strict):
     vintage_from: str | None = Field(default=None, pattern=VINTAGE_PATTERN)
     vintage_to: str | None = Field(default=None, pattern=VINTAGE_PATTERN)
 
+    def to_selection(self) -> DrecSelection:
+        return DrecSelection(country=self.country,
+                             device_type=self.device_type.value if self.device_type else None,
+                             offtaker_type=self.offtaker_type.value if self.offtaker_type else None,
+                             vintage=self.vintage, vintage_from=self.vintage_from, vintage_to=self.vintage_to)
+
 
 class TransferIn(Strict):
     from_account_id: str = Field(min_length=1, max_length=100)
@@ -32,6 +40,12 @@ class TransferIn(Strict):
     serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
     quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
     filter: DrecFilter | None = None
+
+    def to_command(self) -> TransferDrecs:
+        return TransferDrecs(from_account_id=self.from_account_id, to_account_id=self.to_account_id,
+                             serials=tuple(self.serials) if self.serials is not None else None,
+                             quantity=self.quantity, selection=self.filter.to_selection() if self.filter else None,
+                             request=self.model_dump(mode="json"))
 
 
 class SponsorIn(Strict):
@@ -56,6 +70,15 @@ class RedemptionIn(Strict):
     sponsors: list[SponsorIn] | None = Field(
         default=None, min_length=1, max_length=100,
         description="D-RECs are dealt to sponsors by share in small contiguous batches, recorded per D-REC")
+
+    def to_command(self) -> RedeemDrecs:
+        return RedeemDrecs(account_id=self.account_id, beneficiary=self.beneficiary, purpose=self.purpose,
+                           claim_period_start=self.claim_period_start, claim_period_end=self.claim_period_end,
+                           serials=tuple(self.serials) if self.serials is not None else None,
+                           quantity=self.quantity, selection=self.filter.to_selection() if self.filter else None,
+                           country_of_consumption=self.country_of_consumption,
+                           sponsors=tuple(SponsorShare(s.name, s.share) for s in self.sponsors or ()),
+                           request=self.model_dump(mode="json"))
 
 
 class TransferOut(BaseModel):

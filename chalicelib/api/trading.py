@@ -5,10 +5,9 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from .. import bootstrap
-from ..services import redemption
-from ..services import trading as trading_service
+from ..services import holdings, redemptions, transfers
 from . import trade_schemas
-from .errors import json_response, page_body
+from .errors import json_response
 from .openapi import PAGED, route
 from .request import incoming
 
@@ -19,26 +18,26 @@ trading = Blueprint(__name__)
        trade_schemas.TransferOut, 201, request=trade_schemas.TransferIn, write=True)
 def post_transfer() -> Response:
     rq = incoming(trading)
-    command = rq.parse(trade_schemas.TransferIn)
+    command = rq.parse(trade_schemas.TransferIn).to_command()
     c = bootstrap.container()
-    return json_response(trading_service.transfer(c.registry, c.trades, rq.principal(), command,
-                                                  rq.idempotency_key()), 201)
+    return json_response(transfers.transfer(c.registry, c.trades, rq.principal(), command, rq.idempotency_key()),
+                         201)
 
 
 @route(trading, "get", "/transfers", "An account's transfers, out and in", query=PAGED + ("account_id",),
        items=trade_schemas.TransferOut)
 def get_transfers() -> Response:
     rq = incoming(trading)
-    page = trading_service.list_transfers(bootstrap.container().trades, rq.query.get("account_id"), *rq.paging())
-    return json_response(page_body(page))
+    items, cursor = transfers.list_transfers(bootstrap.container().trades, rq.query.get("account_id"), *rq.paging())
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @route(trading, "post", "/redemptions", "Redeem D-RECs; returns the retirement statement and its ledger link",
        trade_schemas.RedemptionOut, 201, request=trade_schemas.RedemptionIn, write=True)
 def post_redemption() -> Response:
     rq, c = incoming(trading), bootstrap.container()
-    command = rq.parse(trade_schemas.RedemptionIn)
-    return json_response(redemption.redeem(c.registry, c.trades, c.ledger_bucket, rq.principal(), command,
+    command = rq.parse(trade_schemas.RedemptionIn).to_command()
+    return json_response(redemptions.redeem(c.registry, c.trades, c.ledger_bucket, rq.principal(), command,
                                            c.settings.public_url, rq.idempotency_key()), 201)
 
 
@@ -47,7 +46,7 @@ def post_redemption() -> Response:
 def get_redemptions() -> Response:
     rq = incoming(trading)
     c = bootstrap.container()
-    items, cursor = redemption.list_redemptions(c.trades, rq.query.get("account_id"), *rq.paging(),
+    items, cursor = redemptions.list_redemptions(c.trades, rq.query.get("account_id"), *rq.paging(),
                                                 c.settings.public_url)
     return json_response({"items": items, "next_cursor": cursor})
 
@@ -55,14 +54,14 @@ def get_redemptions() -> Response:
 @route(trading, "get", "/redemptions/{redemption_id}", "One retirement statement", trade_schemas.RedemptionOut)
 def get_redemption(redemption_id: str) -> Response:
     c = bootstrap.container()
-    return json_response(redemption.get_redemption(c.trades, redemption_id, c.settings.public_url))
+    return json_response(redemptions.get_redemption(c.trades, redemption_id, c.settings.public_url))
 
 
 @route(trading, "get", "/redemptions/{redemption_id}/ledger.csv", "The ledger (text/csv) for a link's token",
        query=("token",))
 def get_ledger_csv(redemption_id: str) -> Response:
     c = bootstrap.container()
-    data = redemption.ledger_csv(c.trades, c.ledger_bucket, redemption_id, incoming(trading).query.get("token"))
+    data = redemptions.ledger_csv(c.trades, c.ledger_bucket, redemption_id, incoming(trading).query.get("token"))
     return Response(body=data.decode("utf-8"), status_code=200,
                     headers={"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "private, no-store"})
 
@@ -72,7 +71,7 @@ def get_ledger_csv(redemption_id: str) -> Response:
        write=True)
 def post_ledger_link(redemption_id: str) -> Response:
     c = bootstrap.container()
-    return json_response(redemption.new_ledger_link(c.registry, c.trades, incoming(trading).principal(),
+    return json_response(redemptions.new_ledger_link(c.registry, c.trades, incoming(trading).principal(),
                                                     redemption_id, c.settings.public_url), 201)
 
 
@@ -80,4 +79,4 @@ def post_ledger_link(redemption_id: str) -> Response:
        trade_schemas.HoldingsOut)
 def get_holdings(account_id: str) -> Response:
     c = bootstrap.container()
-    return json_response(trading_service.holdings(c.registry, c.trades, account_id))
+    return json_response(holdings.holdings(c.registry, c.trades, account_id))

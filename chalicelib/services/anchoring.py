@@ -16,14 +16,13 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
-from ..adapters.batch_store import DynamoBatches
-from ..adapters.chain import ChainError, ChainLedger
-from ..adapters.event_store import DynamoEvents
-from ..adapters.s3 import S3Bucket
+from ..adapters.chain import ChainError
+from ..domain.anchoring import Anchor, Batch, BatchStatus
 from ..domain.errors import NotFound
 from ..domain.ledger.events import Event, seq_of
 from ..domain.ledger.merkle import MerkleTree, from_hex, leaf_hash, to_hex
 from ..domain.time import iso, now_utc
+from .ports.ledger import Batches, Chain, Events, Files
 
 MAX_BACKOFF_S = 300
 TREES_KEPT = 16
@@ -37,12 +36,12 @@ def batch_file(events: list[Event]) -> bytes:
     return b"".join(e.canonical_bytes() + b"\n" for e in events)
 
 
-def anchor_pending(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedger, bucket: S3Bucket,
+def anchor_pending(events: Events, batches: Batches, chain: Chain, bucket: Files,
                    batch_size: int = 1000, max_batches: int = 10) -> dict[str, int]:
     """Anchor what is pending, batch after batch; returns counts of what was done."""
     done = {"batches": 0, "events": 0}
     backoff = batches.backoff()
-    if backoff and backoff["retry_at"] > iso(now_utc()):
+    if backoff and backoff.retry_at > iso(now_utc()):
         return done
     try:
         for _ in range(max_batches):
@@ -52,7 +51,7 @@ def anchor_pending(events: DynamoEvents, batches: DynamoBatches, chain: ChainLed
             done["batches"] += 1
             done["events"] += anchored
     except ChainError as error:
-        failures = int(backoff["failures"]) + 1 if backoff else 1
+        failures = backoff.failures + 1 if backoff else 1
         delay = min(2 ** failures, MAX_BACKOFF_S)
         batches.note_failure(iso(now_utc() + timedelta(seconds=delay)), failures, str(error)[:500])
         raise
@@ -61,7 +60,7 @@ def anchor_pending(events: DynamoEvents, batches: DynamoBatches, chain: ChainLed
     return done
 
 
-def _anchor_next(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedger, bucket: S3Bucket,
+def _anchor_next(events: Events, batches: Batches, chain: Chain, bucket: Files,
                  batch_size: int) -> int:
     first = batches.anchored_through() + 1
     prepared = batches.batch(first)
@@ -75,24 +74,23 @@ def _anchor_next(events: DynamoEvents, batches: DynamoBatches, chain: ChainLedge
         data = batch_file(batch)
         tree = MerkleTree([leaf_hash(e.canonical_bytes()) for e in batch])
         bucket.put(batch_object_key(first), data, "application/x-ndjson")
-        prepared = {"first_seq": first, "count": len(batch), "root": to_hex(tree.root),
-                    "data_sha256": hashlib.sha256(data).hexdigest(), "object": batch_object_key(first),
-                    "status": "prepared", "prepared_at": iso(now_utc())}
+        prepared = Batch(first_seq=first, count=len(batch), root=to_hex(tree.root),
+                         data_sha256=hashlib.sha256(data).hexdigest(), object=batch_object_key(first),
+                         status=BatchStatus.PREPARED, prepared_at=iso(now_utc()))
         batches.save_prepared(prepared)
-    root = from_hex(prepared["root"])
+    root = from_hex(prepared.root)
     receipt = chain.find_anchor(root) if chain.next_seq() > first else None
     if receipt is None:
-        receipt = chain.anchor_batch(root, first, int(prepared["count"]), bytes.fromhex(prepared["data_sha256"]))
-    batches.record_anchored(first, int(prepared["count"]), {
-        "batch_id": receipt.batch_id, "root": prepared["root"], "tx_hash": receipt.tx_hash,
-        "block_number": receipt.block_number})
-    return int(prepared["count"])
+        receipt = chain.anchor_batch(root, first, prepared.count, bytes.fromhex(prepared.data_sha256))
+    batches.record_anchored(first, prepared.count, Anchor(receipt.batch_id, prepared.root, receipt.tx_hash,
+                                                          receipt.block_number))
+    return prepared.count
 
 
 class Proofs:
     """Merkle proofs of anchored events, rebuilt from the published batch files."""
 
-    def __init__(self, events: DynamoEvents, batches: DynamoBatches, bucket: S3Bucket) -> None:
+    def __init__(self, events: Events, batches: Batches, bucket: Files) -> None:
         self.events = events
         self.batches = batches
         self.bucket = bucket
@@ -102,7 +100,7 @@ class Proofs:
 
     def anchor_of(self, seq: int) -> dict[str, Any] | None:
         batch = self.batches.covering(seq)
-        return batch.get("anchor") if batch and batch.get("status") == "anchored" else None
+        return batch.anchor.to_dict() if batch and batch.status is BatchStatus.ANCHORED and batch.anchor else None
 
     def proof(self, event_id: str, chain_id: int | None, contract_address: str | None) -> dict[str, Any]:
         seq = seq_of(event_id)
@@ -110,25 +108,26 @@ class Proofs:
         if event is None:
             raise NotFound(f"no event {event_id!r}", field="event_id")
         batch = self.batches.covering(event.seq)
-        if not batch or batch.get("status") != "anchored":
+        if not batch or batch.status is not BatchStatus.ANCHORED or batch.anchor is None:
             raise NotFound(f"event {event_id} is not anchored yet; batches are anchored every few seconds",
                            field="event_id")
         tree = self._tree(batch)
-        index = event.seq - int(batch["first_seq"])
+        index = event.seq - batch.first_seq
         leaf = leaf_hash(event.canonical_bytes())
+        anchor = batch.anchor
         return {"event_id": event_id, "seq": event.seq, "leaf": to_hex(leaf),
-                "proof": [to_hex(p) for p in tree.proof(index)], "root": batch["anchor"]["root"],
-                "batch_id": batch["anchor"]["batch_id"], "tx_hash": batch["anchor"]["tx_hash"],
-                "block_number": batch["anchor"]["block_number"], "first_seq": batch["first_seq"],
-                "event_count": batch["count"], "batch_object": batch["object"],
-                "batch_sha256": batch["data_sha256"], "chain_id": chain_id, "contract_address": contract_address}
+                "proof": [to_hex(p) for p in tree.proof(index)], "root": anchor.root,
+                "batch_id": anchor.batch_id, "tx_hash": anchor.tx_hash,
+                "block_number": anchor.block_number, "first_seq": batch.first_seq,
+                "event_count": batch.count, "batch_object": batch.object,
+                "batch_sha256": batch.data_sha256, "chain_id": chain_id, "contract_address": contract_address}
 
-    def _tree(self, batch: dict[str, Any]) -> MerkleTree:
-        first = int(batch["first_seq"])
+    def _tree(self, batch: Batch) -> MerkleTree:
+        first = batch.first_seq
         if first in self._trees:
             self._trees.move_to_end(first)
         else:
-            data = self.bucket.get(batch["object"]) or b""
+            data = self.bucket.get(batch.object) or b""
             # Each line is an event's canonical document, exactly the bytes its leaf hashes.
             leaves = [leaf_hash(line) for line in data.split(b"\n") if line]
             self._trees[first] = MerkleTree(leaves)

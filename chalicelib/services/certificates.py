@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..adapters.dynamo import Page
+from ..domain.certificates import Drec, DrecStatus
 from ..domain.errors import BadInput, NotFound
+from .ports.certificates import Drecs
 
 VINTAGE = re.compile(r"^\d{4}-\d{2}$")
 PUBLIC_FIELDS = ("serial", "owner_account_id", "status", "energy_wh", "period_start", "period_end", "vintage",
@@ -15,11 +18,12 @@ PUBLIC_FIELDS = ("serial", "owner_account_id", "status", "energy_wh", "period_st
                  "sequence", "redemption_id", "sponsor")
 
 
-def summary(item: dict[str, Any]) -> dict[str, Any]:
+def summary(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: item.get(k) for k in PUBLIC_FIELDS if k in item}
 
 
-def detail(item: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def detail(drec: Drec, events: list[dict[str, Any]]) -> dict[str, Any]:
+    item = drec.document
     out = summary(item)
     out["hourly_wh"] = item.get("hourly_wh", {})
     out["contributions"] = [{k: c.get(k) for k in ("device_id", "reading_id", "energy_wh", "period_start",
@@ -29,9 +33,9 @@ def detail(item: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
     return out
 
 
-def list_drecs(store: Any, limit: int, cursor: str | None, query: dict[str, str]) -> Page:
+def list_drecs(store: Drecs, limit: int, cursor: str | None, query: dict[str, str]) -> Page:
     status = query.get("status")
-    if status and status not in ("active", "redeemed"):
+    if status and status not in {s.value for s in DrecStatus}:
         raise BadInput("status must be active or redeemed", field="status")
     vintage = (query.get("vintage_from"), query.get("vintage_to"))
     for name, value in zip(("vintage_from", "vintage_to"), vintage):
@@ -43,8 +47,8 @@ def list_drecs(store: Any, limit: int, cursor: str | None, query: dict[str, str]
     return Page([summary(i) for i in page.items], page.next_cursor)
 
 
-def get_drec(store: Any, serial: str) -> dict[str, Any]:
-    item = store.drec(serial)
-    if not item:
+def get_drec(store: Drecs, serial: str) -> Drec:
+    drec = store.drec(serial)
+    if drec is None:
         raise NotFound(f"no D-REC {serial!r}", field="serial")
-    return item
+    return drec

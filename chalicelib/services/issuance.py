@@ -15,17 +15,17 @@ a very hot owner across N pool items with their own serial runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..adapters.drec_store import DynamoDrecs
 from ..adapters.dynamo import TransactionRefused
-from ..adapters.registry_store import DynamoRegistry
+from ..domain.certificates import DrecStatus, Issuance, PoolableReading, ReadingPooled
 from ..domain.issuance.drafts import DREC_WH, DrecDraft
 from ..domain.issuance.pools import PoolingConfig, PoolKey, PoolState, add_to_pool, pool_key
 from ..domain.issuance.slices import Slice
 from ..domain.ledger import events as ev
 from ..domain.time import iso, now_utc, parse_utc
+from .ports.certificates import Devices, Drecs
 
 READINGS_PER_COMMIT = 25
 DRECS_PER_COMMIT = 15
@@ -33,10 +33,10 @@ ATTEMPTS = 10
 
 
 def drec_record(draft: DrecDraft, issued_at: str) -> dict[str, Any]:
+    """The D-REC as published when issued: the draft, active, with its vintage and devices."""
     record = draft.to_dict()
-    record.update({"status": "active", "owner_status": f"{draft.owner_account_id}#active",
-                   "vintage": record["period_start"][:7], "device_ids": list(draft.device_ids),
-                   "issued_at": issued_at, "linking": "pending"})
+    record.update({"status": DrecStatus.ACTIVE.value, "vintage": record["period_start"][:7],
+                   "device_ids": list(draft.device_ids), "issued_at": issued_at})
     return record
 
 
@@ -53,7 +53,7 @@ def issued_body(draft: DrecDraft) -> dict[str, Any]:
 
 
 class Issuer:
-    def __init__(self, registry: DynamoRegistry, drecs: DynamoDrecs, config: PoolingConfig) -> None:
+    def __init__(self, registry: Devices, drecs: Drecs, config: PoolingConfig) -> None:
         self.registry = registry
         self.store = drecs
         self.config = config
@@ -68,67 +68,64 @@ class Issuer:
 
     def _round(self, reading_ids: list[str], counts: dict[str, int]) -> bool:
         """One pass over the batch; True when something must be tried again."""
-        # Only what the validator judged is pooled: `judged_energy_wh`, written with the verdict.
-        readings = [r for r in self.store.batch_get("readings", [{"id": i} for i in reading_ids])
-                    if r.get("pipeline") == "pooling" and r.get("status") == "accepted"
-                    and r.get("judged_energy_wh") is not None]
+        readings = self.store.poolable(reading_ids)
         if not readings:
             return False
-        devices = self.registry.devices(r["device_id"] for r in readings)
-        by_pool: dict[str, tuple[PoolKey, list[tuple[dict[str, Any], Slice]]]] = {}
-        for reading in sorted(readings, key=lambda r: (r["period_start"], r["id"])):
-            device = devices[reading["device_id"]]
-            whole = _slice(reading, device, _judged_wh(reading) - int(reading.get("pooled_wh", 0)))
-            key = pool_key(reading["owner_account_id"], whole, self.config)
+        devices = self.registry.devices(r.device_id for r in readings)
+        by_pool: dict[str, tuple[PoolKey, list[tuple[PoolableReading, Slice]]]] = {}
+        for reading in sorted(readings, key=lambda r: (r.period_start, r.id)):
+            device = devices[reading.device_id]
+            whole = _slice(reading, device, reading.judged_energy_wh - reading.pooled_wh)
+            key = pool_key(reading.owner_account_id, whole, self.config)
             by_pool.setdefault(key.pool_id, (key, []))[1].append((reading, whole))
         again = False
         for key, entries in by_pool.values():
             again |= self._pool(key, entries, counts)
         return again
 
-    def _pool(self, key: PoolKey, entries: list[tuple[dict[str, Any], Slice]], counts: dict[str, int]) -> bool:
+    def _pool(self, key: PoolKey, entries: list[tuple[PoolableReading, Slice]], counts: dict[str, int]) -> bool:
         stored, version = self.store.pool(key.pool_id)
         state = PoolState.from_dict(stored) if stored else PoolState.empty(key.pool_id)
-        pooled = {r["id"]: int(r.get("pooled_wh", 0)) for r, _ in entries}
+        pooled = {r.id: r.pooled_wh for r, _ in entries}
         while entries:
             chunk, entries = self._chunk(state, entries, pooled)
             slices = [s for _, s in chunk]
             next_state, drafts = add_to_pool(state, key, slices, key.owner_account_id)
             issued_at = iso(now_utc())
-            items = [self.store.pool_update(key.pool_id, version, next_state.to_dict(), {
-                "owner_account_id": key.owner_account_id, "remainder_wh": next_state.remainder_wh,
-                "accepted_wh": next_state.accepted_wh, "issued_count": next_state.issued_count})]
-            for reading, piece in chunk:
-                new_pooled = pooled[reading["id"]] + piece.energy_wh
-                items.append(self.store.reading_pooled(reading["id"], pooled[reading["id"]], new_pooled,
-                                                       new_pooled >= _judged_wh(reading)))
-            items += [self.store.drec_put(drec_record(d, issued_at)) for d in drafts]
-            events = [ev.NewEvent(ev.DREC_ISSUED, d.serial, "operator", issued_at, issued_body(d),
-                                  related_ids=(d.owner_account_id,)) for d in drafts]
+            step = Issuance(
+                pool_id=key.pool_id, from_version=version, state=next_state.to_dict(),
+                totals={"owner_account_id": key.owner_account_id, "remainder_wh": next_state.remainder_wh,
+                        "accepted_wh": next_state.accepted_wh, "issued_count": next_state.issued_count},
+                readings=tuple(ReadingPooled(r.id, pooled[r.id], pooled[r.id] + piece.energy_wh,
+                                             pooled[r.id] + piece.energy_wh >= r.judged_energy_wh)
+                               for r, piece in chunk),
+                drecs=tuple(drec_record(d, issued_at) for d in drafts),
+                events=tuple(ev.NewEvent(ev.DREC_ISSUED, d.serial, "operator", issued_at, issued_body(d),
+                                         related_ids=(d.owner_account_id,)) for d in drafts))
             try:
-                self.store.commit(items, events)
+                self.store.issue(step)
             except TransactionRefused:
                 return True  # someone moved this pool or these readings first: re-read and go on
             for reading, piece in chunk:
-                pooled[reading["id"]] += piece.energy_wh
+                pooled[reading.id] += piece.energy_wh
             state, version = next_state, version + 1
             counts["drecs"] += len(drafts)
-            counts["readings"] += len({r["id"] for r, _ in chunk})
+            counts["readings"] += len({r.id for r, _ in chunk})
             self.store.link_drecs([d.to_dict() for d in drafts])
         return False
 
     @staticmethod
-    def _chunk(state: PoolState, entries: list[tuple[dict[str, Any], Slice]], pooled: dict[str, int],
-               ) -> tuple[list[tuple[dict[str, Any], Slice]], list[tuple[dict[str, Any], Slice]]]:
+    def _chunk(state: PoolState, entries: list[tuple[PoolableReading, Slice]], pooled: dict[str, int],
+               ) -> tuple[list[tuple[PoolableReading, Slice]], list[tuple[PoolableReading, Slice]]]:
         """What fits one transaction; a reading too big for it is cut to complete the last D-REC exactly,
         so none of it stays in the remainder and the rest follows in the next transaction."""
         cap_wh = DRECS_PER_COMMIT * DREC_WH - state.remainder_wh
-        chunk: list[tuple[dict[str, Any], Slice]] = []
+        chunk: list[tuple[PoolableReading, Slice]] = []
         taken = 0
         rest = list(entries)
         while rest and len(chunk) < READINGS_PER_COMMIT:
             reading, whole = rest[0]
-            remaining = _judged_wh(reading) - pooled[reading["id"]]
+            remaining = reading.judged_energy_wh - pooled[reading.id]
             if taken + remaining <= cap_wh:
                 chunk.append((reading, whole.with_energy(remaining)))
                 taken += remaining
@@ -141,15 +138,10 @@ class Issuer:
         return chunk, rest
 
 
-def _slice(reading: dict[str, Any], device: dict[str, Any], energy_wh: int) -> Slice:
-    return Slice(device_id=reading["device_id"], reading_id=reading["id"], energy_wh=energy_wh,
-                 period_start=parse_utc(reading["period_start"]), period_end=parse_utc(reading["period_end"]),
+def _slice(reading: PoolableReading, device: Mapping[str, Any], energy_wh: int) -> Slice:
+    return Slice(device_id=reading.device_id, reading_id=reading.id, energy_wh=energy_wh,
+                 period_start=parse_utc(reading.period_start), period_end=parse_utc(reading.period_end),
                  country=device["country"], device_type=device["device_type"],
-                 offtaker_type=device["offtaker_type"], source_id=reading["source_id"],
-                 signature=reading.get("signature"), grid_connected=bool(device.get("grid_connected")),
-                 signer=reading.get("signer"))
-
-
-def _judged_wh(reading: dict[str, Any]) -> int:
-    return int(reading["judged_energy_wh"])
-
+                 offtaker_type=device["offtaker_type"], source_id=reading.source_id,
+                 signature=reading.signature, grid_connected=bool(device.get("grid_connected")),
+                 signer=reading.signer)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ..domain.readings import id_messages
 from ..domain.time import iso, now_utc
+from .moves import resume_stale
+from .ports.certificates import Drecs
+from .ports.trading import Trades
+from .redemptions import redemption_run
+from .transfers import transfer_run
 
 # A reading still waiting this long after it was received, while its queue is empty, lost
 # its message (a crash between storing and sending, a stop of the local stack): it is sent
@@ -15,34 +20,31 @@ from ..domain.time import iso, now_utc
 STALE_AFTER = timedelta(minutes=2)
 
 
-def finish_stale_moves(container: Any) -> dict[str, int]:
+def finish_stale_moves(trades: Trades) -> dict[str, int]:
     """Transfers and redemptions whose request died part-way are completed or undone."""
-    from ..adapters.trade_store import DynamoTrades
-    from . import redemption, trading
-
-    store = DynamoTrades(container.client("dynamodb"), container.settings.name)
-    done = trading.resume_stale(store, trading.transfer_run(store))
-    redeemed = trading.resume_stale(store, redemption.redemption_run(store))
+    done = resume_stale(trades, transfer_run(trades))
+    redeemed = resume_stale(trades, redemption_run(trades))
     return {f"transfers_{k}": v for k, v in done.items()} | {f"redemptions_{k}": v for k, v in redeemed.items()}
 
 
-def finish_links(container: Any) -> int:
+def finish_links(drecs: Drecs) -> int:
     """D-RECs whose device and reading links were not written (a crash right after issuing)."""
-    pending = container.drecs.pending_links()
+    pending = drecs.pending_links()
     if pending:
-        container.drecs.link_drecs(pending)
+        drecs.link_drecs(pending)
     return len(pending)
 
 
-def requeue_waiting(container: Any) -> dict[str, int]:
+def requeue_waiting(readings: Any, queue: Callable[[str], Any]) -> dict[str, int]:
+    """Readings waiting for a stage whose message was lost are sent again; `queue(name)` gives a queue."""
     before = iso(now_utc() - STALE_AFTER)
     counts = {}
-    for stage, queue in (("queued", "readings"), ("pooling", "accepted")):
-        if container.queue(queue).in_queue():
+    for stage, name in (("queued", "readings"), ("pooling", "accepted")):
+        if queue(name).in_queue():
             counts[stage] = 0
             continue
-        ids = [r["id"] for r in container.readings.waiting(stage, before)]
+        ids = [r["id"] for r in readings.waiting(stage, before)]
         if ids:
-            container.queue(queue).send_json(id_messages(ids))
+            queue(name).send_json([{"reading_ids": ids[i:i + 100]} for i in range(0, len(ids), 100)])
         counts[stage] = len(ids)
     return counts

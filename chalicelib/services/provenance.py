@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.batch_store import DynamoBatches
 from ..adapters.dynamo import Page
-from ..adapters.event_store import DynamoEvents
+from ..domain.anchoring import Batch, BatchStatus
 from ..domain.errors import BadInput, NotFound
 from ..domain.ledger.events import EVENT_TYPES, Event, seq_of
 from ..domain.ledger.merkle import leaf_hash, to_hex
 from ..domain.privacy import public_rpc_hint
+from .ports.ledger import Batches, Events
 
 
 class Anchors:
     """The anchor of each event's batch, looked up once per batch."""
 
-    def __init__(self, batches: DynamoBatches) -> None:
+    def __init__(self, batches: Batches) -> None:
         self.batches = batches
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[Batch] = []
 
     def of(self, seq: int) -> dict[str, Any] | None:
         for seen in self.seen:
-            if seen["first_seq"] <= seq < seen["first_seq"] + seen["count"]:
-                return seen.get("anchor")
+            if seen.covers(seq):
+                return seen.anchor.to_dict() if seen.anchor else None
         batch = self.batches.covering(seq)
-        if batch and batch.get("status") == "anchored":
+        if batch and batch.status is BatchStatus.ANCHORED:
             self.seen.append(batch)
-            return batch.get("anchor")
+            return batch.anchor.to_dict() if batch.anchor else None
         return None
 
 
@@ -35,7 +35,7 @@ def event_view(event: Event, anchors: Anchors) -> dict[str, Any]:
     return {**event.document(), "leaf": to_hex(leaf_hash(event.canonical_bytes())), "anchor": anchors.of(event.seq)}
 
 
-def list_events(store: DynamoEvents, batches: DynamoBatches, limit: int, cursor: str | None,
+def list_events(store: Events, batches: Batches, limit: int, cursor: str | None,
                 subject_id: str | None = None, event_type: str | None = None) -> Page:
     if event_type and event_type not in EVENT_TYPES:
         raise BadInput(f"type must be one of {', '.join(EVENT_TYPES)}", field="type")
@@ -44,7 +44,7 @@ def list_events(store: DynamoEvents, batches: DynamoBatches, limit: int, cursor:
     return Page([event_view(e, anchors) for e in events], next_cursor)
 
 
-def get_event(store: DynamoEvents, batches: DynamoBatches, event_id: str) -> dict[str, Any]:
+def get_event(store: Events, batches: Batches, event_id: str) -> dict[str, Any]:
     seq = seq_of(event_id)
     event = store.event(seq) if seq else None
     if not event:

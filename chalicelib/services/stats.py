@@ -12,35 +12,23 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..adapters.dynamo import DynamoBase, to_item
+from ..domain.certificates import DrecStatus
 from ..domain.issuance.pools import PoolKey
+from .ports.certificates import Drecs
 
 
-def _count(store: DynamoBase, logical: str, index: str, key_name: str, key_value: str) -> int:
-    request: dict[str, Any] = {"TableName": store.name(logical), "IndexName": index, "Select": "COUNT",
-                               "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_name},
-                               "ExpressionAttributeValues": to_item({":k": key_value})}
-    total = 0
-    while True:
-        response = store.client.query(**request)
-        total += int(response["Count"])
-        if "LastEvaluatedKey" not in response:
-            return total
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def registry_stats(store: DynamoBase) -> dict[str, Any]:
+def registry_stats(store: Drecs) -> dict[str, Any]:
     accepted_wh = 0
     by_month: dict[str, int] = defaultdict(int)
-    for page_item in store.scan_page("pools", 1000, None).items:
-        accepted_wh += int(page_item.get("accepted_wh", 0))
-        label = PoolKey.from_pool_id(page_item["id"]).period_label
-        by_month[f"{label[:4]}-{label[4:6]}"] += int(page_item.get("issued_count", 0))
+    for pool_id, pool_accepted_wh, issued_count in store.pool_totals():
+        accepted_wh += pool_accepted_wh
+        label = PoolKey.from_pool_id(pool_id).period_label
+        by_month[f"{label[:4]}-{label[4:6]}"] += issued_count
     return {
-        "devices": _count(store, "devices", "by_entity", "entity", "device"),
-        "accounts": _count(store, "accounts", "by_entity", "entity", "account"),
+        "devices": store.count_registered("device"),
+        "accounts": store.count_registered("account"),
         "accepted_wh": accepted_wh,
-        "drecs_active": _count(store, "drecs", "by_status", "status", "active"),
-        "drecs_redeemed": _count(store, "drecs", "by_status", "status", "redeemed"),
+        "drecs_active": store.count_drecs(DrecStatus.ACTIVE),
+        "drecs_redeemed": store.count_drecs(DrecStatus.REDEEMED),
         "issuance_by_month": [{"month": m, "count": n} for m, n in sorted(by_month.items())],
     }

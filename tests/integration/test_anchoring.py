@@ -12,6 +12,7 @@ from chalicelib.domain.ledger.merkle import from_hex
 from chalicelib.services.anchoring import anchor_pending
 from infra.anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from tests.conftest import Api, registered_device
+from tests.fakes.trading import Crash, Faults
 
 
 def _anchor(aws: Any, chain: ChainLedger) -> dict[str, int]:
@@ -41,7 +42,7 @@ def test_events_anchored_once_across_chain_outage_and_crash(api: Api, aws: Any, 
         with pytest.raises(ChainUnavailable):
             _anchor(aws, chain)
         assert aws.batches.anchored_through() == 3
-        assert aws.batches.backoff()["failures"] == 1
+        assert aws.batches.backoff().failures == 1
         # THEN after it returns (with its state), the backlog is anchored exactly once
         node = start_anvil(port, state_file=state, state_interval_s=1)
         aws.batches.clear_backoff()
@@ -50,12 +51,10 @@ def test_events_anchored_once_across_chain_outage_and_crash(api: Api, aws: Any, 
         # AND a crash between sending and recording is healed without sending twice
         registered_device(api)
         first = aws.batches.anchored_through() + 1
-        real_record = aws.batches.record_anchored
-        aws.batches.record_anchored = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))
-        with pytest.raises(RuntimeError):
-            _anchor(aws, chain)
-        aws.batches.record_anchored = real_record
-        assert aws.batches.batch(first)["status"] == "prepared"
+        with pytest.raises(Crash):
+            anchor_pending(aws.events, Faults(aws.batches).always("record_anchored"), chain, aws.ledger_bucket,
+                           batch_size=2)
+        assert aws.batches.batch(first).status.value == "prepared"
         sent_before = chain.batch_count()
         _anchor(aws, chain)
         assert chain.batch_count() == sent_before + 1  # only the next batch was new

@@ -85,21 +85,22 @@ def test_big_reading_spans_many_transactions_without_loss(api: Api, aws: Any) ->
     assert [int(p["remainder_wh"]["N"]) for p in pools] == [500]
 
 
-def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any, monkeypatch: Any) -> None:
-    from chalicelib.adapters.drec_store import DynamoDrecs
+def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any) -> None:
     from chalicelib.services.maintenance import finish_links
+    from tests.fakes.trading import Crash, Faults
 
     source, account, devices = _fleet(api, 1, capacity_w=10_000, device_type="mini_grid")
     # GIVEN the handler dies right after the issuing transaction, before writing links
-    monkeypatch.setattr(DynamoDrecs, "link_drecs", lambda self, drecs: (_ for _ in ()).throw(RuntimeError("crash")))
+    healthy = aws.drecs
+    aws.drecs = Faults(healthy).always("link_drecs")
     _push(api, source["api_key"], devices, 40_000)
-    with pytest.raises(RuntimeError, match="crash"):
+    with pytest.raises(Crash):
         pump(aws)
+    aws.drecs = healthy
     issued = api.get(f"/drecs?owner_account_id={account['account_id']}&limit=100")[1]["items"]
     assert len(issued) == 15  # the first transaction committed
     assert api.get(f"/drecs?device_id={devices[0]}")[1]["items"] == []
-    monkeypatch.undo()
     # WHEN the sweep runs THEN the device finds its D-RECs
-    assert finish_links(aws) == 15
+    assert finish_links(aws.drecs) == 15
     assert len(api.get(f"/drecs?device_id={devices[0]}&limit=100")[1]["items"]) == 15
-    assert finish_links(aws) == 0
+    assert finish_links(aws.drecs) == 0

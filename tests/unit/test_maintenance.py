@@ -30,9 +30,9 @@ def test_lost_messages_are_sent_again_only_when_the_queue_is_idle(api: Api, aws:
     later = now_utc().replace(year=now_utc().year + 1)
     monkeypatch.setattr("chalicelib.services.maintenance.now_utc", lambda: later)
     # GIVEN the message still in the queue: nothing is sent twice
-    assert requeue_waiting(aws)["queued"] == 0
+    assert requeue_waiting(aws.readings, aws.queue)["queued"] == 0
     # WHEN the message is lost THEN the sweep sends the reading again, and it is judged
     assert _drain(aws, "readings") == 1
-    assert requeue_waiting(aws)["queued"] == 1
+    assert requeue_waiting(aws.readings, aws.queue)["queued"] == 1
     pump(aws)
     assert api.get(f"/readings/{reading_id}")[1]["status"] == "accepted"

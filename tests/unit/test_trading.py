@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.moves import MoveKind
 from tests.conftest import OPERATOR_KEY, Api, device_body, pump
+from tests.fakes.trading import Crash, Faults
 
 CLAIM = {"claim_period_start": "2026-10-01", "claim_period_end": "2026-10-31"}
 
@@ -204,82 +206,63 @@ def test_a_bad_redemption_is_refused_and_redeems_nothing(api: Api, aws: Any, cas
 
 
 def test_two_transfers_of_one_drec_only_the_first_wins(api: Api, aws: Any) -> None:
-    from chalicelib.adapters.trade_store import DynamoTrades
     from chalicelib.api.trade_schemas import TransferIn
     from chalicelib.domain.model import Principal
-    from chalicelib.services import trading
+    from chalicelib.services import transfers
 
     m = _market(api, aws, 2_000)
-    store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)
+    store = aws.trades
     # GIVEN a first transfer that holds its locks but has not applied them yet (it is mid-flight)
-    run = trading.transfer_run(store)
-
-    def interrupted(record: dict[str, Any]) -> None:
-        raise Interrupted(record["id"])
-
-    run._apply = interrupted  # type: ignore[method-assign]
-    first = TransferIn(from_account_id=m.developer, to_account_id=m.buyer, serials=[m.serials[0]])
-    with pytest.raises(Interrupted) as stopped:
-        run.run(_started(store, first))
+    first = TransferIn(from_account_id=m.developer, to_account_id=m.buyer, serials=[m.serials[0]]).to_command()
+    with pytest.raises(Crash):
+        transfers.transfer_run(Faults(store).always("apply")).run(_started(store, first))
     # WHEN a second transfer of the same D-REC arrives THEN it gets 409 naming the D-REC
     _, stranger = api.post("/accounts", {"name": "Other", "kind": "buyer", "country": "KE"}, key=m.source_key)
     status, body = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": stranger["account_id"],
                                              "serials": [m.serials[0]]})
     assert status == 409 and m.serials[0] in body["error"]["message"]
     # AND the first completes; a later transfer from the old owner is refused too
-    record = store.record("transfers", stopped.value.args[0])
-    assert trading.transfer_run(store).run(record)["status"] == "completed"
+    (record,) = list(store.unfinished(MoveKind.TRANSFERS, "9999"))
+    assert transfers.transfer_run(store).run(record).status.value == "completed"
     assert api.get(f"/drecs/{m.serials[0]}")[1]["owner_account_id"] == m.buyer
     status, body = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": stranger["account_id"],
                                              "serials": [m.serials[0]]})
     assert status == 409 and "held by another account" in body["error"]["message"]
     # AND the first request, retried with its Idempotency-Key, answers with its completed transfer
-    again = trading.transfer(aws.registry, store, Principal("operator", "operator"), first, STARTED_KEY)
-    assert again["transfer_id"] == record["id"] and again["status"] == "completed"
-
-
-class Interrupted(Exception):
-    """The process running a move stopped here."""
+    again = transfers.transfer(aws.registry, store, Principal("operator", "operator"), first, STARTED_KEY)
+    assert again["transfer_id"] == record.id and again["status"] == "completed"
 
 
 STARTED_KEY = "first-order"
 
 
-def _started(store: Any, command: Any) -> dict[str, Any]:
+def _started(store: Any, command: Any) -> Any:
     """A transfer record stored as POST /transfers (Idempotency-Key: STARTED_KEY) stores it, before its passes run."""
     from chalicelib.domain.model import Principal
-    from chalicelib.services import trading
+    from chalicelib.domain.moves import MoveStatus, Transfer
+    from chalicelib.services import idempotency, moves
 
-    principal = Principal("operator", "operator")
-    sha = trading.request_hash(principal, command.model_dump(mode="json"))
-    record = {"id": trading.new_move_id("trf"), "account_id": command.from_account_id,
-              "from_account_id": command.from_account_id, "to_account_id": command.to_account_id,
-              "serials": command.serials, "device_ids": [], "status": "locking", "locked": 0, "applied": 0,
-              "created_at": "2026-11-01T00:00:00Z", "principal_id": "operator", "request_sha256": sha,
-              "idempotency_key": STARTED_KEY}
-    store.start("transfers", record, trading.idempotency_lookup("transfers", "operator", STARTED_KEY))
+    sha = idempotency.request_hash(Principal("operator", "operator"), command.request)
+    record = Transfer(id=moves.new_move_id("trf"), account_id=command.from_account_id,
+                      from_account_id=command.from_account_id, to_account_id=command.to_account_id,
+                      serials=command.serials, device_ids=(), status=MoveStatus.LOCKING,
+                      created_at="2026-11-01T00:00:00Z", principal_id="operator", request_sha256=sha,
+                      idempotency_key=STARTED_KEY)
+    store.start(record)
     return record
 
 
 def test_a_retried_transfer_moves_nothing_twice(api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.adapters.trade_store import DynamoTrades
-    from chalicelib.services import trading
+    from chalicelib.services import moves
 
     m = _market(api, aws, 8_000)
-    monkeypatch.setattr(trading, "CHUNK", 3)
-    # GIVEN a transfer whose process dies after its second apply chunk
-    calls = {"apply": 0}
-    original = DynamoTrades.apply
-
-    def dying_apply(self: DynamoTrades, *args: Any, **kwargs: Any) -> None:
-        calls["apply"] += 1
-        if calls["apply"] == 3:
-            raise RuntimeError("the function was killed")
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoTrades, "apply", dying_apply)
+    monkeypatch.setattr(moves, "CHUNK", 3)
+    # GIVEN a transfer whose process dies before its third apply chunk
+    healthy = aws.trades
+    aws.trades = Faults(healthy).before("apply", 3)
     body = {"from_account_id": m.developer, "to_account_id": m.buyer, "quantity": 7}
     status, answer = _post(api, "/transfers", body, idempotency_key="order-42")
+    aws.trades = healthy
     assert status == 500, answer
     assert _holdings(api, m.buyer) == (6, 0)  # two chunks of three applied, the rest still locked
     # WHEN the same request is retried with the same key, twice
@@ -295,49 +278,41 @@ def test_a_retried_transfer_moves_nothing_twice(api: Api, aws: Any, monkeypatch:
 
 
 def test_a_transfer_abandoned_mid_way_is_finished_by_the_sweep(api: Api, aws: Any) -> None:
-    from chalicelib.adapters.trade_store import DynamoTrades
     from chalicelib.api.trade_schemas import TransferIn
-    from chalicelib.services import trading
+    from chalicelib.services import moves, transfers
 
     m = _market(api, aws, 2_000)
-    store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)
-    run = trading.transfer_run(store)
-
-    def interrupted(record: dict[str, Any]) -> None:
-        raise Interrupted(record["id"])
-
-    run._apply = interrupted  # type: ignore[method-assign]
-    with pytest.raises(Interrupted):
-        run.run(_started(store, TransferIn(from_account_id=m.developer, to_account_id=m.buyer, serials=m.serials)))
+    store = aws.trades
+    command = TransferIn(from_account_id=m.developer, to_account_id=m.buyer, serials=m.serials).to_command()
+    with pytest.raises(Crash):
+        transfers.transfer_run(Faults(store).always("apply")).run(_started(store, command))
     # GIVEN its D-RECs locked and nobody retrying WHEN the sweep runs THEN the transfer completes
-    assert trading.resume_stale(store, trading.transfer_run(store), older_than_s=0) == {"completed": 1, "failed": 0}
+    assert moves.resume_stale(store, transfers.transfer_run(store), older_than_s=0) == {"completed": 1, "failed": 0}
     assert _holdings(api, m.buyer) == (2, 0)
-    assert trading.resume_stale(store, trading.transfer_run(store), older_than_s=0) == {"completed": 0, "failed": 0}
+    assert moves.resume_stale(store, transfers.transfer_run(store), older_than_s=0) == {"completed": 0, "failed": 0}
 
 
 def test_a_drec_taken_part_way_undoes_the_whole_transfer(api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch,
                                                           ) -> None:
-    from chalicelib.adapters.trade_store import DynamoTrades
-    from chalicelib.services import trading
+    from chalicelib.services import moves
 
     m = _market(api, aws, 8_000)
-    monkeypatch.setattr(trading, "CHUNK", 3)
+    monkeypatch.setattr(moves, "CHUNK", 3)
     _, rival = api.post("/accounts", {"name": "Rival", "kind": "buyer", "country": "KE"}, key=m.source_key)
-    original = DynamoTrades.lock
-    calls = {"lock": 0}
+    healthy = aws.trades
 
-    def racing_lock(self: DynamoTrades, logical: str, record_id: str, *args: Any) -> None:
-        calls["lock"] += 1
-        if calls["lock"] == 2:  # between the first and second chunk, a rival takes the seventh D-REC
-            status, _ = _post(api, "/transfers", {"from_account_id": m.developer,
-                                                  "to_account_id": rival["account_id"], "serials": [m.serials[6]]})
-            assert status == 201
-        original(self, logical, record_id, *args)
+    def rival_takes_the_seventh() -> None:
+        aws.trades = healthy  # the rival's request runs on the plain store
+        status, _ = _post(api, "/transfers", {"from_account_id": m.developer,
+                                              "to_account_id": rival["account_id"], "serials": [m.serials[6]]})
+        assert status == 201
 
-    monkeypatch.setattr(DynamoTrades, "lock", racing_lock)
+    # between the first and second chunk, a rival takes the seventh D-REC
+    aws.trades = Faults(healthy).before("lock", 2, rival_takes_the_seventh)
     # WHEN a transfer of all eight meets the taken D-REC in its third chunk
     status, body = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": m.buyer,
                                              "serials": m.serials})
+    aws.trades = healthy
     # THEN 409 names it, and nothing of the transfer moved or stays locked
     assert status == 409 and m.serials[6] in body["error"]["message"], body
     assert _holdings(api, m.buyer) == (0, 0) and _holdings(api, m.developer) == (7, 0)
@@ -362,7 +337,7 @@ def test_a_retried_redemption_redeems_once_and_each_link_opens_the_ledger(api: A
 
 
 def test_events_relate_every_serial_only_when_the_transaction_has_room() -> None:
-    from chalicelib.services.trading import related
+    from chalicelib.services.moves import related
 
     accounts = ("acc-a", "acc-b")
     small = related(accounts, ["dev-1", "s1", "s2"], 2)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OPERATOR_KEY, Api
+from tests.fakes.trading import Faults
 from tests.unit.test_trading import _events, _holdings, _market, _post, _redemption
 
 
@@ -52,25 +53,20 @@ def test_the_same_key_replays_a_transfer_and_refuses_another_body(api: Api, aws:
     assert status == 201 and other["transfer_id"] != first[1]["transfer_id"]
 
 
-def test_a_transfer_without_a_key_abandoned_mid_way_is_finished_by_the_sweep(
-        api: Api, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.adapters.trade_store import DynamoTrades
-    from chalicelib.services import trading
+def test_a_transfer_without_a_key_abandoned_mid_way_is_finished_by_the_sweep(api: Api, aws: Any) -> None:
+    from chalicelib.services import moves, transfers
 
     m = _market(api, aws, 2_000)
-
-    def killed(self: DynamoTrades, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("the function was killed")
-
+    healthy = aws.trades
     # GIVEN a transfer without a key whose process died once its D-RECs were locked
-    with monkeypatch.context() as patch:
-        patch.setattr(DynamoTrades, "apply", killed)
-        status, _ = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": m.buyer,
-                                              "quantity": 2})
+    aws.trades = Faults(healthy).always("apply")
+    status, _ = _post(api, "/transfers", {"from_account_id": m.developer, "to_account_id": m.buyer,
+                                          "quantity": 2})
+    aws.trades = healthy
     assert status == 500 and _holdings(api, m.buyer) == (0, 0)
     # WHEN the sweep runs THEN the transfer completes
-    store = DynamoTrades(aws.client("dynamodb"), aws.settings.name)
-    assert trading.resume_stale(store, trading.transfer_run(store), older_than_s=0) == {"completed": 1, "failed": 0}
+    assert moves.resume_stale(healthy, transfers.transfer_run(healthy), older_than_s=0) == {"completed": 1,
+                                                                                           "failed": 0}
     assert _holdings(api, m.buyer) == (2, 0) and len(_events(api, "DrecTransferred")) == 1
 
 

@@ -1,0 +1,77 @@
+"""The ports of the ledger: the event outbox, the anchored batches, and the files published beside them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ...domain.anchoring import Anchor, Backoff, Batch
+from ...domain.ledger.events import Event
+
+
+class Events(Protocol):
+    """The append-only event sequence (appended by the stores' writes, read here)."""
+
+    def current_seq(self) -> int: ...
+
+    def event(self, seq: int) -> Event | None: ...
+
+    def events_by_seq(self, seqs: list[int]) -> list[Event]: ...
+
+    def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
+                    event_type: str | None = None) -> tuple[list[Event], str | None]: ...
+
+
+class Batches(Protocol):
+    """Batches of events and the anchoring watermark.
+
+    `save_prepared` holds only when no batch starts at that seq; `record_anchored` moves the
+    watermark only from `first_seq - 1`, in the same step as it marks the batch anchored.
+    """
+
+    def anchored_through(self) -> int: ...
+
+    def batch(self, first_seq: int) -> Batch | None: ...
+
+    def save_prepared(self, batch: Batch) -> None: ...
+
+    def record_anchored(self, first_seq: int, count: int, anchor: Anchor) -> None: ...
+
+    def covering(self, seq: int) -> Batch | None: ...
+
+    def note_failure(self, retry_at: str, failures: int, error: str) -> None: ...
+
+    def backoff(self) -> Backoff | None: ...
+
+    def clear_backoff(self) -> None: ...
+
+
+class Files(Protocol):
+    """A bucket of published files (batch files, redemption ledgers)."""
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+
+class Receipt(Protocol):
+    @property
+    def batch_id(self) -> int: ...
+
+    @property
+    def tx_hash(self) -> str: ...
+
+    @property
+    def block_number(self) -> int: ...
+
+
+class Chain(Protocol):
+    """The ledger contract: it refuses a batch that does not start at `next_seq()` (no gap, no replay).
+
+    Failures to reach it raise `adapters.chain.ChainError`.
+    """
+
+    def next_seq(self) -> int: ...
+
+    def find_anchor(self, root: bytes) -> Receipt | None: ...
+
+    def anchor_batch(self, root: bytes, first_seq: int, event_count: int, data_hash: bytes) -> Receipt: ...

@@ -1,0 +1,107 @@
+"""In-memory D-REC store (the `Drecs` port) with the adapter's conditions, and a registry of devices."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from chalicelib.adapters.drec_store import drec_from_item
+from chalicelib.adapters.dynamo import TransactionRefused
+from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from chalicelib.domain.ledger.events import Event
+from tests.fakes.ledger import FakeEvents
+
+FAILED_CONDITION = "ConditionalCheckFailed"
+
+
+class FakeDevices:
+    def __init__(self, devices: Mapping[str, Mapping[str, Any]]) -> None:
+        self.by_id = dict(devices)
+
+    def devices(self, device_ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        return {d: self.by_id[d] for d in device_ids if d in self.by_id}
+
+
+class FakeDrecs:
+    """Pools (state, version), readings waiting to be pooled, D-RECs and their links, in dicts."""
+
+    def __init__(self, events: FakeEvents | None = None) -> None:
+        self.events = events or FakeEvents()
+        self.pools: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = {}
+        # reading id -> (reading, still pooling?)
+        self.readings: dict[str, tuple[PoolableReading, bool]] = {}
+        self.drecs: dict[str, dict[str, Any]] = {}
+        self.links: dict[str, list[str]] = {}
+
+    def accept(self, reading: PoolableReading) -> None:
+        """A reading the validator accepted, now waiting to be pooled."""
+        self.readings[reading.id] = (reading, True)
+
+    # -- issuing
+    def pool(self, pool_id: str) -> tuple[dict[str, Any] | None, int]:
+        if pool_id not in self.pools:
+            return None, 0
+        state, version, _ = self.pools[pool_id]
+        return copy.deepcopy(state), version
+
+    def poolable(self, reading_ids: Sequence[str]) -> list[PoolableReading]:
+        return [self.readings[i][0] for i in dict.fromkeys(reading_ids)
+                if i in self.readings and self.readings[i][1]]
+
+    def issue(self, step: Issuance) -> list[Event]:
+        version = self.pools[step.pool_id][1] if step.pool_id in self.pools else 0
+        reasons: list[str | None] = [None if version == step.from_version else FAILED_CONDITION]
+        for moved in step.readings:
+            reading, pooling = self.readings.get(moved.reading_id, (None, False))
+            ok = reading is not None and pooling and reading.pooled_wh == moved.from_wh
+            reasons.append(None if ok else FAILED_CONDITION)
+        reasons += [FAILED_CONDITION if d["serial"] in self.drecs else None for d in step.drecs]
+        if any(reasons):
+            raise TransactionRefused(reasons)
+        self.pools[step.pool_id] = (copy.deepcopy(dict(step.state)), version + 1, dict(step.totals))
+        for moved in step.readings:
+            reading, _ = self.readings[moved.reading_id]
+            self.readings[moved.reading_id] = (_with_pooled(reading, moved.to_wh), not moved.done)
+        for drec in step.drecs:
+            self.drecs[drec["serial"]] = {**copy.deepcopy(dict(drec)), "linking": "pending"}
+        return self.events.append(list(step.events))
+
+    def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
+        for drec in drecs:
+            for c in drec["contributions"]:
+                for subject in (c["device_id"], c["reading_id"]):
+                    serials = self.links.setdefault(subject, [])
+                    if drec["serial"] not in serials:
+                        serials.append(drec["serial"])
+            self.drecs[drec["serial"]].pop("linking", None)
+
+    def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
+        return [d for d in self.drecs.values() if d.get("linking") == "pending"][:limit]
+
+    # -- reading
+    def drec(self, serial: str) -> Drec | None:
+        return drec_from_item(self.drecs[serial]) if serial in self.drecs else None
+
+    def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
+        return sorted(self.links.get(subject_id, []))[:limit]
+
+    def list_drecs(self, limit: int, cursor: str | None, filters: dict[str, Any],
+                   vintage: tuple[str | None, str | None]) -> Any:
+        raise NotImplementedError("listing is tested against DynamoDB")
+
+    # -- totals
+    def pool_totals(self) -> list[tuple[str, int, int]]:
+        return [(pool_id, int(t["accepted_wh"]), int(t["issued_count"])) for pool_id, (_, _, t) in self.pools.items()]
+
+    def count_drecs(self, status: DrecStatus) -> int:
+        return sum(1 for d in self.drecs.values() if d["status"] == status.value)
+
+    def count_registered(self, entity: str) -> int:
+        return 0
+
+
+def _with_pooled(reading: PoolableReading, pooled_wh: int) -> PoolableReading:
+    import dataclasses
+
+    return dataclasses.replace(reading, pooled_wh=pooled_wh)

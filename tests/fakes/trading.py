@@ -1,0 +1,213 @@
+"""In-memory trade store (the `Trades` port) with the adapter's conditions, and a fault-injecting wrapper."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from chalicelib.adapters.drec_store import drec_from_item
+from chalicelib.adapters.dynamo import TransactionRefused
+from chalicelib.domain.certificates import Drec, DrecSelection, DrecStatus
+from chalicelib.domain.ledger.events import Event, NewEvent
+from chalicelib.domain.moves import UNFINISHED, DrecChange, Move, MoveKind, MoveStatus
+from tests.fakes.ledger import FakeEvents
+
+FAILED_CONDITION = "ConditionalCheckFailed"
+
+
+class FakeTrades:
+    """Moves and the D-RECs they move, in dicts; each pass checks what the DynamoDB transaction checks."""
+
+    def __init__(self, drecs: dict[str, dict[str, Any]] | None = None, events: FakeEvents | None = None) -> None:
+        self.drecs_by_serial: dict[str, dict[str, Any]] = drecs if drecs is not None else {}
+        self.events = events or FakeEvents()
+        self.stored: dict[tuple[MoveKind, str], Move] = {}
+        self.lookups: dict[tuple[MoveKind, str, str], str] = {}
+        # (kind, account, entry id) -> move id: the `by_account` index, mirrors included.
+        self.listing: dict[tuple[MoveKind, str, str], str] = {}
+
+    # -- move records
+    def move(self, kind: MoveKind, move_id: str) -> Move | None:
+        return self.stored.get((kind, move_id))
+
+    def moves(self, kind: MoveKind, move_ids: Sequence[str]) -> list[Move]:
+        return [self.stored[(kind, i)] for i in dict.fromkeys(move_ids) if (kind, i) in self.stored]
+
+    def idempotent_target(self, kind: MoveKind, principal_id: str, idempotency_key: str) -> str | None:
+        return self.lookups.get((kind, principal_id, idempotency_key))
+
+    def start(self, move: Move) -> None:
+        guard = (move.kind, move.principal_id, move.idempotency_key) if move.idempotency_key else None
+        reasons = [FAILED_CONDITION if (move.kind, move.id) in self.stored else None]
+        if guard:
+            reasons.append(FAILED_CONDITION if guard in self.lookups else None)
+        if any(reasons):
+            raise TransactionRefused(reasons)
+        self.stored[(move.kind, move.id)] = move
+        self.listing[(move.kind, move.account_id, move.id)] = move.id
+        if guard:
+            self.lookups[guard] = move.id
+
+    def set_status(self, move: Move, old: MoveStatus, new: MoveStatus,
+                   failure: Mapping[str, str] | None = None) -> bool:
+        current = self.stored[(move.kind, move.id)]
+        if current.status is not old:
+            return False
+        extra: dict[str, Any] = {"failure": dict(failure)} if failure is not None else {}
+        self._save(dataclasses.replace(current, status=new, **extra))
+        return True
+
+    def unfinished(self, kind: MoveKind, started_before: str) -> Iterator[Move]:
+        yield from [m for (k, _), m in self.stored.items()
+                    if k is kind and m.status in UNFINISHED and m.created_at < started_before]
+
+    def by_account(self, kind: MoveKind, account_id: str, limit: int, cursor: str | None,
+                   ) -> tuple[list[Move], str | None]:
+        entries = sorted((entry, target) for (k, account, entry), target in self.listing.items()
+                         if k is kind and account == account_id)
+        start = int(cursor) if cursor else 0
+        page = entries[start:start + limit]
+        more = str(start + limit) if start + limit < len(entries) else None
+        return [self.stored[(kind, target)] for _, target in page], more
+
+    def add_token_hash(self, redemption_id: str, token_hash: str) -> None:
+        current = self.stored[(MoveKind.REDEMPTIONS, redemption_id)]
+        self._save(dataclasses.replace(current, token_hashes=current.token_hashes | {token_hash}))  # type: ignore
+
+    # -- the passes
+    def lock(self, move: Move, serials: Sequence[str], locked_before: int, last: bool) -> None:
+        reasons: list[str | None] = [None if self._lockable(s, move.account_id) else FAILED_CONDITION
+                                     for s in serials]
+        current = self.stored[(move.kind, move.id)]
+        ok = current.status is MoveStatus.LOCKING and current.locked == locked_before
+        reasons.append(None if ok else FAILED_CONDITION)
+        if any(reasons):
+            raise TransactionRefused(reasons)
+        for serial in serials:
+            self.drecs_by_serial[serial]["locked_by"] = move.id
+        self._save(dataclasses.replace(current, locked=locked_before + len(serials),
+                                       status=MoveStatus.APPLYING if last else current.status))
+
+    def release(self, move: Move, serials: Sequence[str], locked_before: int) -> None:
+        current = self.stored[(move.kind, move.id)]
+        reasons: list[str | None] = [None if self._locked_by(s, move.id) else FAILED_CONDITION for s in serials]
+        ok = current.status is MoveStatus.RELEASING and current.locked == locked_before
+        reasons.append(None if ok else FAILED_CONDITION)
+        if any(reasons):
+            raise TransactionRefused(reasons)
+        for serial in serials:
+            del self.drecs_by_serial[serial]["locked_by"]
+        self._save(dataclasses.replace(current, locked=locked_before - len(serials)))
+
+    def apply(self, move: Move, changes: Sequence[DrecChange], applied_before: int) -> None:
+        current = self.stored[(move.kind, move.id)]
+        reasons: list[str | None] = [None if self._locked_by(c.serial, move.id) else FAILED_CONDITION
+                                     for c in changes]
+        ok = current.status is MoveStatus.APPLYING and current.applied == applied_before
+        reasons.append(None if ok else FAILED_CONDITION)
+        if any(reasons):
+            raise TransactionRefused(reasons)
+        for change in changes:
+            drec = self.drecs_by_serial[change.serial]
+            drec.update({"owner_account_id": change.owner_account_id, "status": change.status.value,
+                         "owner_status": f"{change.owner_account_id}#{change.status.value}", **change.marks})
+            del drec["locked_by"]
+        self._save(dataclasses.replace(current, applied=applied_before + len(changes)))
+
+    def finish(self, move: Move, completed_at: str, mirror_for: str | None, event: NewEvent) -> Event:
+        current = self.stored[(move.kind, move.id)]
+        if current.status is not MoveStatus.APPLYING or current.applied != len(current.serials):
+            raise TransactionRefused([FAILED_CONDITION])
+        self._save(dataclasses.replace(current, status=MoveStatus.COMPLETED, completed_at=completed_at))
+        if mirror_for:
+            self.listing[(move.kind, mirror_for, f"{move.id}:{mirror_for}")] = move.id
+        (stored,) = self.events.append([event])
+        return stored
+
+    def record_event(self, move: Move, seq: int) -> None:
+        self._save(dataclasses.replace(self.stored[(move.kind, move.id)], event_seq=seq))
+
+    def link_event(self, subjects: Sequence[str], seq: int) -> None:
+        for subject in subjects:
+            self.events.link(subject, seq)
+
+    # -- D-RECs
+    def drecs(self, serials: Sequence[str]) -> list[Drec]:
+        return [drec_from_item(self.drecs_by_serial[s]) for s in dict.fromkeys(serials) if s in self.drecs_by_serial]
+
+    def active_holdings(self, owner: str, selection: DrecSelection) -> Iterator[Drec]:
+        for item in list(self.drecs_by_serial.values()):
+            drec = drec_from_item(item)
+            if drec.owner_account_id == owner and drec.status is DrecStatus.ACTIVE and selection.admits(drec):
+                yield drec
+
+    def holdings(self, owner: str) -> Iterator[Drec]:
+        yield from [drec_from_item(i) for i in self.drecs_by_serial.values() if i["owner_account_id"] == owner]
+
+    # -- helpers
+    def _save(self, move: Move) -> None:
+        self.stored[(move.kind, move.id)] = move
+
+    def _lockable(self, serial: str, owner: str) -> bool:
+        drec = self.drecs_by_serial.get(serial)
+        return (drec is not None and drec["owner_account_id"] == owner and drec["status"] == "active"
+                and "locked_by" not in drec)
+
+    def _locked_by(self, serial: str, move_id: str) -> bool:
+        drec = self.drecs_by_serial.get(serial)
+        return drec is not None and drec.get("locked_by") == move_id
+
+
+class Crash(Exception):
+    """The process running a use case stopped here."""
+
+
+class Faults:
+    """Wraps any port: before (or after) the Nth call of a named method, raise or run a hook; counts calls.
+
+    `Faults(store).before("apply", 3)` makes the third `apply` raise Crash without applying;
+    `.before("lock", 2, hook)` runs `hook()` and then lets the second `lock` through.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._rules: dict[str, list[tuple[int, str, Callable[[], None] | None]]] = {}
+        self.calls: dict[str, int] = {}
+
+    def before(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
+        self._rules.setdefault(method, []).append((nth, "before", hook))
+        return self
+
+    def after(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
+        self._rules.setdefault(method, []).append((nth, "after", hook))
+        return self
+
+    def always(self, method: str) -> Faults:
+        self._rules.setdefault(method, []).append((0, "before", None))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            n = self.calls[name]
+            for nth, when, hook in self._rules.get(name, []):
+                if when == "before" and nth in (0, n):
+                    _fire(name, n, hook)
+            result = target(*args, **kwargs)
+            for nth, when, hook in self._rules.get(name, []):
+                if when == "after" and nth == n:
+                    _fire(name, n, hook)
+            return result
+
+        return wrapped
+
+
+def _fire(name: str, n: int, hook: Callable[[], None] | None) -> None:
+    if hook is None:
+        raise Crash(f"crashed at call {n} of {name}")
+    hook()

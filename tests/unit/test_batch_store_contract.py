@@ -1,0 +1,38 @@
+"""The in-memory batch store and the DynamoDB one agree on the watermark and on which batch covers a seq."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamo import TransactionRefused
+from chalicelib.domain.anchoring import Anchor, Batch, BatchStatus
+from tests.fakes.ledger import FakeBatches
+
+
+@pytest.fixture(params=["fake", "dynamo"])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield FakeBatches() if request.param == "fake" else request.getfixturevalue("aws").batches
+
+
+def _batch(first: int, count: int) -> Batch:
+    return Batch(first_seq=first, count=count, root="0x" + "ab" * 32, data_sha256="cd" * 32,
+                 object=f"batches/{first:012d}.jsonl", status=BatchStatus.PREPARED, prepared_at="2026-11-01T00:00:00Z")
+
+
+def test_the_watermark_moves_only_from_where_it_was(store: Any) -> None:
+    store.save_prepared(_batch(1, 2))
+    assert store.batch(1) == _batch(1, 2) and store.covering(2) == _batch(1, 2) and store.covering(3) is None
+    store.save_prepared(_batch(3, 1))
+    with pytest.raises(TransactionRefused):
+        store.record_anchored(3, 1, Anchor(2, "0x", "0x2", 2))  # batch 1 is not anchored yet
+    anchor = Anchor(1, "0x" + "ab" * 32, "0x1", 7)
+    store.record_anchored(1, 2, anchor)
+    assert store.anchored_through() == 2
+    assert store.covering(1).status is BatchStatus.ANCHORED and store.covering(1).anchor == anchor
+    store.note_failure("2026-11-01T00:05:00Z", 2, "down")
+    assert store.backoff().failures == 2
+    store.clear_backoff()
+    assert store.backoff() is None
