@@ -11,6 +11,7 @@ from chalicelib.domain.certificates import DrecSelection
 from chalicelib.domain.errors import BadInput, Conflict, Forbidden, NotFound, RuleBroken
 from chalicelib.domain.model import Principal
 from chalicelib.domain.moves import MoveKind, RedeemDrecs, TransferDrecs
+from chalicelib.domain.registry import Account
 from chalicelib.services import holdings, moves, redemptions, transfers
 from tests.fakes.ledger import FakeBucket, FakeEvents
 from tests.fakes.trading import Crash, FakeTrades, Faults
@@ -24,13 +25,13 @@ class Accounts:
     """The registry as access rules read it: accounts by id."""
 
     def __init__(self, *ids: str) -> None:
-        self.accounts = {i: {"id": i, "registered_by": "src-1"} for i in ids}
+        self.accounts = {i: Account(i, i, "developer", "KE", "2026-10-01T00:00:00Z", "src-1") for i in ids}
 
     def principal_for_key_hash(self, key_hash: str) -> tuple[str, str] | None:
         return None
 
-    def record(self, logical: str, record_id: str) -> dict[str, Any] | None:
-        return self.accounts.get(record_id) if logical == "accounts" else None
+    def account(self, account_id: str) -> Account | None:
+        return self.accounts.get(account_id)
 
 
 def _serial(n: int) -> str:
