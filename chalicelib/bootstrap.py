@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from . import config
 
 if TYPE_CHECKING:
-    from .services.intake import Intake
+    from .services.intake import Intake, ReadingParser
     from .services.ports.buckets import Bucket
     from .services.ports.certificates import Drecs
     from .services.ports.ledger import Batches, Events
@@ -99,12 +99,12 @@ class Container:
 
         return S3Bucket(self.client("s3"), self.settings.ledger_bucket)
 
-    def intake(self) -> Intake:
-        """A fresh intake per request or file: it caches the devices it has looked up."""
-        from .api.reading_input import parse_reading
+    def intake(self, parse: ReadingParser) -> Intake:
+        """A fresh intake per request or file (it caches the devices it has looked up); the edge
+        hands it the parser of raw readings (JSON items, CSV rows)."""
         from .services.intake import Intake
 
-        return Intake(self.registry, self.readings, self.queue("readings"), parse_reading)
+        return Intake(self.registry, self.readings, self.queue("readings"), parse)
 
     @cached_property
     def validator(self) -> Validator:
@@ -151,7 +151,7 @@ class Container:
     @cached_property
     def issuer(self) -> Any:
         from .adapters.registry_store import DynamoRegistry
-        from .domain.issuance.pools import PoolingConfig
+        from .domain.issuance.keys import PoolingConfig
         from .services.issuance import Issuer
 
         # The issuer still reads device items (DynamoRegistry.devices) until it takes the registry port.

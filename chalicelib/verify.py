@@ -30,11 +30,12 @@ from urllib.parse import quote
 
 import requests
 
-from .adapters.chain import ChainError, ChainLedger
+from .adapters.chain import ChainLedger
 from .domain.errors import BadInput
 from .domain.issuance.serials import RANGE_SEPARATOR, parse_serial
 from .domain.ledger.canonical import canonical_json
 from .domain.ledger.merkle import from_hex, leaf_hash, to_hex, verify_proof
+from .domain.stores import ChainError
 
 # Events of one subject are read in pages of this size.
 PAGE = 100

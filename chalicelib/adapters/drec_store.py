@@ -8,7 +8,8 @@ from typing import Any
 
 from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ..domain.ledger.events import Event
-from .dynamo import DynamoBase, Page, put, to_item, update
+from ..domain.stores import Page
+from .dynamo import DynamoBase, put, to_item, update
 
 
 def drec_from_item(item: Mapping[str, Any]) -> Drec:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -20,12 +19,12 @@ from botocore.exceptions import ClientError
 
 from ..domain.errors import BadInput, Conflict
 from ..domain.ledger.events import Event, NewEvent
+from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 EVENT_SEQ = "event_seq"
-MAX_TRANSACTION_ITEMS = 100
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -79,52 +78,32 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return decoded
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-class TransactionRefused(Exception):
-    """A condition of the transaction failed; `reasons[i]` is the code of item i (or None)."""
-
-    def __init__(self, reasons: list[str | None]) -> None:
-        super().__init__(f"transaction refused: {reasons}")
-        self.reasons = reasons
+def _conditioned(request: dict[str, Any], condition: str | None, names: dict[str, str] | None,
+                 values: dict[str, Any] | None) -> dict[str, Any]:
+    """A write request with its condition and expression names and values, where given."""
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
+    return request
 
 
 def put(table: str, data: dict[str, Any], condition: str | None = None,
         names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    request: dict[str, Any] = {"TableName": table, "Item": to_item(data)}
-    if condition:
-        request["ConditionExpression"] = condition
-    if names:
-        request["ExpressionAttributeNames"] = names
-    if values:
-        request["ExpressionAttributeValues"] = to_item(values)
-    return {"Put": request}
+    return {"Put": _conditioned({"TableName": table, "Item": to_item(data)}, condition, names, values)}
 
 
 def update(table: str, item_key: dict[str, Any], expression: str, condition: str | None = None,
            names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    request: dict[str, Any] = {"TableName": table, "Key": to_item(item_key), "UpdateExpression": expression}
-    if condition:
-        request["ConditionExpression"] = condition
-    if names:
-        request["ExpressionAttributeNames"] = names
-    if values:
-        request["ExpressionAttributeValues"] = to_item(values)
-    return {"Update": request}
+    request = {"TableName": table, "Key": to_item(item_key), "UpdateExpression": expression}
+    return {"Update": _conditioned(request, condition, names, values)}
 
 
 def check(table: str, item_key: dict[str, Any], condition: str,
           names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    request: dict[str, Any] = {"TableName": table, "Key": to_item(item_key), "ConditionExpression": condition}
-    if names:
-        request["ExpressionAttributeNames"] = names
-    if values:
-        request["ExpressionAttributeValues"] = to_item(values)
-    return {"ConditionCheck": request}
+    return {"ConditionCheck": _conditioned({"TableName": table, "Key": to_item(item_key)}, condition, names, values)}
 
 
 class DynamoBase:
@@ -279,7 +258,7 @@ class DynamoBase:
         conditions fails; losing the race for sequence numbers is retried here.
         """
         size = len(items) + 1 + sum(2 + len(e.related_ids) for e in events)
-        if size > MAX_TRANSACTION_ITEMS:
+        if size > MAX_ATOMIC_ITEMS:
             raise ValueError("transaction too large: split the write")
         for _ in range(attempts):
             seq0 = self.current_seq()

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain.ledger.events import Event, NewEvent
-from ..services.ports.registry import KeyGone, KeyRing, KeysChanged
-from .dynamo import DynamoBase, TransactionRefused, check, from_item, put, to_item, update
+from ..domain.stores import KeyGone, KeyRing, KeysChanged, TransactionRefused
+from .dynamo import DynamoBase, check, from_item, put, to_item, update
 from .registry_store import key_lookup, keys_of_lookup
 
 RECORD_TABLE = {"source": "sources", "account": "accounts"}

@@ -16,7 +16,8 @@ from ..domain.readings import (
     StateChange,
     Transition,
 )
-from .dynamo import MAX_TRANSACTION_ITEMS, DynamoBase, TransactionRefused, from_item, put, to_item, update
+from ..domain.stores import MAX_ATOMIC_ITEMS, TransactionRefused
+from .dynamo import DynamoBase, from_item, put, to_item, update
 from .registry_store import external_lookup
 
 # Rounds of a transaction that lost only to concurrent transactions (no condition failed).
@@ -133,7 +134,7 @@ class DynamoReadings(DynamoBase):
         refused: list[str] = []
         chunk: list[tuple[str, list[dict[str, Any]]]] = []
         for entry in groups:
-            if sum(len(g) for _, g in chunk) + len(entry[1]) > MAX_TRANSACTION_ITEMS:
+            if sum(len(g) for _, g in chunk) + len(entry[1]) > MAX_ATOMIC_ITEMS:
                 refused += self._put_all_or_refuse(chunk)
                 chunk = []
             chunk.append(entry)

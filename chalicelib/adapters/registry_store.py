@@ -8,8 +8,8 @@ from typing import Any
 
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.registry import Account, Device, Source, fields_of
-from ..services.ports.registry import ExternalIdTaken
-from .dynamo import DynamoBase, TransactionRefused, put
+from ..domain.stores import ExternalIdTaken, TransactionRefused
+from .dynamo import DynamoBase, put
 
 
 def key_lookup(key_hash: str) -> str:

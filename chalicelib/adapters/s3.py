@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..services.ports.buckets import ObjectGone
+from ..domain.stores import ObjectGone
 
 
 class S3Bucket:

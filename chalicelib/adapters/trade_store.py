@@ -31,8 +31,9 @@ from ..domain.moves import (
     SponsorRanges,
     Transfer,
 )
+from ..domain.stores import TransactionRefused
 from .drec_store import drec_from_item
-from .dynamo import DynamoBase, TransactionRefused, from_item, put, to_item, update
+from .dynamo import DynamoBase, from_item, put, to_item, update
 
 LOCKING = MoveStatus.LOCKING.value
 APPLYING = MoveStatus.APPLYING.value

@@ -14,6 +14,7 @@ from .. import bootstrap
 from ..adapters.sqs import record_bodies
 from ..config import queue_name
 from ..services import anchoring, maintenance, uploads
+from .reading_input import parse_reading
 
 handlers = Blueprint(__name__)
 
@@ -32,7 +33,8 @@ def ingest_upload(event: Any) -> None:
     c = bootstrap.container()
     for body in record_bodies(event):
         for notified in uploads.s3_records(body):
-            uploads.ingest_object(c.intake(), c.registry, c.upload_announcements, c.uploads_bucket, notified)
+            uploads.ingest_object(c.intake(parse_reading), c.registry, c.upload_announcements, c.uploads_bucket,
+                                  notified)
 
 
 @handlers.on_sqs_message(queue=queue_name("accepted"), batch_size=10)

@@ -12,6 +12,7 @@ from ..services import registry as registering
 from . import schemas
 from .errors import json_response
 from .openapi import PAGED, route
+from .reading_input import parse_reading
 from .request import incoming
 
 readings = Blueprint(__name__)
@@ -28,8 +29,8 @@ def post_readings() -> Response:
     rq = incoming(readings)
     principal = rq.principal()
     body = rq.parse(schemas.ReadingsIn)
-    return json_response(bootstrap.container().intake().submit(principal, list(enumerate(body.readings))).to_dict(),
-                         202)
+    intake_ = bootstrap.container().intake(parse_reading)
+    return json_response(intake_.submit(principal, list(enumerate(body.readings))).to_dict(), 202)
 
 
 @route(readings, "post", "/payments", "A pay-as-you-go window becomes a derived reading", None, 202,
@@ -37,7 +38,7 @@ def post_readings() -> Response:
 def post_payment() -> Response:
     rq = incoming(readings)
     body = rq.parse(schemas.PaymentIn)
-    reading_id = intake.submit_payment(bootstrap.container().intake(), rq.principal(), body.device_id,
+    reading_id = intake.submit_payment(bootstrap.container().intake(parse_reading), rq.principal(), body.device_id,
                                        body.paid_from, body.paid_until, body.external_id, body.signature)
     return json_response({"reading_id": reading_id}, 202)
 
@@ -49,7 +50,8 @@ def post_upload() -> Response:
     rq = incoming(readings)
     c = bootstrap.container()
     name, body = rq.query.get("name", "upload.csv"), rq.body
-    return json_response(uploads.ingest_posted(c.intake(), rq.principal(), c.uploads_bucket, name, body), 200)
+    report = uploads.ingest_posted(c.intake(parse_reading), rq.principal(), c.uploads_bucket, name, body)
+    return json_response(report, 200)
 
 
 @route(readings, "post", "/uploads/url", "A presigned PUT URL (at most 15 min) for incoming/<source_id>/<name>.csv "

@@ -16,11 +16,11 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
-from ..adapters.chain import ChainError
 from ..domain.anchoring import Anchor, Batch, BatchStatus
 from ..domain.errors import NotFound
 from ..domain.ledger.events import Event, seq_of
 from ..domain.ledger.merkle import MerkleTree, from_hex, leaf_hash, to_hex
+from ..domain.stores import ChainError
 from ..domain.time import iso, now_utc
 from .ports.ledger import Batches, Chain, Events, Files
 

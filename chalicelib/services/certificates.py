@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..adapters.dynamo import Page
 from ..domain.certificates import Drec, DrecStatus
 from ..domain.errors import BadInput, NotFound
+from ..domain.stores import Page
 from .ports.certificates import Drecs
 
 VINTAGE = re.compile(r"^\d{4}-\d{2}$")

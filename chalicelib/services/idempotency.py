@@ -11,11 +11,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..adapters.dynamo import TransactionRefused
 from ..domain.errors import Conflict, RuleBroken
 from ..domain.ledger.canonical import canonical_json
 from ..domain.model import Principal
 from ..domain.moves import Move, MoveKind
+from ..domain.stores import TransactionRefused
 from .ports.trading import Trades
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..adapters.dynamo import TransactionRefused
 from ..domain.certificates import DrecStatus, Issuance, PoolableReading, ReadingPooled
 from ..domain.issuance.drafts import DREC_WH, DrecDraft
-from ..domain.issuance.pools import PoolingConfig, PoolKey, PoolState, add_to_pool, pool_key
+from ..domain.issuance.keys import PoolingConfig, PoolKey, pool_key
+from ..domain.issuance.pools import PoolState, add_to_pool
 from ..domain.issuance.slices import Slice
 from ..domain.ledger import events as ev
+from ..domain.stores import TransactionRefused
 from ..domain.time import iso, now_utc, parse_utc
 from .ports.certificates import Devices, Drecs
 

@@ -15,9 +15,10 @@ from typing import Any
 from ..domain.errors import Conflict, RuleBroken, Unauthorized
 from ..domain.ledger import events as ev
 from ..domain.model import Principal, new_api_key
+from ..domain.stores import KeyGone, KeysChanged
 from ..domain.time import iso, now_utc
 from .access import hash_key, require_operator
-from .ports.registry import KeyGone, KeysChanged, KeyStore, RegistryStore
+from .ports.registry import KeyStore, RegistryStore
 from .registry import get_account, get_source
 
 # A rotation or revocation retried this often when the other one changed the key ring meanwhile.

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import uuid4
 
-from ..adapters.dynamo import MAX_TRANSACTION_ITEMS, TransactionRefused
 from ..domain.certificates import DrecStatus
 from ..domain.errors import Conflict, NotFound
 from ..domain.ledger import events as ev
 from ..domain.moves import DrecChange, Move, MoveKind, MoveStatus
+from ..domain.stores import MAX_ATOMIC_ITEMS, TransactionRefused
 from ..domain.time import iso, now_utc
 from .ports.trading import Trades
 
@@ -46,7 +46,7 @@ def new_move_id(prefix: str) -> str:
 
 def related(fixed: Sequence[str], extra: Sequence[str], items: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Related ids for an event committed with `items` other items: all when they fit, else `fixed` only."""
-    room = MAX_TRANSACTION_ITEMS - items - 3  # the seq counter, the event, its own link
+    room = MAX_ATOMIC_ITEMS - items - 3  # the seq counter, the event, its own link
     everything = tuple(dict.fromkeys([*fixed, *extra]))
     if len(everything) <= room:
         return everything, ()

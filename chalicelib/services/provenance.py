@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.dynamo import Page
 from ..domain.anchoring import Batch, BatchStatus
 from ..domain.errors import BadInput, NotFound
 from ..domain.ledger.events import EVENT_TYPES, Event, seq_of
 from ..domain.ledger.merkle import leaf_hash, to_hex
 from ..domain.privacy import public_rpc_hint
+from ..domain.stores import Page
 from .ports.ledger import Batches, Events
 
 

@@ -26,9 +26,10 @@ from ..domain.registry import (
     fields_of,
     may_act_for,
 )
+from ..domain.stores import ExternalIdTaken
 from ..domain.time import iso, now_utc
 from .access import hash_key, require_acting_for, require_operator
-from .ports.registry import ExternalIdTaken, RegistryStore
+from .ports.registry import RegistryStore
 
 # (latitude, longitude) -> site constants stored with the device (altitude, Linke turbidity).
 SiteLookup = Callable[[float, float], dict[str, Any]]

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..domain.certificates import DrecStatus
-from ..domain.issuance.pools import PoolKey
+from ..domain.issuance.keys import PoolKey
 from .ports.certificates import Drecs
 
 

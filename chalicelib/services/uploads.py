@@ -23,9 +23,10 @@ from urllib.parse import unquote_plus
 
 from ..domain.errors import BadInput, DomainError, Forbidden
 from ..domain.model import Principal, PrincipalKind
+from ..domain.stores import ObjectGone
 from ..domain.time import iso, now_utc
 from .intake import Intake
-from .ports.buckets import Bucket, ObjectGone
+from .ports.buckets import Bucket
 from .ports.registry import RegistryStore, UploadAnnouncements
 
 log = logging.getLogger("drec.uploads")

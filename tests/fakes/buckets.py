@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from chalicelib.services.ports.buckets import ObjectGone
+from chalicelib.domain.stores import ObjectGone
 
 
 class FakeBucket:

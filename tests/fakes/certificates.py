@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.drec_store import drec_from_item
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from chalicelib.domain.ledger.events import Event
+from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.ledger import FakeEvents
 
 FAILED_CONDITION = "ConditionalCheckFailed"

@@ -4,6 +4,9 @@
     store.fail("commit_verdicts", TransactionRefused([None]), on_call=2)   # the 2nd call raises, before running
     store.fail("store_new", RuntimeError("lost"), on_call=1, after=True)  # the 1st call runs, then raises
     store.hook("readings", competitor, on_call=1, after=True)            # run a callable around a call
+    store.before("apply", 3)    # the 3rd `apply` raises Crash without applying (the process stopped there)
+    store.after("finish", 1)    # the 1st `finish` is written, then Crash
+    store.always("lock")        # every `lock` raises Crash
 
 Every other attribute reaches the wrapped object unchanged; `calls[name]` counts the calls of each method.
 """
@@ -16,12 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class Crash(Exception):
+    """The process running a use case stopped here."""
+
+
 @dataclass
 class _Fault:
-    on_call: int
+    on_call: int  # 0: every call
     after: bool
     action: Callable[[], None]
     fired: bool = False
+
+
+def _crash(method: str) -> Callable[[], None]:
+    def stop() -> None:
+        raise Crash(f"crashed in a call of {method}")
+    return stop
 
 
 class Faults:
@@ -43,6 +56,18 @@ class Faults:
         self._faults.setdefault(method, []).append(_Fault(on_call, after, action))
         return self
 
+    def before(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
+        """Before the `nth` call of `method`: run `hook`, or crash (the call never happens)."""
+        return self.hook(method, hook or _crash(method), nth)
+
+    def after(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
+        """After the `nth` call of `method` took effect: run `hook`, or crash (its answer is lost)."""
+        return self.hook(method, hook or _crash(method), nth, after=True)
+
+    def always(self, method: str) -> Faults:
+        """Every call of `method` crashes before it runs."""
+        return self.hook(method, _crash(method), 0)
+
     @property
     def inner(self) -> Any:
         return self._inner
@@ -54,7 +79,8 @@ class Faults:
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
-            due = [f for f in self._faults.get(name, []) if not f.fired and f.on_call == self.calls[name]]
+            due = [f for f in self._faults.get(name, [])
+                   if f.on_call == 0 or (not f.fired and f.on_call == self.calls[name])]
             for fault in (f for f in due if not f.after):
                 fault.fired = True
                 fault.action()

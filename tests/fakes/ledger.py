@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from chalicelib.adapters.chain import ChainError
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.anchoring import Anchor, Backoff, Batch, BatchStatus
 from chalicelib.domain.ledger.events import Event, NewEvent
+from chalicelib.domain.stores import ChainError, TransactionRefused
 
 
 class FakeEvents:

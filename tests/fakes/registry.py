@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib.domain.ledger.events import Event, NewEvent
 from chalicelib.domain.registry import Account, Device, Source
-from chalicelib.services.ports.registry import ExternalIdTaken, KeyGone, KeyRing, KeysChanged
+from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeyRing, KeysChanged
 
 from .events import FakeEventLog
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.drec_store import drec_from_item
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.certificates import Drec, DrecSelection, DrecStatus
 from chalicelib.domain.ledger.events import Event, NewEvent
 from chalicelib.domain.moves import UNFINISHED, DrecChange, Move, MoveKind, MoveStatus
+from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.ledger import FakeEvents
 
 FAILED_CONDITION = "ConditionalCheckFailed"
@@ -157,57 +157,3 @@ class FakeTrades:
     def _locked_by(self, serial: str, move_id: str) -> bool:
         drec = self.drecs_by_serial.get(serial)
         return drec is not None and drec.get("locked_by") == move_id
-
-
-class Crash(Exception):
-    """The process running a use case stopped here."""
-
-
-class Faults:
-    """Wraps any port: before (or after) the Nth call of a named method, raise or run a hook; counts calls.
-
-    `Faults(store).before("apply", 3)` makes the third `apply` raise Crash without applying;
-    `.before("lock", 2, hook)` runs `hook()` and then lets the second `lock` through.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._rules: dict[str, list[tuple[int, str, Callable[[], None] | None]]] = {}
-        self.calls: dict[str, int] = {}
-
-    def before(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
-        self._rules.setdefault(method, []).append((nth, "before", hook))
-        return self
-
-    def after(self, method: str, nth: int = 1, hook: Callable[[], None] | None = None) -> Faults:
-        self._rules.setdefault(method, []).append((nth, "after", hook))
-        return self
-
-    def always(self, method: str) -> Faults:
-        self._rules.setdefault(method, []).append((0, "before", None))
-        return self
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if not callable(target):
-            return target
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            n = self.calls[name]
-            for nth, when, hook in self._rules.get(name, []):
-                if when == "before" and nth in (0, n):
-                    _fire(name, n, hook)
-            result = target(*args, **kwargs)
-            for nth, when, hook in self._rules.get(name, []):
-                if when == "after" and nth == n:
-                    _fire(name, n, hook)
-            return result
-
-        return wrapped
-
-
-def _fire(name: str, n: int, hook: Callable[[], None] | None) -> None:
-    if hook is None:
-        raise Crash(f"crashed at call {n} of {name}")
-    hook()

@@ -12,7 +12,7 @@ from chalicelib.domain.ledger.merkle import from_hex
 from chalicelib.services.anchoring import anchor_pending
 from infra.anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from tests.conftest import Api, registered_device
-from tests.fakes.trading import Crash, Faults
+from tests.fakes.faults import Crash, Faults
 
 
 def _anchor(aws: Any, chain: ChainLedger) -> dict[str, int]:

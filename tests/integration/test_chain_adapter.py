@@ -11,14 +11,9 @@ from eth_hash.auto import keccak
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from chalicelib.adapters.chain import (
-    ChainError,
-    ChainLedger,
-    ChainReverted,
-    ChainUnavailable,
-    load_artifact,
-)
+from chalicelib.adapters.chain import ChainLedger, ChainReverted, ChainUnavailable, load_artifact
 from chalicelib.adapters.chain import ledger as chain
+from chalicelib.domain.stores import ChainError
 from infra.anvil import DEV_ADDRESS, DEV_PRIVATE_KEY, free_port, rpc_url
 from tests.support.chain_fixtures import AnvilNode, running_anvil
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.chain import ChainError
 from chalicelib.domain.anchoring import BatchStatus
 from chalicelib.domain.ledger.events import NewEvent
 from chalicelib.domain.ledger.merkle import from_hex, leaf_hash, verify_proof
+from chalicelib.domain.stores import ChainError
 from chalicelib.services import provenance
 from chalicelib.services.anchoring import Proofs, anchor_pending
+from tests.fakes.faults import Crash, Faults
 from tests.fakes.ledger import FakeBatches, FakeBucket, FakeChain, FakeEvents
-from tests.fakes.trading import Crash, Faults
 
 
 def _events(n: int, events: FakeEvents | None = None) -> FakeEvents:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.anchoring import Anchor, Batch, BatchStatus
+from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.ledger import FakeBatches
 
 

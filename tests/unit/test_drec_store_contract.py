@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.certificates import Issuance, PoolableReading, ReadingPooled
 from chalicelib.domain.ledger.events import NewEvent
+from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.certificates import FakeDrecs
 
 POOL = "acc-a|KE|solar_home_system|household|202610"

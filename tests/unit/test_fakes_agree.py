@@ -20,8 +20,8 @@ from chalicelib.domain.readings import (
     Transition,
 )
 from chalicelib.domain.registry import Account, Device, Source
+from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeysChanged
 from chalicelib.services.access import hash_key
-from chalicelib.services.ports.registry import ExternalIdTaken, KeyGone, KeysChanged
 from tests.fakes.readings import FakeReadings
 from tests.fakes.registry import FakeKeys, FakeRegistry
 

@@ -87,7 +87,7 @@ def test_big_reading_spans_many_transactions_without_loss(api: Api, aws: Any) ->
 
 def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any) -> None:
     from chalicelib.services.maintenance import finish_links
-    from tests.fakes.trading import Crash, Faults
+    from tests.fakes.faults import Crash, Faults
 
     source, account, devices = _fleet(api, 1, capacity_w=10_000, device_type="mini_grid")
     # GIVEN the handler dies right after the issuing transaction, before writing links

@@ -11,7 +11,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.issuance.drafts import contributions_root
-from chalicelib.domain.issuance.pools import PoolingConfig, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.keys import PoolingConfig, pool_key
+from chalicelib.domain.issuance.pools import PoolState, add_to_pool
 from chalicelib.domain.issuance.slices import Slice
 from chalicelib.domain.ledger.canonical import canonical_json
 

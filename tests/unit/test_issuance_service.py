@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.certificates import DrecStatus, PoolableReading
-from chalicelib.domain.issuance.pools import PoolingConfig
+from chalicelib.domain.issuance.keys import PoolingConfig
 from chalicelib.services import issuance, stats
 from chalicelib.services.issuance import Issuer
 from chalicelib.services.maintenance import finish_links
 from tests.fakes.certificates import FakeDevices, FakeDrecs
-from tests.fakes.trading import Crash, Faults
+from tests.fakes.faults import Crash, Faults
 
 OWNER = "acc-dev"
 

@@ -7,8 +7,8 @@ import pytest
 from chalicelib.domain.errors import Conflict, Forbidden, RuleBroken, Unauthorized
 from chalicelib.domain.model import AccountKind, Principal
 from chalicelib.domain.registry import RegisterAccount
+from chalicelib.domain.stores import KeyRing
 from chalicelib.services import access, keys, registry
-from chalicelib.services.ports.registry import KeyRing
 from tests.fakes.faults import Faults
 from tests.fakes.world import OPERATOR, World
 

@@ -13,8 +13,9 @@ from chalicelib.domain.model import Principal
 from chalicelib.domain.moves import MoveKind, RedeemDrecs, TransferDrecs
 from chalicelib.domain.registry import Account
 from chalicelib.services import holdings, moves, redemptions, transfers
+from tests.fakes.faults import Crash, Faults
 from tests.fakes.ledger import FakeBucket, FakeEvents
-from tests.fakes.trading import Crash, FakeTrades, Faults
+from tests.fakes.trading import FakeTrades
 
 OPERATOR = Principal("operator", "operator")
 DEV, BUYER, RIVAL = "acc-dev", "acc-buyer", "acc-rival"

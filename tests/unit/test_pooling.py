@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import BadInput, Conflict
 from chalicelib.domain.issuance.drafts import DrecDraft, contribution_leaf, contributions_root, merkle_root
 from chalicelib.domain.issuance.hours import split_by_hour
-from chalicelib.domain.issuance.pools import PoolingConfig, PoolKey, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.keys import PoolingConfig, PoolKey, pool_key
+from chalicelib.domain.issuance.pools import PoolState, add_to_pool
 from chalicelib.domain.issuance.serials import parse_serial
 from chalicelib.domain.issuance.slices import Slice
 from chalicelib.domain.ledger.canonical import canonical_json

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from chalicelib.api.reading_input import parse_reading
 from chalicelib.domain.errors import BadInput, Unauthorized
 from chalicelib.domain.model import Principal
 from chalicelib.domain.signing import canonical_time, payment_message, reading_message
@@ -272,7 +273,7 @@ def test_raw_items_with_a_signature_column_are_verified_by_line(api: Api, aws: A
             (4, {"device_id": d, "period_start": f"{DAY}T10:00:00Z", "period_end": f"{DAY}T11:00:00Z",
                  "energy_wh": 50, "signature": sign_reading(key.key, d, f"{DAY}T10:00:00Z", f"{DAY}T11:00:00Z", 5)})]
     # WHEN the intake takes them
-    result = aws.intake().submit(Principal("source", source["source_id"]), rows, field_prefix="")
+    result = aws.intake(parse_reading).submit(Principal("source", source["source_id"]), rows, field_prefix="")
     # THEN the signed row is stored with its signer, the others are refused by line
     assert [(line, e.code, e.field) for line, e in result.errors] == [(3, "unauthorized", "signature"),
                                                                        (4, "unauthorized", "signature")]

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import BadInput, RuleBroken
-from chalicelib.domain.issuance.pools import PoolingConfig, PoolState, add_to_pool, pool_key
+from chalicelib.domain.issuance.keys import PoolingConfig, pool_key
+from chalicelib.domain.issuance.pools import PoolState, add_to_pool
 from chalicelib.domain.issuance.slices import Slice
 from chalicelib.domain.trading.statements import (
     LEDGER_COLUMNS,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo import TransactionRefused
 from chalicelib.domain.certificates import DrecSelection, DrecStatus
 from chalicelib.domain.ledger.events import NewEvent
 from chalicelib.domain.moves import DrecChange, MoveKind, MoveStatus, Transfer
+from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.trading import FakeTrades
 
 SERIALS = [f"DREC-KE-MGR-202610-ABCD-{n:08d}" for n in range(1, 4)]

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.domain.moves import MoveKind
 from tests.conftest import OPERATOR_KEY, Api, device_body, pump
-from tests.fakes.trading import Crash, Faults
+from tests.fakes.faults import Crash, Faults
 
 CLAIM = {"claim_period_start": "2026-10-01", "claim_period_end": "2026-10-31"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OPERATOR_KEY, Api
-from tests.fakes.trading import Faults
+from tests.fakes.faults import Faults
 from tests.unit.test_trading import _events, _holdings, _market, _post, _redemption
 
 

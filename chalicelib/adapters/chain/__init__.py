@@ -3,13 +3,14 @@
 This face only hands their names on; patch module attributes in `ledger` itself.
 """
 
+from ...domain.stores import ChainError
 from .ledger import (
     AnchorReceipt,
     ChainLedger,
     OnChainBatch,
     load_artifact,
 )
-from .reverts import ChainError, ChainReverted, ChainUnavailable, RevertDecoder
+from .reverts import ChainReverted, ChainUnavailable, RevertDecoder
 
 __all__ = [
     "AnchorReceipt",

@@ -28,7 +28,8 @@ from web3.logs import DISCARD
 from web3.types import TxParams
 
 from ...domain.privacy import public_rpc_hint
-from .reverts import ChainError, ChainReverted, ChainUnavailable, RevertDecoder
+from ...domain.stores import ChainError
+from .reverts import ChainReverted, ChainUnavailable, RevertDecoder
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # The deployed functions ship chalicelib/ only, so the ledger's artifact has a packaged copy

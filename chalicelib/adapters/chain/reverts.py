@@ -14,12 +14,10 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3.exceptions import ContractLogicError
 
+from ...domain.stores import ChainError
+
 _ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
 _PANIC = function_signature_to_4byte_selector("Panic(uint256)")
-
-
-class ChainError(Exception):
-    """Something went wrong talking to the chain."""
 
 
 class ChainUnavailable(ChainError):

@@ -25,7 +25,7 @@ from .serials import MIXED
 from .slices import Slice
 
 if TYPE_CHECKING:
-    from .pools import PoolKey
+    from .keys import PoolKey
 
 DREC_WH = 1000
 

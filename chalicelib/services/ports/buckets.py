@@ -7,10 +7,6 @@ from datetime import datetime
 from typing import Protocol
 
 
-class ObjectGone(Exception):
-    """The object was deleted, or replaced by another version, since it was notified."""
-
-
 class Bucket(Protocol):
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None: ...
     def get(self, key: str) -> bytes | None: ...

@@ -7,35 +7,11 @@ Implemented by `adapters.registry_store.DynamoRegistry`, `adapters.key_store.Dyn
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...domain.ledger.events import Event, NewEvent
 from ...domain.registry import Account, Device, Source
-
-
-class ExternalIdTaken(Exception):
-    """The (source, external_id) pair names a record that already exists."""
-
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(existing_id)
-        self.existing_id = existing_id
-
-
-class KeyGone(Exception):
-    """The key presented was rotated or revoked meanwhile, or its principal was revoked."""
-
-
-class KeysChanged(Exception):
-    """The principal's key ring (or its revocation) changed since it was read: read it again."""
-
-
-@dataclass(frozen=True)
-class KeyRing:
-    """A principal's current key hashes; `version` None when no ring was ever written for it."""
-
-    key_hashes: frozenset[str]
-    version: int | None
+from ...domain.stores import KeyRing
 
 
 class KeyLookup(Protocol):
