@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from chalicelib.domain.ledger.events import Event
-from chalicelib.domain.stores import TransactionRefused
+from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
 
 FAILED_CONDITION = "ConditionalCheckFailed"
@@ -87,8 +87,19 @@ class FakeDrecs:
         return sorted(self.links.get(subject_id, []))[:limit]
 
     def list_drecs(self, limit: int, cursor: str | None, filters: dict[str, Any],
-                   vintage: tuple[str | None, str | None]) -> Any:
-        raise NotImplementedError("listing is tested against DynamoDB")
+                   vintage: tuple[str | None, str | None]) -> Page:
+        """As the adapter lists: every filter given must match (a device by its links); with no filter
+        at all, the active ones; serial order, `cursor` the last serial."""
+        wanted = {k: v for k, v in filters.items() if v is not None and k != "device_id"}
+        if not wanted and not filters.get("device_id"):
+            wanted["status"] = DrecStatus.ACTIVE.value
+        serials = self.links.get(filters["device_id"], []) if filters.get("device_id") else list(self.drecs)
+        found = [d for s in sorted(serials) if (d := self.drecs.get(s)) is not None and s > (cursor or "")
+                 and all(d.get(k) == v for k, v in wanted.items())
+                 and (vintage[0] is None or d["vintage"] >= vintage[0])
+                 and (vintage[1] is None or d["vintage"] <= vintage[1])]
+        page = [copy.deepcopy(d) for d in found[:limit]]
+        return Page(page, page[-1]["serial"] if len(found) > limit else None)
 
     # -- totals
     def pool_totals(self) -> list[tuple[str, int, int]]:

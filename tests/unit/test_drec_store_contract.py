@@ -60,3 +60,39 @@ def test_an_issuing_step_holds_only_from_the_version_and_pooled_wh_it_read(store
     store.link_drecs(store.pending_links())
     assert store.pending_links() == [] and store.serials_of("dev-1") == ["S-1", "S-2"]
     assert [(p, n) for p, _, n in store.pool_totals()] == [(POOL, 1)]
+
+
+def test_listings_agree_on_filters_vintages_and_pages(store: Any) -> None:
+    # GIVEN three D-RECs issued from one reading (two owners, two countries, two vintages), linked
+    version, pooled = 0, 0
+    for n, owner, country, vintage in ((1, "acc-a", "KE", "2026-10"), (2, "acc-b", "NG", "2026-10"),
+                                       (3, "acc-a", "KE", "2026-11")):
+        serial = f"DREC-KE-SHS-202610-ABCD2345-{n:08d}"
+        drec = {"serial": serial, "owner_account_id": owner, "status": "active", "country": country,
+                "device_type": "solar_home_system", "offtaker_type": "household", "vintage": vintage,
+                "period_start": f"{vintage}-14T05:00:00Z", "device_ids": ["dev-1"],
+                "contributions": [{"device_id": "dev-1", "reading_id": "rdg-1", "energy_wh": 500}]}
+        store.issue(Issuance(pool_id=POOL, from_version=version, state={"v": version + 1},
+                             totals={"owner_account_id": owner, "remainder_wh": 0, "accepted_wh": pooled + 500,
+                                     "issued_count": n},
+                             readings=(ReadingPooled("rdg-1", pooled, pooled + 500, pooled + 500 >= 1500),),
+                             drecs=(drec,), events=()))
+        version, pooled = version + 1, pooled + 500
+    store.link_drecs(store.pending_links())
+
+    def listed(limit: int = 50, cursor: str | None = None, **filters: Any) -> tuple[list[int], str | None]:
+        vintage = (filters.pop("vintage_from", None), filters.pop("vintage_to", None))
+        full = {k: filters.get(k) for k in ("owner_account_id", "status", "country", "device_type",
+                                            "offtaker_type", "device_id")}
+        page = store.list_drecs(limit, cursor, full, vintage)
+        return [int(d["serial"][-8:]) for d in page.items], page.next_cursor
+
+    # WHEN they are listed THEN both stores answer the same D-RECs, in serial order
+    assert listed()[0] == [1, 2, 3]
+    assert listed(owner_account_id="acc-a")[0] == [1, 3]
+    assert listed(owner_account_id="acc-a", status="active")[0] == [1, 3]
+    assert listed(country="NG")[0] == [2]
+    assert listed(device_id="dev-1")[0] == [1, 2, 3]
+    assert listed(owner_account_id="acc-a", vintage_from="2026-11")[0] == [3]
+    first, cursor = listed(limit=1, owner_account_id="acc-a")
+    assert first == [1] and cursor is not None and listed(limit=1, cursor=cursor, owner_account_id="acc-a")[0] == [3]
