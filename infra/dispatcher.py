@@ -1,6 +1,6 @@
 """Local stand-in for Lambda's event source mappings and schedules.
 
-Long-polls every queue that app.py handles with `@app.on_sqs_message`, invokes the
+Long-polls every queue the app handles (`chalicelib/api/handlers.py`, `on_sqs_message`), invokes the
 handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
 Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds (3), the
