@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -42,7 +43,7 @@ from tests.fakes.world import OPERATOR, World
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PUBLIC = "https://registry.example"
 OWNERS, DEVICES_EACH, DAYS = 2, 2, 28
-ENERGY_WH = st.sampled_from([120, 250, 333, 400, 410])  # honest for a 100 W system over 8 daylight hours
+ENERGY_WH = st.sampled_from([360, 750, 999, 1200, 1230])  # honest for a 300 W system over 8 daylight hours
 # (where, method, nth call, after the call took effect?) or no crash
 Crash_ = tuple[str, str, int, bool]
 
@@ -99,7 +100,8 @@ class ExactlyOnce(RuleBasedStateMachine):
         source, _ = self.world.source()
         self.source = source
         self.owners = [self.world.account(source, name=f"Dev {i}")["account_id"] for i in range(OWNERS)]
-        self.devices = [self.world.device(source, o)["device_id"] for o in self.owners for _ in range(DEVICES_EACH)]
+        self.devices = [self.world.device(source, o, capacity_w=300.0)["device_id"]
+                        for o in self.owners for _ in range(DEVICES_EACH)]
         self.next_day = Counter[str]()
         self.submitted: dict[str, dict[str, Any]] = {}  # reading id -> the item sent
         self.to_validate: list[list[str]] = []  # messages in flight, delivered in any order
@@ -149,19 +151,19 @@ class ExactlyOnce(RuleBasedStateMachine):
             self._collect()
 
     # -- readings --------------------------------------------------------------------------------
-    @rule(device=st.integers(0, OWNERS * DEVICES_EACH - 1), energy_wh=ENERGY_WH)
-    def submit(self, device: int, energy_wh: int) -> None:
-        device_id = self.devices[device]
-        if self.next_day[device_id] >= DAYS:
-            return
-        self.next_day[device_id] += 1
-        day = f"2026-10-{self.next_day[device_id]:02d}"
-        item = {"device_id": device_id, "period_start": f"{day}T05:00:00Z", "period_end": f"{day}T13:00:00Z",
-                "energy_wh": energy_wh}
-        result = self.world.intake().submit(self.source, [(0, item)])
+    @rule(devices=st.lists(st.integers(0, OWNERS * DEVICES_EACH - 1), min_size=1, max_size=4, unique=True),
+          energy_wh=ENERGY_WH)
+    def submit(self, devices: list[int], energy_wh: int) -> None:
+        items = []
+        for device_id in (self.devices[d] for d in devices if self.next_day[self.devices[d]] < DAYS):
+            self.next_day[device_id] += 1
+            day = f"2026-10-{self.next_day[device_id]:02d}"
+            items.append({"device_id": device_id, "period_start": f"{day}T05:00:00Z",
+                          "period_end": f"{day}T13:00:00Z", "energy_wh": energy_wh})
+        result = self.world.intake().submit(self.source, list(enumerate(items)))
         assert not result.errors, result.errors
-        ((_, reading_id),) = result.accepted
-        self.submitted[reading_id] = item
+        for i, reading_id in result.accepted:
+            self.submitted[reading_id] = items[i]
         self._collect()
 
     @precondition(lambda self: bool(self.submitted))
@@ -387,6 +389,12 @@ class ExactlyOnce(RuleBasedStateMachine):
 
 
 ExactlyOnce.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=30, derandomize=True, deadline=None,
+    max_examples=20, stateful_step_count=50, derandomize=True, deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # the shrunk failure is quoted below
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-test_exactly_once = ExactlyOnce.TestCase
+# Found by this test, left for the service's owner (tests only here): submit 3 readings of 999 Wh, validate,
+# then two issuers race on the pool (B commits right after A read the pool): A's retry raises
+# Conflict("reading ... is already in pool ...") from add_to_pool, so the message fails on every delivery.
+test_exactly_once = pytest.mark.xfail(raises=Conflict, strict=True,
+                                      reason="issuer race: reading already in pool")(ExactlyOnce.TestCase)
+
