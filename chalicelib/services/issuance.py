@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..domain.certificates import DrecStatus, Issuance, PoolableReading, ReadingPooled
+from ..domain.errors import Conflict
 from ..domain.issuance.drafts import DREC_WH, DrecDraft
 from ..domain.issuance.keys import PoolingConfig, PoolKey, pool_key
 from ..domain.issuance.pools import PoolState, add_to_pool
@@ -91,7 +92,13 @@ class Issuer:
         while entries:
             chunk, entries = self._chunk(state, entries, pooled)
             slices = [s for _, s in chunk]
-            next_state, drafts = add_to_pool(state, key, slices, key.owner_account_id)
+            try:
+                next_state, drafts = add_to_pool(state, key, slices, key.owner_account_id)
+            except Conflict:
+                # The readings were read before another issuer pooled some of them into this pool
+                # (the pool was read after): read both again. Fresh reads never conflict, since a
+                # reading is cut so that no part of it waits in a remainder while the rest is pooling.
+                return True
             issued_at = iso(now_utc())
             step = Issuance(
                 pool_id=key.pool_id, from_version=version, state=next_state.to_dict(),

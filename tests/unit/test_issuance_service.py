@@ -92,3 +92,24 @@ def test_issued_events_carry_what_a_verifier_needs() -> None:
     (event,) = drecs.events.stored.values()
     assert event.body["contributions"] == [["dev-0", "rdg-0", 1000, None, None]]
     assert event.related_ids == (OWNER,) and issuance.DRECS_PER_COMMIT == 15
+
+
+def test_an_issuer_that_read_its_readings_before_a_rival_pooled_them_reads_again() -> None:
+    # GIVEN readings of two pools (two device types), read by issuer A; right after A reads the first
+    # pool, issuer B (a duplicate delivery) pools every reading
+    drecs = FakeDrecs()
+    devices = FakeDevices({"dev-0": _device(), "dev-1": _device(), "dev-2": _device("mini_grid")})
+    ids = [f"rdg-{i}" for i in range(3)]
+    for i, reading_id in enumerate(ids):
+        drecs.accept(PoolableReading(id=reading_id, device_id=f"dev-{i}", owner_account_id=OWNER,
+                                     period_start="2026-10-14T05:00:00Z", period_end="2026-10-14T13:00:00Z",
+                                     source_id="src-1", judged_energy_wh=999))
+    rival = Issuer(devices, drecs, PoolingConfig())
+    racing = Faults(drecs).after("pool", 1, lambda: rival.issue(ids))
+    # WHEN A goes on: its first pool moved on under it, and its second pool already holds a reading
+    # A read as unpooled
+    Issuer(devices, racing, PoolingConfig()).issue(ids)
+    # THEN A reads again instead of failing, and every Wh is pooled once
+    totals = drecs.pool_totals()
+    assert sorted((accepted, issued) for _, accepted, issued in totals) == [(999, 0), (1998, 1)]
+    assert len(drecs.drecs) == 1 and drecs.poolable(ids) == []
