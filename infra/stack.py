@@ -5,6 +5,8 @@ Starts moto in server mode (DynamoDB, SQS, S3), creates every resource from
 file and deploys the ledger contract once, then `chalice local` for the routes and
 the dispatcher for the queues and schedules. Ctrl-C (or SIGTERM) stops everything it
 started, saving tables, objects and chain state first; the next start has them back.
+A part that dies is restarted with backoff (`infra.supervisor`), and every start of the
+emulator checks the store against the chain before anything is served (`infra.recovery`).
 
 Environment: DREC_STACK_DIR (data folder, default .stack), DREC_API_PORT (8000),
 DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_SNAPSHOT_INTERVAL_S
@@ -28,7 +30,9 @@ from typing import Any
 
 from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from .provision import configure_notifications, provision
+from .recovery import StoreInconsistent, check_store
 from .snapshot import Snapshots
+from .supervisor import Part, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -91,9 +95,12 @@ class Stack:
         self.moto_port = _port("DREC_MOTO_PORT", None) if PROFILE == "local" else 0
         self.anvil_port = _port("DREC_ANVIL_PORT", 8545)
         self.operator_key = os.environ.get("DREC_OPERATOR_KEY") or self._dev_operator_key()
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.anvil: subprocess.Popen[bytes] | None = None
+        self.supervisor = Supervisor(_say, fatal=(StoreInconsistent,), on_start=self._record_pids)
         self.snapshots: Snapshots | None = None
+        self.restored: dict[str, int] = {}
+        # Held while the emulator starts and is restored: a snapshot taken of a fresh, still empty
+        # emulator would overwrite the saved data with nothing.
+        self.store_lock = threading.Lock()
         self.stop_saving = threading.Event()
         self.env = self._environment()
 
@@ -121,38 +128,72 @@ class Stack:
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
+        with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def _record_pids(self, _part: Part) -> None:
+        # For operators and the chaos tests: which process is which part right now.
+        _write_json(self.data / "parts.json", self.supervisor.pids())
 
     def start(self) -> None:
         os.environ.update(self.env)
+        anvil = self._start_anvil()
+        self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
+        os.environ.update(self.env)
         if PROFILE == "local":
+            self.supervisor.add("moto", self._start_emulator)
+        else:
+            self._prepare_store()
+        self.supervisor.add("anvil", lambda: anvil if anvil.poll() is None else self._start_anvil())
+        self.supervisor.add("chalice", self._start_api)
+        self.supervisor.add("dispatcher", lambda: self._spawn("dispatcher", [sys.executable, "-m",
+                                                                             "infra.dispatcher"]))
+        threading.Thread(target=self._save_periodically, daemon=True).start()
+        self._write_endpoints()
+        print(self._banner(self.restored), flush=True)
+
+    def _start_anvil(self) -> subprocess.Popen[bytes]:
+        return start_anvil(self.anvil_port, str(self.data / "chain-state.json"), log_path=str(self.logs / "anvil.log"))
+
+    def _start_emulator(self) -> subprocess.Popen[bytes]:
+        """Start moto, create the resources, restore the saved data and check it against the chain."""
+        with self.store_lock:
             moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
                                         str(self.moto_port)])
-            _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
+            try:
+                _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
+                self._prepare_store()
+            except BaseException:
+                _terminate(moto)
+                raise
+            return moto
+
+    def _prepare_store(self) -> None:
         import boto3
 
         session = boto3.session.Session()
         provision(PREFIX, session, notifications=False)
-        restored: dict[str, int] = {}
         if PROFILE == "local":
             self.snapshots = Snapshots(self.data / "snapshot", PREFIX, session)
-            restored = self.snapshots.restore()
+            self.restored = self.snapshots.restore()
         configure_notifications(PREFIX, session)
-        self.anvil = start_anvil(self.anvil_port, str(self.data / "chain-state.json"),
-                                 log_path=str(self.logs / "anvil.log"))
-        self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
-        os.environ.update(self.env)
+        from chalicelib.adapters.chain import ChainLedger
+
+        ledger = ChainLedger.reader(self.env["DREC_CHAIN_RPC"], self.env["DREC_LEDGER_ADDRESS"])
+        findings = check_store(session.client("dynamodb"), PREFIX, anchored_through=ledger.next_seq() - 1)
+        for repair in findings.repairs:
+            _say(f"repaired: {repair}")
+
+    def _start_api(self) -> subprocess.Popen[bytes]:
         api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",
                                       str(self.api_port), "--no-autoreload", "--stage", PROFILE])
-        self._spawn("dispatcher", [sys.executable, "-m", "infra.dispatcher"])
-        _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
-        threading.Thread(target=self._save_periodically, daemon=True).start()
-        self._write_endpoints()
-        print(self._banner(restored), flush=True)
+        try:
+            _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
+        except BaseException:
+            _terminate(api)
+            raise
+        return api
 
     def _ledger_address(self) -> str:
         from chalicelib.adapters.chain import ChainLedger
@@ -195,21 +236,36 @@ class Stack:
         while not self.stop_saving.wait(interval_s):
             try:
                 assert self.snapshots
-                self.snapshots.save()
+                moto = self.supervisor.proc("moto")
+                with self.store_lock:
+                    if moto is self.supervisor.proc("moto") and moto and moto.poll() is None:
+                        self.snapshots.save()
             except Exception as exc:  # the emulator going away during shutdown
                 print(f"snapshot failed: {exc}", file=sys.stderr, flush=True)
 
-    def stop(self) -> None:
+    def stop(self, save: bool = True) -> None:
         self.stop_saving.set()
-        by_name = dict(self.procs)
+        proc = self.supervisor.proc
         for name in ("dispatcher", "chalice"):
-            _terminate(by_name.get(name))
-        if self.snapshots and by_name.get("moto") and by_name["moto"].poll() is None:
+            _terminate(proc(name))
+        moto = proc("moto")
+        if save and self.snapshots and moto and moto.poll() is None and self.store_lock.acquire(timeout=60):
             counts = self.snapshots.save()
             print(f"saved {sum(v for k, v in counts.items() if not k.startswith('s3:'))} items", flush=True)
-        _terminate(by_name.get("moto"))
-        if self.anvil:
-            stop_anvil(self.anvil)
+        _terminate(moto)
+        anvil = proc("anvil")
+        if anvil:
+            stop_anvil(anvil)
+
+
+def _say(message: str) -> None:
+    print(f"[stack {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15) -> None:
@@ -229,17 +285,18 @@ def main() -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    save = True
     try:
         stack.start()
-        while not stopping.wait(1.0):
-            for name, proc in stack.procs:
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping (see {stack.logs}/{name}.log)",
-                          file=sys.stderr, flush=True)
-                    stopping.set()
+        while not stopping.wait(0.5):
+            stack.supervisor.poll()
+    except StoreInconsistent as exc:
+        save = False  # the data folder stays as it is, for the operator to decide
+        print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     finally:
         print("stopping...", flush=True)
-        stack.stop()
+        stack.stop(save=save)
         print("stopped.", flush=True)
 
 

@@ -1,0 +1,85 @@
+"""`make up` checks the restored store before serving: it repairs the event counter, or refuses to start.
+
+Its own stack: its saved data is edited here to stand for a snapshot that is not one cut.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.chain import ChainLedger
+from infra.anvil import free_port
+
+from .conftest import RunningStack, wait_for
+from .test_registry_stack import device_body
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    running = RunningStack(tmp_path, free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _registered(stack: RunningStack, external_id: str) -> tuple[str, str, str]:
+    source = stack.post("/sources", {"name": "Recovery", "kind": "aggregator"}).json()
+    account = stack.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"},
+                         key=source["api_key"]).json()
+    device = stack.post("/devices", device_body(account["account_id"], external_id=external_id), key=source["api_key"])
+    assert device.status_code == 201, device.text
+    return source["api_key"], account["account_id"], device.json()["device_id"]
+
+
+def _saved(stack: RunningStack, table: str) -> list[dict[str, object]]:
+    path = stack.data_dir / "snapshot" / "tables" / f"{table}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def _save(stack: RunningStack, table: str, items: list[dict[str, object]]) -> None:
+    path = stack.data_dir / "snapshot" / "tables" / f"{table}.jsonl"
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+
+
+def test_a_saved_counter_behind_the_events_is_raised_at_start_and_writes_work(own_stack: RunningStack) -> None:
+    # GIVEN saved data whose event counter is older than its events (the wedge: every write 409)
+    key, account_id, _ = _registered(own_stack, "first")
+    own_stack.stop()
+    highest = max(int(e["seq"]["N"]) for e in _saved(own_stack, "events"))  # type: ignore[index]
+    _save(own_stack, "counters", [{"name": {"S": "event_seq"}, "value": {"N": "1"}}])
+
+    # WHEN the stack starts
+    own_stack.start()
+
+    # THEN it says what it repaired, and writes work
+    output = (own_stack.data_dir / "stack-output.log").read_text()
+    assert f"repaired: event counter raised from 1 to {highest}" in output
+    answer = own_stack.post("/devices", device_body(account_id, external_id="second"), key=key)
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_store_behind_the_chain_refuses_to_start_and_says_what_to_do(own_stack: RunningStack) -> None:
+    # GIVEN events anchored on the chain
+    _registered(own_stack, "anchored")
+    endpoints = own_stack.endpoints
+    ledger = ChainLedger.reader(endpoints["chain_rpc"], endpoints["ledger_address"])
+    anchored = wait_for("events anchored", lambda: ledger.next_seq() - 1, timeout_s=120)
+    own_stack.stop()
+    # AND saved data that lost them (an older data folder beside a newer chain)
+    _save(own_stack, "events", [])
+    _save(own_stack, "counters", [])
+
+    # WHEN the stack starts THEN it refuses, naming the mismatch and the way out
+    with pytest.raises(RuntimeError) as refused:
+        own_stack.start()
+    message = str(refused.value)
+    assert f"anchored events 1..{anchored}" in message and "events 1..0 only" in message
+    assert "make clean" in message
+    # AND it left the data folder as it was for the operator
+    assert _saved(own_stack, "events") == []
