@@ -134,7 +134,8 @@ def test_a_40000_character_path_id_is_a_4xx(api: Api) -> None:
 ])
 def test_out_of_range_device_numbers_are_a_400_naming_the_field(api: Api, field: str, raw: str) -> None:
     source, account, _ = registered_device(api)
-    text = json.dumps(device_body(account["account_id"], **{field: 1.0})).replace(f'"{field}": 1.0', f'"{field}": {raw}')
+    text = json.dumps(device_body(account["account_id"], **{field: 1.0}))
+    text = text.replace(f'"{field}": 1.0', f'"{field}": {raw}')
     status, body = api.post("/devices", key=source["api_key"], raw=text)
     refused(status, body, field=field, code=400)
 
