@@ -52,6 +52,21 @@ def load() -> Settings:
     )
 
 
+def cursor_key() -> bytes:
+    """The HMAC key list cursors are signed with: DREC_CURSOR_KEY, else derived from the operator key.
+
+    A cursor the server did not issue is then refused (400) instead of steering a query. Without
+    either setting (a local stack) it is derived from the prefix: stable, but not a secret.
+    """
+    import hashlib
+
+    explicit = os.environ.get("DREC_CURSOR_KEY")
+    if explicit:
+        return explicit.encode()
+    seed = os.environ.get("DREC_OPERATOR_KEY") or os.environ.get("DREC_PREFIX", "drec-local")
+    return hashlib.sha256(b"drec-cursor\0" + seed.encode()).digest()
+
+
 def queue_name(logical: str) -> str:
     """Queue names are needed when app.py is imported (event source decorators)."""
     return _resource(os.environ.get("DREC_PREFIX", "drec-local"), logical)

@@ -9,6 +9,8 @@ two writers never take the same number and a failed write leaves no event.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from ..config import cursor_key
 from ..domain.errors import BadInput, Conflict
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
@@ -60,22 +63,48 @@ def key(**values: Any) -> dict[str, Any]:
     return to_item(values)
 
 
-def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+CURSOR_REFUSED = "cursor is not one this API returned for this listing; pass next_cursor as given"
+MAX_CURSOR = 4096  # far above any key this API issues; longer ones are refused before any work
+
+
+def sign_cursor(payload: str, scope: str) -> str:
+    """`payload.mac`: the HMAC binds the position to the listing (`scope`) it was issued for."""
+    body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    return f"{body}.{_mac(body, scope)}"
+
+
+def open_cursor(cursor: str, scope: str) -> str:
+    """The payload of a cursor this server signed for `scope`; anything else is a 400 naming `cursor`."""
+    body, _, mac = cursor.partition(".")
+    if len(cursor) > MAX_CURSOR or not mac or not hmac.compare_digest(mac.encode(), _mac(body, scope).encode()):
+        raise BadInput(CURSOR_REFUSED, "cursor")
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def _mac(body: str, scope: str) -> str:
+    digest = hmac.new(cursor_key(), f"{scope}\0{body}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def encode_cursor(last_key: dict[str, Any] | None, scope: str) -> str | None:
     if not last_key:
         return None
-    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode()
+    return sign_cursor(json.dumps(last_key, sort_keys=True), scope)
 
 
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def decode_cursor(cursor: str | None, scope: str) -> dict[str, Any] | None:
     if not cursor:
         return None
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise BadInput("cursor is not one this API returned; pass next_cursor as given", "cursor") from exc
+    decoded = json.loads(open_cursor(cursor, scope))  # signed by us: the shape is ours
     if not isinstance(decoded, dict):
-        raise BadInput("cursor is not one this API returned; pass next_cursor as given", "cursor")
+        raise BadInput(CURSOR_REFUSED, "cursor")
     return decoded
+
+
+def _scope(request: dict[str, Any]) -> str:
+    """A query's identity (table, index, key and filters), without its position or page size."""
+    return json.dumps({k: v for k, v in request.items() if k not in ("ExclusiveStartKey", "Limit")},
+                      sort_keys=True, default=str)
 
 
 def _conditioned(request: dict[str, Any], condition: str | None, names: dict[str, str] | None,
@@ -179,17 +208,19 @@ class DynamoBase:
 
     def scan_page(self, logical: str, limit: int, cursor: str | None) -> Page:
         request: dict[str, Any] = {"TableName": self.name(logical), "Limit": limit}
-        start = decode_cursor(cursor)
+        scope = _scope(request)
+        start = decode_cursor(cursor, scope)
         if start:
             request["ExclusiveStartKey"] = start
         response = self.client.scan(**request)
         return Page([from_item(i) for i in response.get("Items", [])],
-                    encode_cursor(response.get("LastEvaluatedKey")))
+                    encode_cursor(response.get("LastEvaluatedKey"), scope))
 
     def _paginate(self, request: dict[str, Any], limit: int, cursor: str | None) -> Page:
         """Fill up to `limit` items, following DynamoDB pages when filters thin them out."""
         items: list[dict[str, Any]] = []
-        start = decode_cursor(cursor)
+        scope = _scope(request)
+        start = decode_cursor(cursor, scope)
         while True:
             if start:
                 request["ExclusiveStartKey"] = start
@@ -200,11 +231,11 @@ class DynamoBase:
             if len(batch) > room:
                 batch = batch[:room]
                 items += [from_item(i) for i in batch]
-                return Page(items, encode_cursor(self._key_of(request, batch[-1])))
+                return Page(items, encode_cursor(self._key_of(request, batch[-1]), scope))
             items += [from_item(i) for i in batch]
             start = response.get("LastEvaluatedKey")
             if not start or len(items) >= limit:
-                return Page(items, encode_cursor(start) if start else None)
+                return Page(items, encode_cursor(start, scope) if start else None)
 
     def _key_of(self, request: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         """The ExclusiveStartKey for resuming after `item` (table key plus index key)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..domain.ledger.events import Event
-from .dynamo import DynamoBase, event_from_item
+from .dynamo import DynamoBase, event_from_item, open_cursor, sign_cursor
+
+IN_ORDER = "events in sequence order"
 
 
 class DynamoEvents(DynamoBase):
@@ -30,8 +32,8 @@ class DynamoEvents(DynamoBase):
 
     def in_order(self, limit: int, cursor: str | None) -> tuple[list[Event], str | None]:
         """Events in sequence order: seqs are gap-free, so they are fetched by key, never scanned."""
-        start = int(cursor) if cursor and cursor.isdigit() else 1
+        start = int(open_cursor(cursor, IN_ORDER)) if cursor else 1
         newest = self.current_seq()
         last = min(newest, start + limit - 1)
         events = self.events_by_seq(list(range(start, last + 1))) if last >= start else []
-        return events, (str(last + 1) if last < newest else None)
+        return events, (sign_cursor(str(last + 1), IN_ORDER) if last < newest else None)

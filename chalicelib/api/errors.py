@@ -11,14 +11,27 @@ from typing import Any, ParamSpec
 from chalice import Response
 from pydantic import BaseModel
 
-from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
+from ..domain.errors import (
+    BadInput,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RuleBroken,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
 
 log = logging.getLogger("drec.api")
 
 P = ParamSpec("P")
 
 # The one table from domain errors to HTTP statuses.
+# Most specific first: `status_of` takes the first class the error is an instance of.
 STATUS: dict[type[DomainError], int] = {
+    TooLarge: 413,
+    UnsupportedMedia: 415,
     BadInput: 400,
     Unauthorized: 401,
     Forbidden: 403,
@@ -67,6 +80,23 @@ def api(handler: Callable[P, Response]) -> Callable[P, Response]:
             return json_response(INTERNAL, 500)
 
     return wrapped
+
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit [bytes]
+
+
+def admit(request: Any, accepted: list[str]) -> None:
+    """A body the route can read: one of its media types, at most API Gateway's 10 MB."""
+    if request is None:
+        return
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY:
+        raise TooLarge(f"the body holds {len(raw)} bytes; at most {MAX_BODY} (10 MB) per request; "
+                       "upload larger CSV files through POST /uploads/url", field="body")
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if raw and media not in accepted:
+        raise UnsupportedMedia(f"Content-Type {media or '(none)'} is not read here; send {' or '.join(accepted)}",
+                               field="Content-Type")
 
 
 def page_body(page: Any) -> dict[str, Any]:  # a Page, or a service's page of views

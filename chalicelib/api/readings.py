@@ -91,6 +91,7 @@ def post_review(reading_id: str) -> Response:
 def get_device_readings(device_id: str) -> Response:
     rq = incoming(readings)
     c = bootstrap.container()
-    registering.get_device(c.registry, device_id)
+    limit, cursor = rq.paging()  # a bad request is a 400 whether or not the device exists
     status = _status(rq.query["status"]) if rq.query.get("status") else None
-    return json_response(intake.list_device_readings(c.readings, device_id, *rq.paging(), status))
+    registering.get_device(c.registry, device_id)
+    return json_response(intake.list_device_readings(c.readings, device_id, limit, cursor, status))

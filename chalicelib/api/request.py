@@ -5,6 +5,8 @@ One copy for every blueprint, so no two routes read a header or a parameter diff
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any, TypeVar
 
 from chalice import Blueprint
@@ -17,6 +19,7 @@ from ..services.access import authenticate
 from .schemas import parse
 
 MAX_IDEMPOTENCY_KEY = 200
+MAX_QUERY_VALUE = 4096  # a signed cursor is far shorter
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -25,7 +28,8 @@ def paging(params: dict[str, str] | None) -> tuple[int, str | None]:
     """(limit, cursor) of a list request."""
     params = params or {}
     raw = params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    # ASCII digits only, at most 4 of them: no int() of a 5,001-digit string, no Arabic-Indic digits.
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= 1000:
         raise BadInput("limit must be an integer from 1 to 1000", field="limit")
     return int(raw), params.get("cursor") or None
 
@@ -41,7 +45,13 @@ class Incoming:
 
     @property
     def query(self) -> dict[str, str]:
-        return dict(self.request.query_params or {}) if self.request is not None else {}
+        """The query parameters; one given empty or with control characters is refused, not read as absent."""
+        params = dict(self.request.query_params or {}) if self.request is not None else {}
+        for name, value in params.items():
+            if not value or len(value) > MAX_QUERY_VALUE or any(unicodedata.category(c) == "Cc" for c in value):
+                raise BadInput(f"{name} must be 1 to {MAX_QUERY_VALUE} characters without control characters; "
+                               "leave the parameter out to not filter by it", field=name)
+        return params
 
     @property
     def body(self) -> bytes:

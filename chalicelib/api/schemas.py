@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from datetime import date
 from typing import Any, Literal, TypeVar
 
@@ -28,10 +30,33 @@ def eip55_address(value: str | None) -> str | None:
     return value
 
 
-class Strict(BaseModel):
-    """Request bodies: no coercion of wrong types, no unknown fields."""
+def clean(value: Any) -> Any:
+    """Refuse control characters in text and subnormal numbers, at any depth of a field's value.
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    NUL and other control characters in a name or id break logs, CSV exports and the stores' keys;
+    a subnormal float (|x| < 2.2e-308) is no physical quantity and overflows the physics that divides by it.
+    """
+    if isinstance(value, str):
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("control characters (NUL, tab, newline, ...) are not allowed here")
+    elif isinstance(value, float):
+        if value != 0 and abs(value) < sys.float_info.min:
+            raise ValueError("a number this close to zero (subnormal) is not a measurement; send 0 or a real value")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            clean(item)
+    return value
+
+
+class Strict(BaseModel):
+    """Request bodies: no coercion of wrong types, no unknown fields, only finite numbers, no control characters."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        return clean(value)
 
 
 class SourceIn(Strict):
@@ -91,7 +116,7 @@ class AccountCreated(AccountOut):
 class DeviceIn(Strict):
     owner_account_id: str = Field(min_length=1)
     device_type: DeviceType
-    capacity_w: float = Field(gt=0, description="Nameplate capacity [W]")
+    capacity_w: float = Field(gt=0, le=1e9, description="Nameplate capacity [W]")
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
@@ -101,7 +126,7 @@ class DeviceIn(Strict):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     tilt_deg: float | None = Field(default=None, ge=0, le=90, description="Panel tilt from horizontal [deg]")
     azimuth_deg: float | None = Field(default=None, ge=0, lt=360, description="Panel azimuth, 180 = south [deg]")
-    battery_wh: float | None = Field(default=None, ge=0, description="Usable battery capacity [Wh]")
+    battery_wh: float | None = Field(default=None, ge=0, le=1e9, description="Usable battery capacity [Wh]")
     signing_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
                                         description="EIP-55 address of the meter's own key: its readings must carry "
                                                     "EIP-712 signatures by it (before the source's key)")
@@ -174,7 +199,7 @@ class ErrorOut(BaseModel):
 def parse(model: type[T], raw_body: bytes | str | None) -> T:
     """Validate a JSON request body; the first problem becomes a BadInput naming its field."""
     if not raw_body:
-        raise BadInput("the request needs a JSON body", field=None)
+        raise BadInput("the request needs a JSON body", field="body")
     try:
         return model.model_validate_json(raw_body)
     except ValidationError as exc:
@@ -186,7 +211,7 @@ def bad_input_from(exc: ValidationError, prefix: str = "") -> BadInput:
     location = ".".join(str(part) for part in first["loc"])
     field_name = f"{prefix}{location}" if location else (prefix.rstrip(".") or None)
     if first["type"] == "json_invalid":
-        return BadInput(f"the body is not valid JSON: {first['msg']}", field=None)
+        return BadInput(f"the body is not valid JSON: {first['msg']}", field=prefix.rstrip(".") or "body")
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown field; see GET /openapi.json for the fields this endpoint takes"

@@ -23,6 +23,18 @@ class BadInput(DomainError):
     code = "bad_input"
 
 
+class TooLarge(BadInput):
+    """A body over the 10 MB API Gateway accepts."""
+
+    code = "too_large"
+
+
+class UnsupportedMedia(BadInput):
+    """A body of a media type the endpoint does not read."""
+
+    code = "unsupported_media_type"
+
+
 class Unauthorized(DomainError):
     """No API key, or a key nobody holds."""
 

@@ -78,6 +78,10 @@ def check_period(period_start: datetime, period_end: datetime, field_prefix: str
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise BadInput(f"{name} has no time zone; send UTC like 2026-11-01T10:00:00Z",
                            field=f"{field_prefix}{name}")
+        try:  # stored and judged in UTC: an offset may carry year 1 or 9999 outside the calendar
+            moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise BadInput(f"{name} falls outside the years 1 to 9999 in UTC", field=f"{field_prefix}{name}") from exc
     if period_end <= period_start:
         raise BadInput("period_end must be after period_start", field=f"{field_prefix}period_end")
     if period_end - period_start > MAX_PERIOD:
