@@ -156,6 +156,7 @@ class _RowGuard:
     def __init__(self, lines: Iterable[str]) -> None:
         self.lines = iter(lines)
         self.line = 0
+        self.row_start = 1
         self.row_chars = 0
 
     def __iter__(self) -> Iterator[str]:
@@ -164,13 +165,16 @@ class _RowGuard:
     def __next__(self) -> str:
         text = next(self.lines)
         self.line += 1
+        if not self.row_chars:
+            self.row_start = self.line
         self.row_chars += len(text)
         if len(text) > MAX_LINE_BYTES:
             raise FileStopped(self.line, f"line {self.line} is longer than the limit of {MAX_LINE_BYTES} "
                                          f"characters; is this a CSV of {HEADER}?")
         if self.row_chars > MAX_ROW_CHARS:
-            raise FileStopped(self.line, f"the row ending at line {self.line} is longer than the limit of "
-                                         f"{MAX_ROW_CHARS} characters: is a quote (\") left open?")
+            raise FileStopped(self.row_start, f"the row starting at line {self.row_start} runs past the limit of "
+                                              f"{MAX_ROW_CHARS} characters (at line {self.line}): is a quote (\") "
+                                              "left open?")
         return text
 
 
