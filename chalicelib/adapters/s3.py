@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -57,11 +56,12 @@ class S3Bucket:
         return str(self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s))
 
-    def lines(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[str]:
-        """The object's text, line by line with line ends kept, never held whole in memory.
+    def chunks(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[bytes]:
+        """The object's bytes in pieces of at most `chunk_bytes`, never held whole in memory.
 
-        A UTF-8 byte order mark at the start is dropped. With `etag`, only that version is read
-        (else `ObjectGone`): a notification vouches for the object it names, not its successor.
+        With `etag`, only that version is read (else `ObjectGone`): a notification vouches for the
+        object it names, not its successor. Splitting into lines is the reader's business
+        (`services.uploads.text_lines`), which bounds a line however the bytes fall.
         """
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if etag:
@@ -72,16 +72,10 @@ class S3Bucket:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "PreconditionFailed", "412"):
                 raise ObjectGone(key) from exc
             raise
-        decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
-        pending = ""
-        for chunk in body.iter_chunks(chunk_bytes):
-            pending += decoder.decode(chunk)
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                yield line + "\n"
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield pending
+        try:
+            yield from body.iter_chunks(chunk_bytes)
+        finally:
+            body.close()  # a file stopped early must not leave its connection half read
 
     def keys(self, prefix: str) -> Iterator[str]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

@@ -4,6 +4,12 @@ The file is streamed line by line and checked row by row: a bad row is reported 
 its line number and field, and every good row is still queued. Rows go to the intake
 in chunks, so a file of a million rows never sits whole in memory.
 
+Whatever the bytes, reading is linear in the file's size and bounded in memory: the file is
+split into lines chunk by chunk (`text_lines`), a line longer than `MAX_LINE_BYTES` or a row
+(a quoted field may span lines) longer than `MAX_ROW_CHARS` stops the file at that line
+without ever being held whole, and every such file gets a report instead of an exception, so
+its notification is never redelivered.
+
 A dropped file counts as its source's only if the source announced that exact key with
 `POST /uploads/url` (which hands out a presigned PUT URL) and the object arrived while the
 announcement held: the prefix `incoming/<source_id>/` names a source but proves nothing,
@@ -18,6 +24,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
@@ -48,23 +55,143 @@ COMPLETION_GRACE_S = 300
 # rounded down to the second, which adds up to one more second of slack.
 CLOCK_SKEW_S = 2
 REPORT_URL_TTL_S = 3600
+# A row of this format is a few hundred bytes (a signature is 132 characters): 64 KiB is far
+# more than an honest line needs and little enough to refuse before holding a hostile one.
+MAX_LINE_BYTES = 64 * 1024
+# One row, however many lines its quoted fields span.
+MAX_ROW_CHARS = MAX_LINE_BYTES
+# energy_wh is at most 10**12 Wh: a longer cell is refused before int() spends time on it.
+MAX_ENERGY_DIGITS = 20
+READ_CHUNK_BYTES = 1 << 20
 
 
-def _file_error(message: str) -> dict[str, Any]:
+class FileStopped(Exception):
+    """The file cannot be read past `line`: the report says why, the rows before it stand."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def text_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """UTF-8 text lines (ends kept) from byte chunks, in time linear in the bytes and memory of one line.
+
+    A byte-order mark at the start is dropped. Raises `FileStopped` at the first line longer than
+    `max_line_bytes` (once that many bytes are seen: the rest of the line is never kept) and at
+    the first line that is not UTF-8. Splitting bytes at a newline is safe: in UTF-8 that byte is
+    never part of another character.
+    """
+    pending: list[bytes] = []  # pieces of the current line: joined once, when it ends
+    pending_bytes = 0
+    offset = 0  # byte offset of the current line's start in the file
+    lines = count(1)
+    line = next(lines)
+
+    def finish(piece: bytes) -> str:
+        nonlocal offset, line, pending_bytes
+        data = b"".join(pending) + piece if pending else bytes(piece)
+        pending.clear()
+        pending_bytes = 0
+        if offset == 0 and data.startswith(b"\xef\xbb\xbf"):
+            data, start = data[3:], 3
+        else:
+            start = 0
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileStopped(line, f"line {line} is not UTF-8 text (byte {offset + start + exc.start} of the "
+                                    "file); save the file as UTF-8 CSV") from exc
+        offset += start + len(data)
+        line = next(lines)
+        return text
+
+    for chunk in chunks:
+        view = memoryview(chunk)
+        begin = 0
+        while begin < len(view):
+            end = chunk.find(b"\n", begin)
+            stop = len(view) if end < 0 else end + 1
+            if pending_bytes + stop - begin > max_line_bytes:
+                raise FileStopped(line, f"line {line} is longer than the limit of {max_line_bytes} bytes; a row "
+                                        f"of readings is a few hundred: is this a CSV of {HEADER}?")
+            if end < 0:
+                pending.append(bytes(view[begin:]))
+                pending_bytes += len(view) - begin
+            else:
+                yield finish(bytes(view[begin:stop]))
+            begin = stop
+    if pending:
+        yield finish(b"")
+
+
+def byte_chunks(body: bytes, size: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
+    view = memoryview(body)
+    for start in range(0, len(view), size):
+        yield bytes(view[start:start + size])
+
+
+def _file_error(message: str, line: int = 1, field: str = "header") -> dict[str, Any]:
     return {"rows": 0, "queued": 0, "duplicates": 0, "error_count": 1,
-            "errors": [{"line": 1, "error": BadInput(message, field="header").to_dict()}]}
+            "errors": [{"line": line, "error": BadInput(message, field=field).to_dict()}]}
 
 
 def _energy(text: str) -> Any:
     text = text.strip()
+    if len(text) > MAX_ENERGY_DIGITS:
+        raise BadInput(f"energy_wh has {len(text)} characters; it is an integer of at most {MAX_ENERGY_DIGITS} "
+                       "digits [Wh]", field="energy_wh")
     if re.fullmatch(r"[+-]?\d+", text):
         return int(text)
     return text  # left for the schema to refuse with a precise message
 
 
+class _RowGuard:
+    """Feeds lines to csv.reader, stopping the file at a line or a row over the limits.
+
+    csv.reader joins the lines of a quoted field that spans lines; counting the characters fed
+    since the last row came out bounds a row however its quotes fall.
+    """
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.line = 0
+        self.row_start = 1
+        self.row_chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        text = next(self.lines)
+        self.line += 1
+        if not self.row_chars:
+            self.row_start = self.line
+        self.row_chars += len(text)
+        if len(text) > MAX_LINE_BYTES:
+            raise FileStopped(self.line, f"line {self.line} is longer than the limit of {MAX_LINE_BYTES} "
+                                         f"characters; is this a CSV of {HEADER}?")
+        if self.row_chars > MAX_ROW_CHARS:
+            raise FileStopped(self.row_start, f"the row starting at line {self.row_start} runs past the limit of "
+                                              f"{MAX_ROW_CHARS} characters (at line {self.line}): is a quote (\") "
+                                              "left open?")
+        return text
+
+
 def ingest_lines(intake: Intake, principal: Principal, lines: Iterable[str]) -> dict[str, Any]:
-    reader = csv.reader(iter(lines))
-    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    """Check and queue the rows of a CSV file; never raises for what the file holds."""
+    guard = _RowGuard(lines)
+    reader = csv.reader(guard, strict=True)
+    try:
+        return _ingest_rows(intake, principal, guard, reader)
+    except FileStopped as stopped:
+        return _file_error(stopped.message, stopped.line, "file")
+
+
+def _ingest_rows(intake: Intake, principal: Principal, guard: _RowGuard, reader: Any) -> dict[str, Any]:
+    header = next(_rows(guard, reader), (0, None))[1]
+    if isinstance(header, BadInput):
+        return _file_error(f"the header cannot be read: {header.message}")
     if header is None:
         return _file_error(f"the file is empty; the first line must be the header {HEADER}")
     columns = [c.strip().lower() for c in header]
@@ -74,9 +201,10 @@ def ingest_lines(intake: Intake, principal: Principal, lines: Iterable[str]) -> 
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         return _file_error(f"the header lacks column(s) {', '.join(missing)}; expected {HEADER}")
-    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
+    unknown = [c[:40] for c in columns if c not in REQUIRED + OPTIONAL]
     if unknown:
-        return _file_error(f"unknown column(s) {', '.join(unknown)}; the columns are {HEADER}")
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        return _file_error(f"unknown column(s) {', '.join(unknown[:10])}{more}; the columns are {HEADER}")
     report: dict[str, Any] = {"rows": 0, "queued": 0, "duplicates": 0, "error_count": 0, "errors": []}
 
     def record_error(line: int, error: DomainError) -> None:
@@ -85,29 +213,55 @@ def ingest_lines(intake: Intake, principal: Principal, lines: Iterable[str]) -> 
             report["errors"].append({"line": line, "error": error.to_dict()})
 
     chunk: list[tuple[int, Any]] = []
-    for row in _rows(reader):
-        line, cells = row
-        report["rows"] += 1
-        if len(cells) != len(columns):
-            record_error(line, BadInput(f"the row has {len(cells)} fields; the header has {len(columns)}"))
-            continue
-        raw = dict(zip(columns, (c.strip() for c in cells)))
-        raw["energy_wh"] = _energy(raw["energy_wh"])
-        for optional in OPTIONAL:  # an empty cell means "none", not an empty value
-            if not raw.get(optional):
-                raw.pop(optional, None)
-        chunk.append((line, raw))
-        if len(chunk) >= CHUNK_ROWS:
-            _submit(intake, principal, chunk, report, record_error)
-            chunk = []
+    try:
+        for line, cells in _rows(guard, reader):
+            report["rows"] += 1
+            if isinstance(cells, BadInput):
+                record_error(line, cells)
+                continue
+            if len(cells) != len(columns):
+                record_error(line, BadInput(f"the row has {len(cells)} fields; the header has {len(columns)}"))
+                continue
+            raw = dict(zip(columns, (c.strip() for c in cells)))
+            try:
+                raw["energy_wh"] = _energy(raw["energy_wh"])
+            except BadInput as error:
+                record_error(line, error)
+                continue
+            for optional in OPTIONAL:  # an empty cell means "none", not an empty value
+                if not raw.get(optional):
+                    raw.pop(optional, None)
+            chunk.append((line, raw))
+            if len(chunk) >= CHUNK_ROWS:
+                _submit(intake, principal, chunk, report, record_error)
+                chunk = []
+    except FileStopped as stopped:
+        # The rows before the stop are still checked and queued: they were read whole.
+        record_error(stopped.line, BadInput(f"{stopped.message}; the file was read up to this line",
+                                            field="file"))
     if chunk:
         _submit(intake, principal, chunk, report, record_error)
     report["errors"].sort(key=lambda e: e["line"])
     return report
 
 
-def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
-    for cells in reader:
+def _rows(guard: _RowGuard, reader: Any) -> Iterator[tuple[int, list[str] | BadInput]]:
+    """(line, cells) of each non-blank row, or (line, error) for a row csv cannot read."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # csv.reader starts afresh on the next line: only this row is lost.
+            guard.row_chars = 0
+            if "new-line character" in str(exc):
+                hint = "lines end with a lone carriage return (\\r): end them with \\n or \\r\\n"
+            else:
+                hint = f"{exc}; quote a field that holds a comma, a quote or a line break, and double its quotes"
+            yield guard.line, BadInput(f"the row cannot be read as CSV: {hint}", field="row")
+            continue
+        guard.row_chars = 0
         if not any(cell.strip() for cell in cells):
             continue  # blank lines carry nothing
         yield reader.line_num, cells
@@ -205,11 +359,10 @@ def ingest_object(intake: Intake, registry: RegistryStore, announcements: Upload
         report = _file_error(f"no source {source_id!r}: drop files under incoming/<your source_id>/")
     else:
         try:
-            report = ingest_lines(intake, Principal(PrincipalKind.SOURCE, source_id), bucket.lines(key, etag=etag))
+            report = ingest_lines(intake, Principal(PrincipalKind.SOURCE, source_id),
+                                  text_lines(bucket.chunks(key, READ_CHUNK_BYTES, etag=etag)))
         except ObjectGone:
             return None  # replaced since: the new version's own notification reports it
-        except UnicodeDecodeError as exc:
-            report = _file_error(f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV")
     report.update({"object": key, "etag": etag, "arrived_at": iso(arrived_at)})
     bucket.put(target, json.dumps(report).encode(), "application/json")
     return report
@@ -266,12 +419,7 @@ def ingest_posted(intake: Intake, principal: Principal, bucket: Bucket, name: st
     """`POST /uploads`: the same checks, answered at once; file and report kept in the bucket."""
     stem = upload_stem(name)
     bucket.put(f"api/{principal.id}/{stem}.csv", body, "text/csv")
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        report = _file_error(f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV")
-    else:
-        report = ingest_lines(intake, principal, text.splitlines(keepends=True))
+    report = ingest_lines(intake, principal, text_lines(byte_chunks(body)))
     report["object"] = f"api/{principal.id}/{stem}.csv"
     bucket.put(report_key(principal.id, stem), json.dumps(report).encode(), "application/json")
     return report

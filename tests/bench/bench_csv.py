@@ -3,7 +3,7 @@
     python -m tests.bench.bench_csv [--rows N]
 
 Writes a CSV of N rows to a temporary file, streams it line by line through
-`uploads.ingest_lines` exactly as the S3 handler does (`S3Bucket.lines` yields lines the same
+`uploads.ingest_lines` as the S3 handler does (it splits `S3Bucket.chunks` into lines the same
 way), and prints rows per second and the peak memory Python allocated (tracemalloc) while
 doing it. The intake's DynamoDB and SQS writes are replaced by a counter that still parses
 and checks every row (`parse_reading`), so the figure is the cost of the file path itself.

@@ -32,10 +32,12 @@ class FakeBucket:
     def presigned_get(self, key: str, expires_s: int) -> str:
         return f"https://{self.name}.invalid/{key}?X-Amz-Expires={expires_s}"
 
-    def lines(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[str]:
+    def chunks(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[bytes]:
         if key not in self.objects or (etag is not None and etag != self.etag(key)):
             raise ObjectGone(key)
-        yield from self.objects[key][0].decode("utf-8-sig").splitlines(keepends=True)
+        body = self.objects[key][0]
+        for start in range(0, len(body), chunk_bytes):
+            yield body[start:start + chunk_bytes]
 
     def keys(self, prefix: str) -> Iterator[str]:
         yield from sorted(k for k in self.objects if k.startswith(prefix))

@@ -15,7 +15,7 @@ class Bucket(Protocol):
     def presigned_put(self, key: str, expires_s: int) -> str: ...
     def presigned_get(self, key: str, expires_s: int) -> str: ...
 
-    def lines(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[str]:
-        """The object's text line by line (line ends kept); with `etag`, that version only, else ObjectGone."""
+    def chunks(self, key: str, chunk_bytes: int = 1 << 20, etag: str | None = None) -> Iterator[bytes]:
+        """The object's bytes in pieces of at most `chunk_bytes`; with `etag`, that version only, else ObjectGone."""
 
     def keys(self, prefix: str) -> Iterator[str]: ...
