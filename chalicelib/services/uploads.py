@@ -24,7 +24,6 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
@@ -35,12 +34,14 @@ from ..domain.time import iso, now_utc
 from .intake import Intake
 from .ports.buckets import Bucket
 from .ports.registry import RegistryStore, UploadAnnouncements
+from .text_lines import MAX_LINE_BYTES, READ_CHUNK_BYTES, FileStopped, byte_chunks, text_lines
 
 log = logging.getLogger("drec.uploads")
 
 REQUIRED = ("device_id", "period_start", "period_end", "energy_wh")
 OPTIONAL = ("external_id", "signature")
 HEADER = "device_id,period_start,period_end,energy_wh[,external_id][,signature]"
+EXPECTED = f"a CSV of {HEADER}"
 CHUNK_ROWS = 1000
 # A report lists this many row errors in full; `error_count` counts them all.
 MAX_LISTED_ERRORS = 100_000
@@ -55,80 +56,10 @@ COMPLETION_GRACE_S = 300
 # rounded down to the second, which adds up to one more second of slack.
 CLOCK_SKEW_S = 2
 REPORT_URL_TTL_S = 3600
-# A row of this format is a few hundred bytes (a signature is 132 characters): 64 KiB is far
-# more than an honest line needs and little enough to refuse before holding a hostile one.
-MAX_LINE_BYTES = 64 * 1024
 # One row, however many lines its quoted fields span.
 MAX_ROW_CHARS = MAX_LINE_BYTES
 # energy_wh is at most 10**12 Wh: a longer cell is refused before int() spends time on it.
 MAX_ENERGY_DIGITS = 20
-READ_CHUNK_BYTES = 1 << 20
-
-
-class FileStopped(Exception):
-    """The file cannot be read past `line`: the report says why, the rows before it stand."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-def text_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
-    """UTF-8 text lines (ends kept) from byte chunks, in time linear in the bytes and memory of one line.
-
-    A byte-order mark at the start is dropped. Raises `FileStopped` at the first line longer than
-    `max_line_bytes` (once that many bytes are seen: the rest of the line is never kept) and at
-    the first line that is not UTF-8. Splitting bytes at a newline is safe: in UTF-8 that byte is
-    never part of another character.
-    """
-    pending: list[bytes] = []  # pieces of the current line: joined once, when it ends
-    pending_bytes = 0
-    offset = 0  # byte offset of the current line's start in the file
-    lines = count(1)
-    line = next(lines)
-
-    def finish(piece: bytes) -> str:
-        nonlocal offset, line, pending_bytes
-        data = b"".join(pending) + piece if pending else bytes(piece)
-        pending.clear()
-        pending_bytes = 0
-        if offset == 0 and data.startswith(b"\xef\xbb\xbf"):
-            data, start = data[3:], 3
-        else:
-            start = 0
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FileStopped(line, f"line {line} is not UTF-8 text (byte {offset + start + exc.start} of the "
-                                    "file); save the file as UTF-8 CSV") from exc
-        offset += start + len(data)
-        line = next(lines)
-        return text
-
-    for chunk in chunks:
-        view = memoryview(chunk)
-        begin = 0
-        while begin < len(view):
-            end = chunk.find(b"\n", begin)
-            stop = len(view) if end < 0 else end + 1
-            if pending_bytes + stop - begin > max_line_bytes:
-                raise FileStopped(line, f"line {line} is longer than the limit of {max_line_bytes} bytes; a row "
-                                        f"of readings is a few hundred: is this a CSV of {HEADER}?")
-            if end < 0:
-                pending.append(bytes(view[begin:]))
-                pending_bytes += len(view) - begin
-            else:
-                yield finish(bytes(view[begin:stop]))
-            begin = stop
-    if pending:
-        yield finish(b"")
-
-
-def byte_chunks(body: bytes, size: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
-    view = memoryview(body)
-    for start in range(0, len(view), size):
-        yield bytes(view[start:start + size])
 
 
 def _file_error(message: str, line: int = 1, field: str = "header") -> dict[str, Any]:
@@ -360,7 +291,7 @@ def ingest_object(intake: Intake, registry: RegistryStore, announcements: Upload
     else:
         try:
             report = ingest_lines(intake, Principal(PrincipalKind.SOURCE, source_id),
-                                  text_lines(bucket.chunks(key, READ_CHUNK_BYTES, etag=etag)))
+                                  text_lines(bucket.chunks(key, READ_CHUNK_BYTES, etag=etag), expected=EXPECTED))
         except ObjectGone:
             return None  # replaced since: the new version's own notification reports it
     report.update({"object": key, "etag": etag, "arrived_at": iso(arrived_at)})
@@ -419,7 +350,7 @@ def ingest_posted(intake: Intake, principal: Principal, bucket: Bucket, name: st
     """`POST /uploads`: the same checks, answered at once; file and report kept in the bucket."""
     stem = upload_stem(name)
     bucket.put(f"api/{principal.id}/{stem}.csv", body, "text/csv")
-    report = ingest_lines(intake, principal, text_lines(byte_chunks(body)))
+    report = ingest_lines(intake, principal, text_lines(byte_chunks(body), expected=EXPECTED))
     report["object"] = f"api/{principal.id}/{stem}.csv"
     bucket.put(report_key(principal.id, stem), json.dumps(report).encode(), "application/json")
     return report

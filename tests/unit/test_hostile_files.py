@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chalicelib.config import queue_name
 from chalicelib.services import uploads
-from chalicelib.services.uploads import MAX_LINE_BYTES, FileStopped, text_lines
+from chalicelib.services.text_lines import MAX_LINE_BYTES, FileStopped, text_lines
 from tests.conftest import Api, pump, registered_device
 from tests.fakes.world import World
 
