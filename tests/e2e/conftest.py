@@ -98,3 +98,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    """A stack of the test's own (kill tests must not break the session's shared one)."""
+    running = RunningStack(tmp_path, free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

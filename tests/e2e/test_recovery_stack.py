@@ -6,26 +6,13 @@ Its own stack: its saved data is edited here to stand for a snapshot that is not
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from chalicelib.adapters.chain import ChainLedger
-from infra.anvil import free_port
 
 from .conftest import RunningStack, wait_for
 from .test_registry_stack import device_body
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
-    running = RunningStack(tmp_path, free_port())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _registered(stack: RunningStack, external_id: str) -> tuple[str, str, str]:

@@ -8,25 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from infra.anvil import free_port
-
 from .conftest import RunningStack, wait_for
 from .test_registry_stack import device_body
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
-    running = RunningStack(tmp_path, free_port())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _pids(stack: RunningStack) -> dict[str, int | None]:
