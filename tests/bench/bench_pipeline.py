@@ -55,10 +55,11 @@ def _raw_ceiling(stack: RunningStack, blocks: int, per_device: int) -> float:
     """Readings per second the emulator takes when sent only the pipeline's writes, nothing else.
 
     Per block of two devices × `per_device` readings, the same writes the pipeline makes, on
-    the same (already filled) tables: the intake's reading puts; the validator's transaction
-    (device states, verdicts, ReadingAccepted events and their links, the sequence counter);
-    the issuer's transaction (pool, each reading's pooled Wh, the D-REC, its event and links);
-    and the D-REC's device and reading links. Reads, queues, HTTP and the chain are left out.
+    the same (already filled) tables: the intake's conditional reading puts (transactions of up
+    to 100); the validator's transaction (device states, verdicts, ReadingAccepted events and
+    their links, the sequence counter); the issuer's transaction (pool, each reading's pooled
+    Wh, the D-REC, its event and links); and the D-REC's device and reading links. Reads,
+    queues, HTTP and the chain are left out.
     """
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -94,8 +95,13 @@ def _raw_ceiling(stack: RunningStack, blocks: int, per_device: int) -> float:
     for b in range(blocks):
         devices = [f"bench-dev-{b}-{d}" for d in range(2)]
         readings = [(device, f"bench-rdg-{device}-{r}") for device in devices for r in range(per_device)]
-        batch_put("readings", [{"id": s(r), "device_id": s(d), "status": s("queued"), "pipeline": s("queued"),
-                                "received_at": s("2026-01-01T00:00:00Z"), "energy_wh": n(60)} for d, r in readings])
+        # The intake writes each new reading only if absent, in transactions of up to 100 puts.
+        puts = [{"Put": {"TableName": f"{prefix}-readings", "ConditionExpression": "attribute_not_exists(id)",
+                         "Item": {"id": s(r), "device_id": s(d), "status": s("queued"), "pipeline": s("queued"),
+                                  "received_at": s("2026-01-01T00:00:00Z"), "energy_wh": n(60)}}}
+                for d, r in readings]
+        for start in range(0, len(puts), 100):
+            dynamodb.transact_write_items(TransactItems=puts[start:start + 100])
         items: list[dict[str, Any]] = []
         for device in devices:
             items.append({"Update": {"TableName": f"{prefix}-device-state", "Key": {"device_id": s(device)},
