@@ -15,18 +15,21 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from chalice import Blueprint, Response
 
 from .. import bootstrap
+from ..domain.certificates import DrecStatus
 from ..domain.errors import BadInput, DomainError
 from ..services import certificates, intake, provenance, redemptions
 from ..verify import Verifier
 from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
 from .ledger import event_proof, events_page
-from .openapi import PAGED, route
+from .openapi import PAGED, Param, one_of, route
 from .request import incoming, paging
 
 log = logging.getLogger("drec.api")
 
 drecs = Blueprint(__name__)
+
+MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$"}  # `certificates.VINTAGE`
 
 
 def drec_detail(c: bootstrap.Container, serial: str) -> dict[str, Any]:
@@ -36,8 +39,11 @@ def drec_detail(c: bootstrap.Container, serial: str) -> dict[str, Any]:
 
 
 @route(drecs, "get", "/drecs", "D-RECs by owner, status and characteristics",
-       query=PAGED + ("owner_account_id", "status", "country", "device_type", "offtaker_type", "device_id",
-                      "vintage_from", "vintage_to"), items=schemas.DrecOut)
+       query=PAGED + ("owner_account_id", one_of("status", [s.value for s in DrecStatus]), "country",
+                      "device_type", "offtaker_type", "device_id",
+                      Param("vintage_from", MONTH, "First generation month, 2026-01", example="2026-01"),
+                      Param("vintage_to", MONTH, "Last generation month, 2026-12", example="2026-12")),
+       items=schemas.DrecOut)
 def get_drecs() -> Response:
     q = incoming(drecs).query
     return json_response(page_body(certificates.list_drecs(bootstrap.container().drecs, *paging(q), q)))

@@ -7,10 +7,11 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from .. import bootstrap
+from ..domain.ledger.events import EVENT_TYPES
 from ..services import provenance
 from . import schemas
 from .errors import json_response, page_body
-from .openapi import PAGED, route
+from .openapi import PAGED, one_of, route
 from .request import incoming, paging
 
 ledger = Blueprint(__name__)
@@ -29,7 +30,8 @@ def event_proof(c: bootstrap.Container, event_id: str) -> dict[str, Any]:
     return c.proofs.proof(event_id, chain["chain_id"], chain["contract_address"])
 
 
-@route(ledger, "get", "/events", "List events", query=PAGED + ("subject_id", "type"), items=schemas.EventOut)
+@route(ledger, "get", "/events", "List events", query=PAGED + ("subject_id", one_of("type", EVENT_TYPES)),
+       items=schemas.EventOut)
 def get_events() -> Response:
     return json_response(events_page(bootstrap.container(), incoming(ledger).query))
 

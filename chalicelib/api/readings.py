@@ -11,11 +11,17 @@ from ..services import intake, review, uploads
 from ..services import registry as registering
 from . import schemas
 from .errors import json_response
-from .openapi import PAGED, route
+from .openapi import PAGED, Param, one_of, route
 from .reading_input import parse_reading
 from .request import incoming
 
 readings = Blueprint(__name__)
+
+STATUS = one_of("status", [s.value for s in ReadingStatus], "Readings in this status")
+# `uploads.upload_stem`: letters, digits, '.', '_', '-', at most 120, and more than the extension.
+UPLOAD_NAME = {"type": "string", "pattern": r"^(?![.][cC][sS][vV]$)[A-Za-z0-9._-]{1,120}$"}
+CSV_EXAMPLE = ("device_id,period_start,period_end,energy_wh\n"
+               "dev-example,2026-10-14T09:00:00Z,2026-10-14T10:00:00Z,60\n")
 
 def _status(value: str) -> ReadingStatus:
     if value not in set(ReadingStatus):
@@ -24,7 +30,9 @@ def _status(value: str) -> ReadingStatus:
 
 
 @route(readings, "post", "/readings", "Push up to 1000 readings (each signed if its device or source has a key)",
-       schemas.ReadingsAccepted, 202, request=schemas.ReadingsIn, write=True)
+       schemas.ReadingsAccepted, 202, request=schemas.ReadingsIn, write=True,
+       example={"readings": [{"device_id": "dev-example", "period_start": "2026-10-14T09:00:00Z",
+                              "period_end": "2026-10-14T10:00:00Z", "energy_wh": 60}]})
 def post_readings() -> Response:
     rq = incoming(readings)
     principal = rq.principal()
@@ -34,7 +42,8 @@ def post_readings() -> Response:
 
 
 @route(readings, "post", "/payments", "A pay-as-you-go window becomes a derived reading", None, 202,
-       request=schemas.PaymentIn, write=True)
+       request=schemas.PaymentIn, write=True,
+       example={"device_id": "dev-example", "paid_from": "2026-10-14T00:00:00Z", "paid_until": "2026-10-15T00:00:00Z"})
 def post_payment() -> Response:
     rq = incoming(readings)
     body = rq.parse(schemas.PaymentIn)
@@ -44,8 +53,9 @@ def post_payment() -> Response:
 
 
 @route(readings, "post", "/uploads", "A CSV of readings (text/csv body, ?name=); answers with the report",
-       schemas.UploadReport, 200, write=True, query=("name",),
-       content_types=["text/csv", "text/plain", "application/octet-stream"])
+       schemas.UploadReport, 200, write=True,
+       query=(Param("name", UPLOAD_NAME, "File name, default upload.csv", example="day.csv"),),
+       content_types=["text/csv", "text/plain", "application/octet-stream"], example=CSV_EXAMPLE)
 def post_upload() -> Response:
     rq = incoming(readings)
     c = bootstrap.container()
@@ -55,7 +65,8 @@ def post_upload() -> Response:
 
 
 @route(readings, "post", "/uploads/url", "A presigned PUT URL (at most 15 min) for incoming/<source_id>/<name>.csv "
-       "(source keys only)", schemas.UploadUrlOut, 201, write=True, query=("name",))
+       "(source keys only)", schemas.UploadUrlOut, 201, write=True,
+       query=(Param("name", UPLOAD_NAME, "File name", required=True, example="day.csv"),))
 def post_upload_url() -> Response:
     rq = incoming(readings)
     c = bootstrap.container()
@@ -63,7 +74,7 @@ def post_upload_url() -> Response:
                                                  rq.query.get("name"), c.settings.upload_url_ttl_s), 201)
 
 
-@route(readings, "get", "/readings", "Readings by status (default flagged)", query=PAGED + ("status",),
+@route(readings, "get", "/readings", "Readings by status (default flagged)", query=PAGED + (STATUS,),
        items=schemas.ReadingOut)
 def get_readings() -> Response:
     rq = incoming(readings)
@@ -77,7 +88,7 @@ def get_reading(reading_id: str) -> Response:
 
 
 @route(readings, "post", "/readings/{reading_id}/review", "Operator decision on a flagged reading", None, 200,
-       request=schemas.ReviewIn, write=True)
+       request=schemas.ReviewIn, write=True, example={"decision": "accept", "note": "checked on site"})
 def post_review(reading_id: str) -> Response:
     rq = incoming(readings)
     c = bootstrap.container()
@@ -86,7 +97,7 @@ def post_review(reading_id: str) -> Response:
                                                body.decision, body.note))
 
 
-@route(readings, "get", "/devices/{device_id}/readings", "A device's readings", query=PAGED + ("status",),
+@route(readings, "get", "/devices/{device_id}/readings", "A device's readings", query=PAGED + (STATUS,),
        items=schemas.ReadingOut)
 def get_device_readings(device_id: str) -> Response:
     rq = incoming(readings)

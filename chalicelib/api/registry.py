@@ -58,7 +58,8 @@ def _registration(register: Callable[..., registering.Registered], model: type[B
 
 
 @route(registry, "post", "/sources", "Register a source (operator)", schemas.SourceCreated, 201,
-       request=schemas.SourceIn, write=True)
+       request=schemas.SourceIn, write=True, replayed=schemas.SourceOut,
+       example={"name": "Example aggregator", "kind": "aggregator"})
 def post_source() -> Response:
     return _registration(registering.register_source, schemas.SourceIn, RegisterSource)
 
@@ -75,7 +76,8 @@ def get_source(source_id: str) -> Response:
 
 
 @route(registry, "post", "/accounts", "Register an account (operator or source)", schemas.AccountCreated, 201,
-       request=schemas.AccountIn, write=True)
+       request=schemas.AccountIn, write=True, replayed=schemas.AccountOut,
+       example={"name": "Example developer", "kind": "developer", "country": "KE"})
 def post_account() -> Response:
     return _registration(registering.register_account, schemas.AccountIn, RegisterAccount)
 
@@ -94,7 +96,10 @@ def get_account(account_id: str) -> Response:
 
 
 @route(registry, "post", "/devices", "Register a device (operator, source, or owner)", schemas.DeviceOut, 201,
-       request=schemas.DeviceIn, write=True)
+       request=schemas.DeviceIn, write=True, replayed=schemas.DeviceOut,
+       example={"owner_account_id": "acc-example", "device_type": "solar_home_system", "capacity_w": 100,
+                "latitude": -1.29, "longitude": 36.82, "country": "KE", "commissioning_date": "2025-01-15",
+                "offtaker_type": "household"})
 def post_device() -> Response:
     return _registration(registering.register_device, schemas.DeviceIn, RegisterDevice, site_lookup=True)
 

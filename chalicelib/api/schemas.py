@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import unicodedata
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from ..domain.countries import country_names
 from ..domain.errors import BadInput
 from ..domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
 
@@ -48,15 +49,52 @@ def clean(value: Any) -> Any:
     return value
 
 
+# What `clean` refuses, as JSON Schema: a client generating from the document never sends it.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+NOT_SUBNORMAL = {"not": {"type": "number", "exclusiveMinimum": -sys.float_info.min,
+                         "exclusiveMaximum": sys.float_info.min, "not": {"const": 0}}}
+
+
+def _publish_clean(schema: dict[str, Any]) -> None:
+    """Add `clean`'s refusals to a field's JSON Schema (and its `anyOf` branches and array items)."""
+    for branch in schema.get("anyOf", []):
+        _publish_clean(branch)
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = NO_CONTROL_CHARACTERS
+    elif schema.get("type") == "number":
+        schema.update(NOT_SUBNORMAL)
+    elif schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        _publish_clean(schema["items"])
+
+
+def _publish_strict(schema: dict[str, Any]) -> None:
+    for field_schema in schema.get("properties", {}).values():
+        _publish_clean(field_schema)
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; so does the server (2.5 stays refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
 class Strict(BaseModel):
     """Request bodies: no coercion of wrong types, no unknown fields, only finite numbers, no control characters."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, json_schema_extra=_publish_strict)
 
     @field_validator("*")
     @classmethod
     def _clean(cls, value: Any) -> Any:
         return clean(value)
+
+
+def country_field() -> Any:
+    """A country the registry checks against ISO 3166-1 (a code outside the list is a 422)."""
+    return Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2",
+                 json_schema_extra={"enum": list(sorted(country_names()))})
 
 
 class SourceIn(Strict):
@@ -90,7 +128,7 @@ class SourceCreated(SourceOut):
 class AccountIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: AccountKind
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    country: str = country_field()
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     contact: str | None = Field(default=None, max_length=320)
 
@@ -119,7 +157,7 @@ class DeviceIn(Strict):
     capacity_w: float = Field(gt=0, le=1e9, description="Nameplate capacity [W]")
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    country: str = country_field()
     commissioning_date: date
     offtaker_type: OfftakerType
     grid_connected: bool = False
@@ -227,16 +265,19 @@ class ReadingIn(Strict):
     period_start: AwareDatetime
     period_end: AwareDatetime
     # At most 1 TWh: far above any device's month (5 MW x 744 h = 3.7 GWh), and storable (DynamoDB numbers).
-    energy_wh: int = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
+    energy_wh: WholeNumber = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$", description=SIGNATURE_HELP)
 
 
 class ReadingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # Items are parsed one by one (a bad item is refused alone); the schema still publishes their shape.
-    readings: list[Any] = Field(min_length=1, max_length=1000,
-                                json_schema_extra={"items": {"$ref": "#/components/schemas/ReadingIn"}})
+    # Items are parsed one by one (a bad item is refused alone, the batch still answers 202): the request
+    # takes any item, and the document shows the shape an item must have to be accepted.
+    readings: list[Any] = Field(min_length=1, max_length=1000, json_schema_extra={"items": {
+        "description": "A reading (ReadingIn). Each item is checked alone: one that is not a valid ReadingIn is "
+                       "refused in errors[] with its index, and the others proceed",
+        "anyOf": [{"$ref": "#/components/schemas/ReadingIn"}, {}]}})
 
 
 class PaymentIn(Strict):

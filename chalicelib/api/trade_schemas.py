@@ -5,16 +5,30 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from ..domain.certificates import DrecSelection
 from ..domain.model import DeviceType, OfftakerType
 from ..domain.moves import RedeemDrecs, SponsorShare, TransferDrecs
-from .schemas import Strict
+from ..services.holdings import MAX_DRECS_PER_REQUEST
+from .schemas import Strict, WholeNumber, _publish_strict
 
 VINTAGE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERIALS_DESCRIPTION = "Explicit D-RECs by serial; give either serials or quantity"
 QUANTITY_DESCRIPTION = "How many D-RECs (1 kWh each), the oldest generation first among those matching filter"
+SERIALS_EXTRA: JsonDict = {"uniqueItems": True, "maxItems": MAX_DRECS_PER_REQUEST}
+QUANTITY_EXTRA: JsonDict = {"maximum": MAX_DRECS_PER_REQUEST}
+
+
+def _serials_or_quantity(schema: dict[str, Any]) -> None:
+    """Published: exactly one of serials and quantity; filter only with a quantity (`holdings.select_drecs`)."""
+    _publish_strict(schema)
+    schema["oneOf"] = [
+        {"required": ["serials"], "properties": {"serials": {"type": "array"}, "quantity": {"type": "null"},
+                                                 "filter": {"type": "null"}}},
+        {"required": ["quantity"], "properties": {"quantity": {"type": "integer"}, "serials": {"type": "null"}}},
+    ]
 
 
 class DrecFilter(Strict):
@@ -35,10 +49,14 @@ class DrecFilter(Strict):
 
 
 class TransferIn(Strict):
+    model_config = ConfigDict(json_schema_extra=_serials_or_quantity)
+
     from_account_id: str = Field(min_length=1, max_length=100)
     to_account_id: str = Field(min_length=1, max_length=100)
-    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
-    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION,
+                                      json_schema_extra=SERIALS_EXTRA)
+    quantity: WholeNumber | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION,
+                                 json_schema_extra=QUANTITY_EXTRA)
     filter: DrecFilter | None = None
 
     def to_command(self) -> TransferDrecs:
@@ -54,9 +72,13 @@ class SponsorIn(Strict):
 
 
 class RedemptionIn(Strict):
+    model_config = ConfigDict(json_schema_extra=_serials_or_quantity)
+
     account_id: str = Field(min_length=1, max_length=100)
-    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
-    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION,
+                                      json_schema_extra=SERIALS_EXTRA)
+    quantity: WholeNumber | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION,
+                                 json_schema_extra=QUANTITY_EXTRA)
     filter: DrecFilter | None = None
     beneficiary: str = Field(min_length=1, max_length=200, description="On whose behalf the D-RECs are redeemed")
     purpose: str = Field(min_length=1, max_length=1000)

@@ -8,14 +8,17 @@ from .. import bootstrap
 from ..services import holdings, redemptions, transfers
 from . import trade_schemas
 from .errors import json_response
-from .openapi import PAGED, route
+from .openapi import PAGED, route, text
 from .request import incoming
 
 trading = Blueprint(__name__)
 
+ACCOUNT = text("account_id", "The account whose moves are listed", required=True)
+
 
 @route(trading, "post", "/transfers", "Transfer D-RECs by serial or by quantity (header Idempotency-Key optional)",
-       trade_schemas.TransferOut, 201, request=trade_schemas.TransferIn, write=True)
+       trade_schemas.TransferOut, 201, request=trade_schemas.TransferIn, write=True,
+       example={"from_account_id": "acc-example-seller", "to_account_id": "acc-example-buyer", "quantity": 1})
 def post_transfer() -> Response:
     rq = incoming(trading)
     command = rq.parse(trade_schemas.TransferIn).to_command()
@@ -24,7 +27,7 @@ def post_transfer() -> Response:
                          201)
 
 
-@route(trading, "get", "/transfers", "An account's transfers, out and in", query=PAGED + ("account_id",),
+@route(trading, "get", "/transfers", "An account's transfers, out and in", query=PAGED + (ACCOUNT,),
        items=trade_schemas.TransferOut)
 def get_transfers() -> Response:
     rq = incoming(trading)
@@ -33,7 +36,9 @@ def get_transfers() -> Response:
 
 
 @route(trading, "post", "/redemptions", "Redeem D-RECs; returns the retirement statement and its ledger link",
-       trade_schemas.RedemptionOut, 201, request=trade_schemas.RedemptionIn, write=True)
+       trade_schemas.RedemptionOut, 201, request=trade_schemas.RedemptionIn, write=True,
+       example={"account_id": "acc-example", "quantity": 1, "beneficiary": "Example Ltd",
+                "purpose": "Scope 2 claim", "claim_period_start": "2026-01-01", "claim_period_end": "2026-12-31"})
 def post_redemption() -> Response:
     rq, c = incoming(trading), bootstrap.container()
     command = rq.parse(trade_schemas.RedemptionIn).to_command()
@@ -41,7 +46,7 @@ def post_redemption() -> Response:
                                            c.settings.public_url, rq.idempotency_key()), 201)
 
 
-@route(trading, "get", "/redemptions", "An account's redemptions", query=PAGED + ("account_id",),
+@route(trading, "get", "/redemptions", "An account's redemptions", query=PAGED + (ACCOUNT,),
        items=trade_schemas.RedemptionOut)
 def get_redemptions() -> Response:
     rq = incoming(trading)
@@ -58,7 +63,7 @@ def get_redemption(redemption_id: str) -> Response:
 
 
 @route(trading, "get", "/redemptions/{redemption_id}/ledger.csv", "The ledger (text/csv) for a link's token",
-       query=("token",))
+       query=(text("token", "The token of a ledger link", required=True),), response_media="text/csv")
 def get_ledger_csv(redemption_id: str) -> Response:
     c = bootstrap.container()
     data = redemptions.ledger_csv(c.trades, c.ledger_bucket, redemption_id, incoming(trading).query.get("token"))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .errors import BadInput
+from .errors import BadInput, RuleBroken
 from .ledger.events import NewEvent
 from .time import MAX_PERIOD, parse_utc
 
@@ -74,6 +74,7 @@ def reading_id(device_id: str, period_start: datetime, period_end: datetime) -> 
 
 
 def check_period(period_start: datetime, period_end: datetime, field_prefix: str = "") -> None:
+    """A period in UTC, start before end, at most 31 days: rules beyond the published schema (422)."""
     for name, moment in (("period_start", period_start), ("period_end", period_end)):
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise BadInput(f"{name} has no time zone; send UTC like 2026-11-01T10:00:00Z",
@@ -81,12 +82,13 @@ def check_period(period_start: datetime, period_end: datetime, field_prefix: str
         try:  # stored and judged in UTC: an offset may carry year 1 or 9999 outside the calendar
             moment.astimezone(UTC)
         except OverflowError as exc:
-            raise BadInput(f"{name} falls outside the years 1 to 9999 in UTC", field=f"{field_prefix}{name}") from exc
+            raise RuleBroken(f"{name} falls outside the years 1 to 9999 in UTC",
+                             field=f"{field_prefix}{name}") from exc
     if period_end <= period_start:
-        raise BadInput("period_end must be after period_start", field=f"{field_prefix}period_end")
+        raise RuleBroken("period_end must be after period_start", field=f"{field_prefix}period_end")
     if period_end - period_start > MAX_PERIOD:
-        raise BadInput(f"the period is {(period_end - period_start).days} days long; at most 31 days per reading",
-                       field=f"{field_prefix}period_end")
+        raise RuleBroken(f"the period is {(period_end - period_start).days} days long; at most 31 days per reading",
+                         field=f"{field_prefix}period_end")
 
 
 def overlapping(ranges: list[Range], span: Range) -> Range | None:
