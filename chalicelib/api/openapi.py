@@ -202,10 +202,10 @@ def _operation(op: Operation) -> dict[str, Any]:
             media["example"] = op.example
         out["requestBody"] = {"required": True, "content": {"application/json": media}}
     elif op.content_types:
-        # An empty upload is read too: its report says the file is empty.
+        # Any bytes are a file: an empty one or one that is no CSV is read too, and its report says why.
         out["requestBody"] = {"required": False, "content": {
-            t: {"schema": {"type": "string"}, **({"example": op.example} if op.example is not None else {})}
-            for t in op.content_types}}
+            t: {"schema": {"description": "the file's bytes"},
+                **({"example": op.example} if op.example is not None else {})} for t in op.content_types}}
     if op.write:
         out["security"] = [{"ApiKey": []}]
     elif op.key_optional:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import unicodedata
 from datetime import date
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.countries import country_names
-from ..domain.errors import BadInput
+from ..domain.errors import BadInput, RuleBroken
 from ..domain.model import AccountKind, DeviceType, OfftakerType, SourceKind
 
 T = TypeVar("T", bound=BaseModel)
@@ -22,27 +21,34 @@ SIGNATURE_HELP = ("65-byte hex EIP-712 signature of Reading(string device_id,str
 
 
 def eip55_address(value: str | None) -> str | None:
-    """Mixed case must be the EIP-55 checksum (a typo in one digit then fails); one case carries none."""
+    """Mixed case must be the EIP-55 checksum (a typo in one digit then fails); one case carries none.
+
+    The checksum is a rule no JSON Schema can state, so a wrong one is a 422 naming the field (the
+    domain error passes through pydantic unchanged), not a 400.
+    """
     from eth_utils import to_checksum_address
 
     if value is not None and value[2:] not in (value[2:].lower(), value[2:].upper()) \
             and to_checksum_address(value) != value:
-        raise ValueError("the address's mixed case is not its EIP-55 checksum; copy it exactly")
+        raise RuleBroken("the address's mixed case is not its EIP-55 checksum; copy it exactly",
+                         field="signing_address")
     return value
 
 
 def clean(value: Any) -> Any:
-    """Refuse control characters in text and subnormal numbers, at any depth of a field's value.
+    """Refuse control characters in text and numbers too close to zero, at any depth of a field's value.
 
     NUL and other control characters in a name or id break logs, CSV exports and the stores' keys;
-    a subnormal float (|x| < 2.2e-308) is no physical quantity and overflows the physics that divides by it.
+    a float with 0 < |x| < 1e-100 (subnormals included) is no physical quantity, overflows the physics
+    that divides by it, and underflows DynamoDB, whose numbers stop at 1e-130.
     """
     if isinstance(value, str):
         if any(unicodedata.category(c) == "Cc" for c in value):
             raise ValueError("control characters (NUL, tab, newline, ...) are not allowed here")
     elif isinstance(value, float):
-        if value != 0 and abs(value) < sys.float_info.min:
-            raise ValueError("a number this close to zero (subnormal) is not a measurement; send 0 or a real value")
+        if value != 0 and abs(value) < TINY:
+            raise ValueError("a number this close to zero (under 1e-100) is not a measurement; "
+                             "send 0 or a real value")
     elif isinstance(value, list | tuple):
         for item in value:
             clean(item)
@@ -51,8 +57,8 @@ def clean(value: Any) -> Any:
 
 # What `clean` refuses, as JSON Schema: a client generating from the document never sends it.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
-NOT_SUBNORMAL = {"not": {"type": "number", "exclusiveMinimum": -sys.float_info.min,
-                         "exclusiveMaximum": sys.float_info.min, "not": {"const": 0}}}
+TINY = 1e-100
+NOT_TINY = {"not": {"type": "number", "exclusiveMinimum": -TINY, "exclusiveMaximum": TINY, "not": {"const": 0}}}
 
 
 def _publish_clean(schema: dict[str, Any]) -> None:
@@ -62,7 +68,7 @@ def _publish_clean(schema: dict[str, Any]) -> None:
     if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
         schema["pattern"] = NO_CONTROL_CHARACTERS
     elif schema.get("type") == "number":
-        schema.update(NOT_SUBNORMAL)
+        schema.update(NOT_TINY)
     elif schema.get("type") == "array" and isinstance(schema.get("items"), dict):
         _publish_clean(schema["items"])
 
@@ -72,12 +78,9 @@ def _publish_strict(schema: dict[str, Any]) -> None:
         _publish_clean(field_schema)
 
 
-def _whole(value: Any) -> Any:
-    """JSON Schema counts 2.0 as an integer; so does the server (2.5 stays refused)."""
+def whole_number(value: Any) -> Any:
+    """An integer field's before-validator: JSON Schema counts 2.0 as an integer, so does the server (2.5 not)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-WholeNumber = Annotated[int, BeforeValidator(_whole)]
 
 
 class Strict(BaseModel):
@@ -265,9 +268,11 @@ class ReadingIn(Strict):
     period_start: AwareDatetime
     period_end: AwareDatetime
     # At most 1 TWh: far above any device's month (5 MW x 744 h = 3.7 GWh), and storable (DynamoDB numbers).
-    energy_wh: WholeNumber = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
+    energy_wh: int = Field(ge=0, le=10**12, description="Energy generated in the period [Wh], an integer")
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$", description=SIGNATURE_HELP)
+
+    _whole_energy = field_validator("energy_wh", mode="before")(whole_number)
 
 
 class ReadingsIn(BaseModel):

@@ -5,29 +5,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.config import JsonDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from ..domain.certificates import DrecSelection
 from ..domain.model import DeviceType, OfftakerType
 from ..domain.moves import RedeemDrecs, SponsorShare, TransferDrecs
 from ..services.holdings import MAX_DRECS_PER_REQUEST
-from .schemas import Strict, WholeNumber, _publish_strict
+from .schemas import Strict, _publish_strict, whole_number
 
 VINTAGE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 SERIALS_DESCRIPTION = "Explicit D-RECs by serial; give either serials or quantity"
 QUANTITY_DESCRIPTION = "How many D-RECs (1 kWh each), the oldest generation first among those matching filter"
-SERIALS_EXTRA: JsonDict = {"uniqueItems": True, "maxItems": MAX_DRECS_PER_REQUEST}
-QUANTITY_EXTRA: JsonDict = {"maximum": MAX_DRECS_PER_REQUEST}
 
 
 def _serials_or_quantity(schema: dict[str, Any]) -> None:
-    """Published: exactly one of serials and quantity; filter only with a quantity (`holdings.select_drecs`)."""
+    """Published as `holdings.select_drecs` takes them: exactly one of serials (distinct, at most 5000) and
+    quantity (at most 5000); filter only with a quantity."""
     _publish_strict(schema)
+    properties = schema["properties"]
+    serials = next(b for b in properties["serials"]["anyOf"] if b.get("type") == "array")
+    serials.update({"uniqueItems": True, "maxItems": MAX_DRECS_PER_REQUEST})
+    quantity = next(b for b in properties["quantity"]["anyOf"] if b.get("type") == "integer")
+    quantity["maximum"] = MAX_DRECS_PER_REQUEST
+    # Each branch repeats the whole constraint: a generator that merges a branch into the object must not lose it.
     schema["oneOf"] = [
-        {"required": ["serials"], "properties": {"serials": {"type": "array"}, "quantity": {"type": "null"},
+        {"required": ["serials"], "properties": {"serials": dict(serials), "quantity": {"type": "null"},
                                                  "filter": {"type": "null"}}},
-        {"required": ["quantity"], "properties": {"quantity": {"type": "integer"}, "serials": {"type": "null"}}},
+        {"required": ["quantity"], "properties": {"quantity": dict(quantity), "serials": {"type": "null"}}},
     ]
 
 
@@ -53,11 +57,11 @@ class TransferIn(Strict):
 
     from_account_id: str = Field(min_length=1, max_length=100)
     to_account_id: str = Field(min_length=1, max_length=100)
-    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION,
-                                      json_schema_extra=SERIALS_EXTRA)
-    quantity: WholeNumber | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION,
-                                 json_schema_extra=QUANTITY_EXTRA)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
+    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
     filter: DrecFilter | None = None
+
+    _whole_quantity = field_validator("quantity", mode="before")(whole_number)
 
     def to_command(self) -> TransferDrecs:
         return TransferDrecs(from_account_id=self.from_account_id, to_account_id=self.to_account_id,
@@ -75,11 +79,11 @@ class RedemptionIn(Strict):
     model_config = ConfigDict(json_schema_extra=_serials_or_quantity)
 
     account_id: str = Field(min_length=1, max_length=100)
-    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION,
-                                      json_schema_extra=SERIALS_EXTRA)
-    quantity: WholeNumber | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION,
-                                 json_schema_extra=QUANTITY_EXTRA)
+    serials: list[str] | None = Field(default=None, min_length=1, description=SERIALS_DESCRIPTION)
+    quantity: int | None = Field(default=None, gt=0, description=QUANTITY_DESCRIPTION)
     filter: DrecFilter | None = None
+
+    _whole_quantity = field_validator("quantity", mode="before")(whole_number)
     beneficiary: str = Field(min_length=1, max_length=200, description="On whose behalf the D-RECs are redeemed")
     purpose: str = Field(min_length=1, max_length=1000)
     claim_period_start: date | AwareDatetime = Field(

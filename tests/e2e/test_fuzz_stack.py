@@ -84,7 +84,10 @@ headers = {{ "X-Api-Key" = "{source_key}" }}
 
 @pytest.fixture(scope="module")
 def world(stack: RunningStack) -> dict[str, str]:
-    """A source, an account and a device, so generated ids sometimes hit real resources."""
+    """A source, an account and a device, so generated ids sometimes hit real resources.
+
+    The corpus runs first: the fuzz run may rotate or revoke these keys.
+    """
     source = stack.post("/sources", {"name": "Fuzz source", "kind": "aggregator"}).json()
     account = stack.post("/accounts", {"name": "Fuzz account", "kind": "developer", "country": "KE"},
                          key=source["api_key"]).json()
@@ -94,30 +97,6 @@ def world(stack: RunningStack) -> dict[str, str]:
                         key=source["api_key"]).json()
     return {"source": source["source_id"], "source_key": source["api_key"], "account": account["account_id"],
             "device": device["device_id"]}
-
-
-def test_schemathesis_finds_no_5xx_and_no_schema_violation(stack: RunningStack, world: dict[str, str],
-                                                           tmp_path: Path) -> None:
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(CONFIG.format(seed=SEED, max_examples=MAX_EXAMPLES, accounts=json.dumps([world["account"]]),
-                                    devices=json.dumps([world["device"]]), sources=json.dumps([world["source"]]),
-                                    source_key=world["source_key"]))
-    log = tmp_path / "responses.log"
-    env = dict(os.environ, SCHEMATHESIS_HOOKS="tests.e2e.fuzz_hooks", DREC_FUZZ_LOG=str(log), NO_COLOR="1")
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "st"), "--config-file", str(config), "run", f"{stack.url}/openapi.json",
-         "-H", f"X-Api-Key: {stack.operator_key}", "--checks", "all",
-         "--phases", "examples,coverage,fuzzing,stateful", "--no-color"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    statuses = [int(line.split()[0]) for line in log.read_text().splitlines()] if log.exists() else []
-    tested = re.search(r"Tested:\s+(\d+)", run.stdout)
-    server_errors = sum(1 for s in statuses if s >= 500)
-    print(f"\nfuzz: {tested.group(1) if tested else '?'} operations fuzzed, {len(statuses)} requests sent, "
-          f"{server_errors} 5xx seen (seed {SEED}, at most {MAX_EXAMPLES} examples per operation and phase)")
-    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
-    assert server_errors == 0
-    operations = sum(len(ops) for ops in stack.get("/openapi.json").json()["paths"].values())
-    assert tested is not None and int(tested.group(1)) == operations, run.stdout[-3000:]
 
 
 def _send(stack: RunningStack, world: dict[str, str], case: Case) -> requests.Response:
@@ -160,3 +139,27 @@ def test_the_hostile_corpus_is_refused_in_the_error_schema(stack: RunningStack, 
                          f"{response.text[:300]} ({exc})")
     print(f"\nhostile corpus: {len(corpus)} cases replayed against the stack, {server_errors} 5xx seen")
     assert not wrong, "\n".join(wrong)
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(stack: RunningStack, world: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG.format(seed=SEED, max_examples=MAX_EXAMPLES, accounts=json.dumps([world["account"]]),
+                                    devices=json.dumps([world["device"]]), sources=json.dumps([world["source"]]),
+                                    source_key=world["source_key"]))
+    log = tmp_path / "responses.log"
+    env = dict(os.environ, SCHEMATHESIS_HOOKS="tests.e2e.fuzz_hooks", DREC_FUZZ_LOG=str(log), NO_COLOR="1")
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "st"), "--config-file", str(config), "run", f"{stack.url}/openapi.json",
+         "-H", f"X-Api-Key: {stack.operator_key}", "--checks", "all",
+         "--phases", "examples,coverage,fuzzing,stateful", "--no-color"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    statuses = [int(line.split()[0]) for line in log.read_text().splitlines()] if log.exists() else []
+    tested = re.search(r"Tested:\s+(\d+)", run.stdout)
+    server_errors = sum(1 for s in statuses if s >= 500)
+    print(f"\nfuzz: {tested.group(1) if tested else '?'} operations fuzzed, {len(statuses)} requests sent, "
+          f"{server_errors} 5xx seen (seed {SEED}, at most {MAX_EXAMPLES} examples per operation and phase)")
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
+    assert server_errors == 0
+    operations = sum(len(ops) for ops in stack.get("/openapi.json").json()["paths"].values())
+    assert tested is not None and int(tested.group(1)) == operations, run.stdout[-3000:]
