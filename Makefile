@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv fuzz contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -34,6 +34,9 @@ integration: deps
 e2e: deps
 	sh tests/e2e/install_chromium.sh
 	$(PY) -m pytest tests/e2e
+
+fuzz: deps  ## schemathesis over every operation and the hostile corpus, on a stack of their own
+	$(PY) -m pytest tests/unit/test_openapi_document.py tests/e2e/test_fuzz_stack.py
 
 lint: deps  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -122,7 +122,8 @@ def _error_field(status: int, body: Any) -> str | None:
     return body["error"]["field"]
 
 
-def test_the_hostile_corpus_is_refused_in_the_error_schema(stack: RunningStack, world: dict[str, str]) -> None:
+def test_the_hostile_corpus_is_refused_in_the_error_schema(stack: RunningStack, world: dict[str, str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     corpus = cases()
     wrong: list[str] = []
     server_errors = 0
@@ -137,12 +138,13 @@ def test_the_hostile_corpus_is_refused_in_the_error_schema(stack: RunningStack, 
         except (AssertionError, ValueError, KeyError, IndexError) as exc:
             wrong.append(f"{case.name}: {case.method} {case.path[:120]} -> {response.status_code} "
                          f"{response.text[:300]} ({exc})")
-    print(f"\nhostile corpus: {len(corpus)} cases replayed against the stack, {server_errors} 5xx seen")
+    with capsys.disabled():  # the README's figures, shown under plain `make test` too
+        print(f"\nhostile corpus: {len(corpus)} cases replayed against the stack, {server_errors} 5xx seen")
     assert not wrong, "\n".join(wrong)
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(stack: RunningStack, world: dict[str, str],
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(seed=SEED, max_examples=MAX_EXAMPLES, accounts=json.dumps([world["account"]]),
                                     devices=json.dumps([world["device"]]), sources=json.dumps([world["source"]]),
@@ -157,8 +159,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(stack: RunningStack, 
     statuses = [int(line.split()[0]) for line in log.read_text().splitlines()] if log.exists() else []
     tested = re.search(r"Tested:\s+(\d+)", run.stdout)
     server_errors = sum(1 for s in statuses if s >= 500)
-    print(f"\nfuzz: {tested.group(1) if tested else '?'} operations fuzzed, {len(statuses)} requests sent, "
-          f"{server_errors} 5xx seen (seed {SEED}, at most {MAX_EXAMPLES} examples per operation and phase)")
+    with capsys.disabled():
+        print(f"\nfuzz: {tested.group(1) if tested else '?'} operations fuzzed, {len(statuses)} requests sent, "
+              f"{server_errors} 5xx seen (seed {SEED}, at most {MAX_EXAMPLES} examples per operation and phase)")
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
     assert server_errors == 0
     operations = sum(len(ops) for ops in stack.get("/openapi.json").json()["paths"].values())

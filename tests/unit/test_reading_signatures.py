@@ -170,7 +170,7 @@ def test_device_signing_address_must_be_eip55(api: Api) -> None:
     address = Account.create().address
     typo = address[:-1] + (address[-1].swapcase() if address[-1].isalpha() else "a")
     status, body = api.post("/devices", device_body(account["account_id"], signing_address=typo))
-    assert status == 400 and body["error"]["field"] == "signing_address", body
+    assert status == 422 and body["error"]["field"] == "signing_address", body
 
 
 def test_signer_and_signature_follow_the_reading_into_events_and_drecs(api: Api, aws: Any) -> None:
