@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OPERATOR_KEY, Api, device_body, registered_device
+from tests.support.hostile_corpus import ABSURD_LIMITS, FORGED_CURSORS
 
 LISTS = ["/sources", "/accounts", "/devices", "/drecs", "/events", "/readings?status=accepted",
          "/devices/D/readings", "/transfers?account_id=A", "/redemptions?account_id=A"]
@@ -41,28 +42,16 @@ def _with(path: str, query: str) -> str:
 
 # -- paging ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", LISTS)
-@pytest.mark.parametrize("limit", ["9" * 5001, "", "1e3", "+5", "٣", "0x10"])
+@pytest.mark.parametrize("limit", list(ABSURD_LIMITS.values()), ids=list(ABSURD_LIMITS))
 def test_an_absurd_limit_is_a_400_naming_limit(api: Api, path: str, limit: str) -> None:
     refused(*api.get(_with(path, f"limit={limit}")), field="limit", code=400)
 
 
-FORGED = [
-    "9" * 5001,
-    "not base64 at all!",
-    _b64([1, 2]),
-    _b64({"pk": {"S": "x"}}),                                   # wrong entity
-    _b64({"source_id": {"N": "1"}}),                            # types swapped
-    _b64({}),                                                   # key removed
-    _b64({"source_id": {"S": "x"}, "extra": {"S": "y"}}),       # key extra
-    _b64({"source_id": {"S": "a\u0000b"}}),                    # NUL in an id
-    base64.urlsafe_b64encode(b'{"source_id": {"S": "\\ud800"}}').decode(),  # lone surrogate
-    _b64({"source_id": {"S": "x" * 40_000}}),                   # a 40,000-character id
-    _b64({"source_id": "plain"}),
-]
+FORGED = list(FORGED_CURSORS.values())  # shared with the replay against the running stack
 
 
 @pytest.mark.parametrize("path", LISTS)
-@pytest.mark.parametrize("cursor", FORGED, ids=range(len(FORGED)))
+@pytest.mark.parametrize("cursor", FORGED, ids=list(FORGED_CURSORS))
 def test_a_cursor_the_server_did_not_issue_is_a_400_naming_cursor(api: Api, path: str, cursor: str) -> None:
     if "/devices/D/" in path:  # the device must exist, else its 404 comes first
         path = path.replace("/D/", f"/{registered_device(api)[2]['device_id']}/")
