@@ -30,8 +30,12 @@ CONFIG = """\
 seed = {seed}
 workers = 1
 request-timeout = 60
+[cache]
+# The same run every time: no crashes replayed from an earlier run, no files left in the work tree.
+enabled = false
 [generation]
 max-examples = {max_examples}
+database = "none"
 [checks.positive_data_acceptance]
 # A schema-valid request may still break a rule beyond any JSON Schema (quantity above holdings, an
 # unregistered device, a period in the wrong order): that is a 422 (API.md), or 404/409; never a 400.
