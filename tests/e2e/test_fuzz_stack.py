@@ -23,7 +23,7 @@ from tests.e2e.conftest import REPO, RunningStack
 from tests.support.hostile_corpus import Case, cases
 
 SEED = 20261127
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 6
 
 # Every check is on (`-c all`). Where the run is configured, the reason is beside it.
 CONFIG = """\
