@@ -92,7 +92,8 @@ def recover(app: WsgiApp, journal: Journal, prefix: str, region: str) -> dict[st
     threading.Thread(target=private.serve_forever, daemon=True).start()
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{private.port}"
     try:
-        session = boto3.session.Session(region_name=region)
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name=region)
         provision(prefix, session, notifications=False)
         loaded = journal.load(region, prefix)
         replayed = refused = 0
