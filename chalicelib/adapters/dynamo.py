@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from ..config import cursor_key
 from ..domain.errors import BadInput, Conflict
 from ..domain.ledger.events import Event, NewEvent
-from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
+from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused, read_budget
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -217,24 +217,32 @@ class DynamoBase:
                     encode_cursor(response.get("LastEvaluatedKey"), scope))
 
     def _paginate(self, request: dict[str, Any], limit: int, cursor: str | None) -> Page:
-        """Fill up to `limit` items, following DynamoDB pages when filters thin them out."""
+        """Up to `limit` matches, reading at most `read_budget(limit)` raw items.
+
+        A filter evaluates items it then drops; DynamoDB's `Limit` counts evaluated items, so the
+        budget bounds the work even when nothing matches. Stopping on the budget still returns the
+        position reached as `next_cursor`: the page may be short, even empty, and the next resumes there.
+        """
         items: list[dict[str, Any]] = []
         scope = _scope(request)
         start = decode_cursor(cursor, scope)
+        budget = read_budget(limit)
+        filtered = "FilterExpression" in request
         while True:
             if start:
                 request["ExclusiveStartKey"] = start
-            request["Limit"] = max(limit - len(items), 1) if "FilterExpression" not in request else max(limit, 25)
+            room = limit - len(items)
+            request["Limit"] = budget if filtered else min(room, budget)
             response = self.client.query(**request)
             batch = response.get("Items", [])
-            room = limit - len(items)
+            budget -= int(response.get("ScannedCount", len(batch)))
             if len(batch) > room:
                 batch = batch[:room]
                 items += [from_item(i) for i in batch]
                 return Page(items, encode_cursor(self._key_of(request, batch[-1]), scope))
             items += [from_item(i) for i in batch]
             start = response.get("LastEvaluatedKey")
-            if not start or len(items) >= limit:
+            if not start or len(items) >= limit or budget <= 0:
                 return Page(items, encode_cursor(start, scope) if start else None)
 
     def _key_of(self, request: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
 from .ledger import event_proof, events_page
 from .openapi import PAGED, route
-from .request import incoming, paging
+from .request import PAGING, incoming, paging
 
 log = logging.getLogger("drec.api")
 
@@ -35,7 +35,8 @@ def drec_detail(c: bootstrap.Container, serial: str) -> dict[str, Any]:
     return certificates.detail(item, events)
 
 
-@route(drecs, "get", "/drecs", "D-RECs by owner, status and characteristics",
+@route(drecs, "get", "/drecs", "D-RECs by owner, status and characteristics; "
+       + PAGING,
        query=PAGED + ("owner_account_id", "status", "country", "device_type", "offtaker_type", "device_id",
                       "vintage_from", "vintage_to"), items=schemas.DrecOut)
 def get_drecs() -> Response:

@@ -11,7 +11,7 @@ from ..services import provenance
 from . import schemas
 from .errors import json_response, page_body
 from .openapi import PAGED, route
-from .request import incoming, paging
+from .request import PAGING, incoming, paging
 
 ledger = Blueprint(__name__)
 
@@ -29,7 +29,7 @@ def event_proof(c: bootstrap.Container, event_id: str) -> dict[str, Any]:
     return c.proofs.proof(event_id, chain["chain_id"], chain["contract_address"])
 
 
-@route(ledger, "get", "/events", "List events", query=PAGED + ("subject_id", "type"), items=schemas.EventOut)
+@route(ledger, "get", "/events", "List events; " + PAGING, query=PAGED + ("subject_id", "type"), items=schemas.EventOut)
 def get_events() -> Response:
     return json_response(events_page(bootstrap.container(), incoming(ledger).query))
 

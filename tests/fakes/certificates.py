@@ -11,6 +11,7 @@ from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableR
 from chalicelib.domain.ledger.events import Event
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
+from tests.fakes.paging import budgeted
 
 FAILED_CONDITION = "ConditionalCheckFailed"
 
@@ -94,12 +95,17 @@ class FakeDrecs:
         if not wanted and not filters.get("device_id"):
             wanted["status"] = DrecStatus.ACTIVE.value
         serials = self.links.get(filters["device_id"], []) if filters.get("device_id") else list(self.drecs)
-        found = [d for s in sorted(serials) if (d := self.drecs.get(s)) is not None and s > (cursor or "")
-                 and all(d.get(k) == v for k, v in wanted.items())
-                 and (vintage[0] is None or d["vintage"] >= vintage[0])
-                 and (vintage[1] is None or d["vintage"] <= vintage[1])]
-        page = [copy.deepcopy(d) for d in found[:limit]]
-        return Page(page, page[-1]["serial"] if len(found) > limit else None)
+        ordered = [s for s in sorted(serials) if s > (cursor or "") and s in self.drecs]
+
+        def matches(serial: str) -> bool:
+            d = self.drecs[serial]
+            return (all(d.get(k) == v for k, v in wanted.items())
+                    and (vintage[0] is None or d["vintage"] >= vintage[0])
+                    and (vintage[1] is None or d["vintage"] <= vintage[1]))
+
+        found, position = budgeted(ordered, matches, limit)
+        page = [copy.deepcopy(self.drecs[s]) for s in found]
+        return Page(page, None if position is None else ordered[position - 1])
 
     # -- totals
     def pool_totals(self) -> list[tuple[str, int, int]]:
