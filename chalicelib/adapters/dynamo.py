@@ -290,13 +290,14 @@ class DynamoBase:
         return int(counter["value"]) if counter else 0
 
     def commit(self, items: list[dict[str, Any]], events: Sequence[NewEvent],
-               attempts: int = 100) -> list[Event]:
+               attempts: int = 100, counts: Sequence[dict[str, Any]] = ()) -> list[Event]:
         """Write `items` and append `events` atomically; returns the events with their seq.
 
-        Raises TransactionRefused (with indices into `items`) when one of the caller's
-        conditions fails; losing the race for sequence numbers is retried here.
+        `counts` are the unconditional counter updates of the write (`adapters.counters`), in the
+        same transaction. Raises TransactionRefused (with indices into `items`) when one of the
+        caller's conditions fails; losing the race for sequence numbers is retried here.
         """
-        size = len(items) + 1 + sum(2 + len(e.related_ids) for e in events)
+        size = len(items) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events)
         if size > MAX_ATOMIC_ITEMS:
             raise ValueError("transaction too large: split the write")
         for _ in range(attempts):
@@ -312,6 +313,7 @@ class DynamoBase:
                 tx += [self._put_event(e) for e in stored]
                 tx += [put(self.name("event_links"), {"subject_id": subject, "seq": e.seq})
                        for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
+            tx += counts
             try:
                 self.transact(tx)
                 return stored

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from chalicelib.domain.counts import issued_in
 from chalicelib.domain.ledger.events import Event
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
@@ -111,11 +113,14 @@ class FakeDrecs:
     def pool_totals(self) -> list[tuple[str, int, int]]:
         return [(pool_id, int(t["accepted_wh"]), int(t["issued_count"])) for pool_id, (_, _, t) in self.pools.items()]
 
-    def count_drecs(self, status: DrecStatus) -> int:
-        return sum(1 for d in self.drecs.values() if d["status"] == status.value)
-
-    def count_registered(self, entity: str) -> int:
-        return 0
+    def totals(self) -> dict[str, int]:
+        """The counters the adapter keeps, computed from the records (no registry or readings here)."""
+        totals: Counter[str] = Counter(accepted_wh=sum(int(t["accepted_wh"]) for _, _, t in self.pools.values()))
+        for drec in self.drecs.values():
+            totals["drecs_issued"] += 1
+            totals[f"drecs_{drec['status']}"] += 1
+            totals[issued_in(str(drec.get("vintage", "")))] += 1
+        return dict(totals)
 
 
 def _with_pooled(reading: PoolableReading, pooled_wh: int) -> PoolableReading:
