@@ -69,6 +69,11 @@ class Verification:
                 "first_mismatch": mismatch.__dict__ if mismatch else None}
 
 
+def events_path(subject_id: str, event_type: str | None = None) -> str:
+    """The first page of a subject's events (of one type), as the verifier asks for it."""
+    return f"/events?subject_id={quote(subject_id)}&limit={PAGE}" + (f"&type={event_type}" if event_type else "")
+
+
 def in_ranges(serial: str, ranges: Any) -> bool:
     """Whether `serial` falls in one of an event's `first..last` ranges (a malformed range holds nothing)."""
     try:
@@ -150,9 +155,15 @@ class Verifier:
         self.result.checks.append(Check(subject, what, ok, detail))
         return ok
 
+    def prefetch(self, paths: list[str]) -> None:
+        """Let a reader that can (`get.many`, the in-process one) fetch these paths together, ahead of use."""
+        many = getattr(self._get, "many", None)
+        if many is not None:
+            many(paths)
+
     def events_of(self, subject_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
         """Every event of a subject (all pages), in sequence order."""
-        query = f"/events?subject_id={quote(subject_id)}&limit={PAGE}" + (f"&type={event_type}" if event_type else "")
+        query = events_path(subject_id, event_type)
         items: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -195,7 +206,10 @@ class Verifier:
     def registration(self, subject_id: str, event_type: str) -> dict[str, Any] | None:
         """The verified body of a subject's one registration event."""
         if (subject_id, event_type) not in self._registrations:
-            found = self.events_of(subject_id, event_type)
+            # A subject's registration is its first event, so the first page of its events of that type
+            # holds it: reading further would grow with the subject's history (every reading of a device,
+            # every D-REC of an account), and this check must stay bounded per contribution.
+            found = self.get(events_path(subject_id, event_type))["items"]
             body = None
             if self.check(subject_id, f"has one {event_type} event", len(found) == 1, f"{len(found)} found"):
                 event = self.verify_event(found[0]["event_id"])
@@ -218,6 +232,9 @@ class Verifier:
                   for c in drec["contributions"]]
         anchored = [[*c, *[None] * (5 - len(c))] for c in body["contributions"]]
         self.check(serial, "contributions match the issuance event", served == anchored)
+        readings = list(dict.fromkeys(c[1] for c in body["contributions"]))
+        self.prefetch([events_path(r, "ReadingAccepted") for r in readings]
+                      + [f"/readings/{quote(r)}" for r in readings])
         for event in events:
             self.verify_event(event["event_id"])
         self.verify_ownership(serial, drec, events)
