@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-verify contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -45,7 +45,7 @@ contracts: deps
 check-contracts: deps
 	node contracts/compile.js --check
 
-bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv
+bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-verify
 
 bench-twin: deps
 	$(PY) -m tests.bench.bench_twin
@@ -64,6 +64,9 @@ bench-signatures: deps
 
 bench-hostile-csv: deps
 	$(PY) -m tests.bench.bench_hostile_csv
+
+bench-verify: deps
+	$(PY) -m tests.bench.bench_verify
 
 clean:
 	rm -rf .stack

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,9 +19,11 @@ from .. import bootstrap
 from ..domain.anchoring import Batch, BatchStatus
 from ..domain.errors import BadInput, DomainError
 from ..domain.ledger.events import Event
+from ..domain.readings import ReceivedReading
 from ..services import certificates, intake, provenance, redemptions
 from ..services.anchoring import Proofs
 from ..services.ports.ledger import Batches, Events
+from ..services.ports.readings import ReadingStore
 from ..verify import Verifier
 from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
@@ -89,6 +91,8 @@ class KnownEvents:
     def __init__(self, events: Events) -> None:
         self.store = events
         self.by_seq: dict[int, Event] = {}
+        # (subject, limit, cursor) -> (seqs, next cursor) of pages `prefetch` read
+        self.pages: dict[tuple[str, int, str | None], tuple[list[int], str | None]] = {}
 
     def _keep(self, events: list[Event]) -> list[Event]:
         self.by_seq.update((e.seq, e) for e in events)
@@ -112,8 +116,23 @@ class KnownEvents:
 
     def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
                     event_type: str | None = None) -> tuple[list[Event], str | None]:
+        """As the store lists them; a subject's first page from what `prefetch` read, when it did."""
+        if subject_id and (subject_id, limit, cursor) in self.pages:
+            seqs, next_cursor = self.pages[(subject_id, limit, cursor)]
+            events = [e for e in self.events_by_seq(seqs) if event_type is None or e.type == event_type]
+            return events, next_cursor
         events, next_cursor = self.store.list_events(limit, cursor, subject_id, event_type)
         return self._keep(events), next_cursor
+
+    def prefetch(self, subjects: list[str], limit: int, pool: ThreadPoolExecutor) -> None:
+        """The first page of each subject's events: their links side by side, then all the events in batches."""
+        subject_seqs = getattr(self.store, "subject_seqs", None)
+        wanted = [s for s in dict.fromkeys(subjects) if (s, limit, None) not in self.pages]
+        if subject_seqs is None or not wanted:
+            return
+        for subject, page in zip(wanted, pool.map(lambda s: subject_seqs(s, limit, None), wanted)):
+            self.pages[(subject, limit, None)] = page
+        self.events_by_seq([seq for s in wanted for seq in self.pages[(s, limit, None)][0]])
 
 
 class KnownBatches:
@@ -136,6 +155,25 @@ class KnownBatches:
         return getattr(self.store, name)
 
 
+class KnownReadings:
+    """The reading store, with the readings a verification names read in one batch ahead of use."""
+
+    def __init__(self, readings: ReadingStore) -> None:
+        self.store = readings
+        self.known: dict[str, ReceivedReading] = {}
+
+    def prefetch(self, reading_ids: list[str]) -> None:
+        self.known.update(self.store.readings([r for r in reading_ids if r not in self.known]))
+
+    def readings(self, reading_ids: Sequence[str]) -> dict[str, ReceivedReading]:
+        missing = [r for r in reading_ids if r not in self.known]
+        found = {r: self.known[r] for r in reading_ids if r in self.known}
+        return {**found, **(self.store.readings(missing) if missing else {})}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
 class InProcessReads:
     """The verifier's `get`: path → the JSON the route answers; a non-200 answer is a LookupError, as over HTTP.
 
@@ -149,7 +187,8 @@ class InProcessReads:
     WORKERS = 8
 
     def __init__(self, c: bootstrap.Container) -> None:
-        self.drecs, self.readings, self.trades = c.drecs, c.readings, c.trades
+        self.drecs, self.trades = c.drecs, c.trades
+        self.readings = KnownReadings(c.readings)
         self.chain, self.settings = c.chain, c.settings
         self.events = KnownEvents(c.events)
         self.batches = KnownBatches(c.batches)
@@ -165,10 +204,26 @@ class InProcessReads:
         return json.loads(self.answers[target])
 
     def many(self, targets: list[str]) -> None:
+        """Answer `targets` ahead of use: the reads they share in batches, the rest side by side."""
         missing = [t for t in dict.fromkeys(targets) if t not in self.answers and t not in self.failures]
-        if missing:
-            with ThreadPoolExecutor(self.WORKERS) as pool:
-                list(pool.map(self._fetch, missing))
+        if not missing:
+            return
+        subjects: dict[int, list[str]] = {}
+        reading_ids = []
+        for target in missing:
+            url = urlsplit(target)
+            query = dict(parse_qsl(url.query))
+            parts = [unquote(p) for p in url.path.strip("/").split("/")]
+            if parts == ["events"] and query.get("subject_id") and "cursor" not in query:
+                subjects.setdefault(int(query.get("limit", "50")), []).append(query["subject_id"])
+            elif len(parts) == 2 and parts[0] == "readings":
+                reading_ids.append(parts[1])
+        with ThreadPoolExecutor(self.WORKERS) as pool:
+            for limit, subject_ids in subjects.items():
+                if 1 <= limit <= 1000:
+                    self.events.prefetch(subject_ids, limit, pool)
+            self.readings.prefetch(reading_ids)
+            list(pool.map(self._fetch, missing))
 
     def _fetch(self, target: str) -> None:
         url = urlsplit(target)
