@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -45,7 +45,7 @@ contracts: deps
 check-contracts: deps
 	node contracts/compile.js --check
 
-bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal
+bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify
 
 bench-twin: deps
 	$(PY) -m tests.bench.bench_twin
@@ -67,6 +67,9 @@ bench-hostile-csv: deps
 
 bench-journal: deps
 	$(PY) -m tests.bench.bench_journal
+
+bench-verify: deps
+	$(PY) -m tests.bench.bench_verify
 
 clean:
 	rm -rf .stack

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
+from .counters import ensure_counted
 from .provision import configure_notifications, provision
 from .recovery import StoreInconsistent, check_store
 from .supervisor import Part, Supervisor
@@ -186,6 +187,9 @@ class Stack:
         findings = check_store(session.client("dynamodb"), PREFIX, anchored_through=ledger.next_seq() - 1)
         for repair in findings.repairs:
             _say(f"repaired: {repair}")
+        # Data of a release without counters: count its records once, before anything is served.
+        if ensure_counted(session.client("dynamodb"), PREFIX):
+            _say("counters recomputed from the records")
 
     def _start_api(self) -> subprocess.Popen[bytes]:
         api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",

@@ -13,7 +13,7 @@ from . import schemas
 from .errors import json_response
 from .openapi import PAGED, route
 from .reading_input import parse_reading
-from .request import incoming
+from .request import PAGING, incoming
 
 readings = Blueprint(__name__)
 
@@ -63,7 +63,7 @@ def post_upload_url() -> Response:
                                                  rq.query.get("name"), c.settings.upload_url_ttl_s), 201)
 
 
-@route(readings, "get", "/readings", "Readings by status (default flagged)", query=PAGED + ("status",),
+@route(readings, "get", "/readings", "Readings by status (default flagged); " + PAGING, query=PAGED + ("status",),
        items=schemas.ReadingOut)
 def get_readings() -> Response:
     rq = incoming(readings)
@@ -86,7 +86,7 @@ def post_review(reading_id: str) -> Response:
                                                body.decision, body.note))
 
 
-@route(readings, "get", "/devices/{device_id}/readings", "A device's readings", query=PAGED + ("status",),
+@route(readings, "get", "/devices/{device_id}/readings", "A device's readings; " + PAGING, query=PAGED + ("status",),
        items=schemas.ReadingOut)
 def get_device_readings(device_id: str) -> Response:
     rq = incoming(readings)
