@@ -37,9 +37,9 @@ def finish_links(drecs: Drecs) -> int:
 
 
 def requeue_waiting(readings: Any, queue: Callable[[str], Any],
-                    stale_after: timedelta = STALE_AFTER) -> dict[str, int]:
+                    stale_after: timedelta | None = None) -> dict[str, int]:
     """Readings waiting for a stage whose message was lost are sent again; `queue(name)` gives a queue."""
-    before = iso(now_utc() - stale_after)
+    before = iso(now_utc() - (STALE_AFTER if stale_after is None else stale_after))
     counts = {}
     for stage, name in (("queued", "readings"), ("pooling", "accepted")):
         if queue(name).in_queue():
