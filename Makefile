@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv fuzz contracts check-contracts clean
+.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify fuzz contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -48,7 +48,7 @@ contracts: deps
 check-contracts: deps
 	node contracts/compile.js --check
 
-bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv
+bench: bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify
 
 bench-twin: deps
 	$(PY) -m tests.bench.bench_twin
@@ -67,6 +67,12 @@ bench-signatures: deps
 
 bench-hostile-csv: deps
 	$(PY) -m tests.bench.bench_hostile_csv
+
+bench-journal: deps
+	$(PY) -m tests.bench.bench_journal
+
+bench-verify: deps
+	$(PY) -m tests.bench.bench_verify
 
 clean:
 	rm -rf .stack

@@ -24,6 +24,8 @@ class Settings:
     # What `GET /ledger` may publish as the chain endpoint; unset, DREC_CHAIN_RPC stripped to scheme://host[:port].
     chain_rpc_public: str | None = None
     upload_url_ttl_s: int = 900  # presigned upload URLs: seconds, at most 900
+    # A reading waiting this long for a stage, its queue empty, lost its message and is sent again.
+    stale_after_s: float = 120
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -49,6 +51,7 @@ def load() -> Settings:
         pooling=os.environ.get("DREC_POOLING", "country,device_type,offtaker_type;month"),
         chain_rpc_public=os.environ.get("DREC_CHAIN_RPC_PUBLIC") or None,
         upload_url_ttl_s=min(900, int(os.environ.get("DREC_UPLOAD_URL_TTL_S", "900"))),
+        stale_after_s=float(os.environ.get("DREC_STALE_AFTER_S", "120")),
     )
 
 

@@ -1,38 +1,126 @@
-"""moto in server mode, with DynamoDB requests served one at a time.
+"""moto in server mode: DynamoDB served one call at a time, and, with `--data`, durable.
 
 moto's DynamoDB snapshots whole tables with `copy.deepcopy` inside each
 TransactWriteItems (to roll back), which races with writes served by other threads
 ("dictionary changed size during iteration"). The real service is safe under
 concurrency, so the emulator must be too: this server keeps moto's threaded HTTP
-handling and serialises DynamoDB calls behind one lock. SQS and S3 stay concurrent,
-so SQS long polls do not hold anything up.
+handling and serialises DynamoDB calls behind one lock (and S3 writes behind another).
+SQS stays concurrent, so SQS long polls do not hold anything up.
 
-    python -m infra.emulator --host 127.0.0.1 --port 5005
+With `--data <folder>` nothing it acknowledged is lost when the process dies, `kill -9`
+included (`infra.journal`): before serving, it creates every resource of
+`infra.resources`, loads the last snapshot, replays the journal and compacts it; while
+serving, each successful write is journaled before it is answered; a journal grown past
+`DREC_JOURNAL_COMPACT_MB` (default 256) is compacted into a new snapshot. Stopping
+needs no saving: SIGTERM ends the process at once.
+
+    python -m infra.emulator --host 127.0.0.1 --port 5005 [--data .stack/store --prefix drec-local]
+    python -m infra.emulator --port 0 --data .stack/store --compact-only   # stack stopped: one snapshot
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
+from .journal import S3_WRITES, Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
 from .moto_transactions import install as install_fast_transactions
 
 
 class Serialised:
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    """moto behind one lock for DynamoDB and one for S3 writes; acknowledged writes journaled first."""
+
+    def __init__(self, app: WsgiApp, journal: Journal | None = None) -> None:
         self.app = app
+        self.journal = journal
         self.lock = threading.Lock()
+        self.s3_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        service = service_of(environ)
+        if service == "dynamodb":
+            lock = self.lock
+        elif service == "s3" and environ.get("REQUEST_METHOD") in S3_WRITES:
+            lock = self.s3_lock
+        else:
             return self.app(environ, start_response)
-        with self.lock:
-            return list(self.app(environ, start_response))
+        line = entry(environ, read_body(environ)) if self.journal and changes_state(environ, service) else None
+        status: list[str] = []
+
+        def noting_status(status_line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(status_line)
+            return start_response(status_line, headers, exc_info)
+
+        with lock:
+            response = list(self.app(environ, noting_status))
+            if line is not None and self.journal and status and status[-1].startswith("2"):
+                try:
+                    self.journal.append(line)
+                except OSError as exc:
+                    # Applied in memory but not durable: die unanswered; the restart replays the
+                    # journal without it and the client, having no answer, retries.
+                    print(f"journal write failed ({exc}); stopping unanswered", file=sys.stderr, flush=True)
+                    os._exit(70)
+        return response
+
+    def compact(self, region: str) -> dict[str, int]:
+        assert self.journal
+        with self.lock, self.s3_lock:
+            return self.journal.compact(region)
+
+
+def recover(app: WsgiApp, journal: Journal, prefix: str, region: str) -> dict[str, Any]:
+    """Create the resources, load the snapshot, replay the journal, compact: the state last acknowledged."""
+    import boto3
+
+    from .provision import configure_notifications, provision
+
+    started = time.monotonic()
+    # Provisioning goes through boto3, so moto answers it on a private port while the public one
+    # stays closed: nobody reads or writes a store that is not yet what was acknowledged.
+    private = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=private.serve_forever, daemon=True).start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{private.port}"
+    try:
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name=region)
+        provision(prefix, session, notifications=False)
+        loaded = journal.load(region, prefix)
+        replayed = refused = 0
+        for line in journal.lines():
+            replayed += 1
+            if replay_one(app, line) >= 300:
+                refused += 1
+        counts = Serialised(app, journal).compact(region)
+        # Notifications last: objects put back above must not look like new uploads.
+        configure_notifications(prefix, session)
+    finally:
+        private.shutdown()
+    return {"loaded": sum(v for k, v in loaded.items() if not k.startswith("s3:")),
+            "replayed": replayed, "replay_refused": refused,
+            "items": sum(v for k, v in counts.items() if not k.startswith("s3:")),
+            "objects": sum(v for k, v in counts.items() if k.startswith("s3:")),
+            "generation": journal.generation, "seconds": round(time.monotonic() - started, 2)}
+
+
+def _compact_when_large(served: Serialised, region: str, limit_bytes: int) -> None:
+    assert served.journal
+    while True:
+        time.sleep(5)
+        if served.journal.bytes > limit_bytes:
+            counts = served.compact(region)
+            print(f"journal compacted into generation {served.journal.generation}: "
+                  f"{sum(counts.values())} items and objects", file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -40,9 +128,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data", type=Path, help="folder of the journal and snapshots (none: memory only)")
+    parser.add_argument("--prefix", default="drec-local", help="resource name prefix, with --data")
+    parser.add_argument("--compact-only", action="store_true",
+                        help="with --data: fold the journal into a snapshot and exit (for a stopped stack)")
     args = parser.parse_args()
-    run_simple(args.host, args.port, Serialised(DomainDispatcherApplication(create_backend_app)), threaded=True,
-               use_reloader=False, request_handler=MotoRequestHandler)
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+    journal = None
+    if args.data:
+        journal = Journal(args.data, fsync=os.environ.get("DREC_JOURNAL_FSYNC") == "1")
+        report = recover(app, journal, args.prefix, region)
+        (args.data / "recovered.json").write_text(json.dumps(report))
+        print(f"recovered: {json.dumps(report)}", file=sys.stderr, flush=True)
+        if args.compact_only:
+            return
+    served = Serialised(app, journal)
+    if journal:
+        limit = int(float(os.environ.get("DREC_JOURNAL_COMPACT_MB", "256")) * 1024 * 1024)
+        threading.Thread(target=_compact_when_large, args=(served, region, limit), daemon=True).start()
+    make_server(args.host, args.port, served, threaded=True, request_handler=MotoRequestHandler).serve_forever()
 
 
 if __name__ == "__main__":

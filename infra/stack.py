@@ -1,16 +1,19 @@
 """`make up`: the whole platform on this machine, on 127.0.0.1.
 
-Starts moto in server mode (DynamoDB, SQS, S3), creates every resource from
-`infra.resources`, restores the saved data, starts Anvil with a persistent state
-file and deploys the ledger contract once, then `chalice local` for the routes and
-the dispatcher for the queues and schedules. Ctrl-C (or SIGTERM) stops everything it
-started, saving tables, objects and chain state first; the next start has them back.
-A part that dies is restarted with backoff (`infra.supervisor`), and every start of the
-emulator checks the store against the chain before anything is served (`infra.recovery`).
+Starts moto in server mode (DynamoDB, SQS, S3) with its write-ahead journal
+(`infra.emulator`, `infra.journal`: it creates every resource from `infra.resources`
+and brings back everything it ever acknowledged before it serves), starts Anvil with a
+persistent state file and deploys the ledger contract once, then `chalice local` for the
+routes and the dispatcher for the queues and schedules. Ctrl-C (or SIGTERM) stops
+everything it started, in seconds: nothing needs saving, the journal already holds it.
+A part that dies, `kill -9` included, is restarted with backoff (`infra.supervisor`),
+and every start of the emulator checks the store against the chain before anything is
+served (`infra.recovery`).
 
 Environment: DREC_STACK_DIR (data folder, default .stack), DREC_API_PORT (8000),
-DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_SNAPSHOT_INTERVAL_S
-(300), DREC_OPERATOR_KEY
+DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_JOURNAL_FSYNC (1: fsync
+every journaled write, for power loss; default: written to the OS before answering, which
+a killed process cannot lose), DREC_JOURNAL_COMPACT_MB (256), DREC_OPERATOR_KEY
 (default: a dev key generated once and kept in the data folder).
 """
 
@@ -29,15 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
+from .counters import ensure_counted
 from .provision import configure_notifications, provision
 from .recovery import StoreInconsistent, check_store
-from .snapshot import Snapshots
 from .supervisor import Part, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 # STACK=localstack uses a running LocalStack (Docker + auth token) instead of moto; it keeps
-# its own data (PERSISTENCE=1), so no snapshots are taken.
+# its own data (PERSISTENCE=1), so no journal is kept here.
 PROFILE = os.environ.get("STACK", "local")
 PREFIX = {"local": "drec-local", "localstack": "drec-localstack"}.get(PROFILE, "")
 
@@ -96,12 +99,7 @@ class Stack:
         self.anvil_port = _port("DREC_ANVIL_PORT", 8545)
         self.operator_key = os.environ.get("DREC_OPERATOR_KEY") or self._dev_operator_key()
         self.supervisor = Supervisor(_say, fatal=(StoreInconsistent,), on_start=self._record_pids)
-        self.snapshots: Snapshots | None = None
-        self.restored: dict[str, int] = {}
-        # Held while the emulator starts and is restored: a snapshot taken of a fresh, still empty
-        # emulator would overwrite the saved data with nothing.
-        self.store_lock = threading.Lock()
-        self.stop_saving = threading.Event()
+        self.restored: dict[str, Any] = {}
         self.env = self._environment()
 
     def _dev_operator_key(self) -> str:
@@ -149,7 +147,6 @@ class Stack:
         self.supervisor.add("chalice", self._start_api)
         self.supervisor.add("dispatcher", lambda: self._spawn("dispatcher", [sys.executable, "-m",
                                                                              "infra.dispatcher"]))
-        threading.Thread(target=self._save_periodically, daemon=True).start()
         self._write_endpoints()
         print(self._banner(self.restored), flush=True)
 
@@ -157,33 +154,42 @@ class Stack:
         return start_anvil(self.anvil_port, str(self.data / "chain-state.json"), log_path=str(self.logs / "anvil.log"))
 
     def _start_emulator(self) -> subprocess.Popen[bytes]:
-        """Start moto, create the resources, restore the saved data and check it against the chain."""
-        with self.store_lock:
-            moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
-                                        str(self.moto_port)])
-            try:
-                _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 30, moto, self.logs / "moto.log")
-                self._prepare_store()
-            except BaseException:
-                _terminate(moto)
-                raise
-            return moto
+        """Start moto on its journal (it opens its port once it holds what it acknowledged), then check it."""
+        store = self.data / "store"
+        (store / "recovered.json").unlink(missing_ok=True)
+        moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
+                                    str(self.moto_port), "--data", str(store), "--prefix", PREFIX])
+        try:
+            _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 900, moto, self.logs / "moto.log")
+            self.restored = json.loads((store / "recovered.json").read_text())
+            _say(f"store recovered: {self.restored}")
+            self._check_store()
+        except BaseException:
+            _terminate(moto)
+            raise
+        return moto
 
     def _prepare_store(self) -> None:
         import boto3
 
         session = boto3.session.Session()
         provision(PREFIX, session, notifications=False)
-        if PROFILE == "local":
-            self.snapshots = Snapshots(self.data / "snapshot", PREFIX, session)
-            self.restored = self.snapshots.restore()
         configure_notifications(PREFIX, session)
+        self._check_store()
+
+    def _check_store(self) -> None:
+        import boto3
+
+        session = boto3.session.Session()
         from chalicelib.adapters.chain import ChainLedger
 
         ledger = ChainLedger.reader(self.env["DREC_CHAIN_RPC"], self.env["DREC_LEDGER_ADDRESS"])
         findings = check_store(session.client("dynamodb"), PREFIX, anchored_through=ledger.next_seq() - 1)
         for repair in findings.repairs:
             _say(f"repaired: {repair}")
+        # Data of a release without counters: count its records once, before anything is served.
+        if ensure_counted(session.client("dynamodb"), PREFIX):
+            _say("counters recomputed from the records")
 
     def _start_api(self) -> subprocess.Popen[bytes]:
         api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",
@@ -217,7 +223,7 @@ class Stack:
         (self.data / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
 
     def _banner(self, restored: dict[str, Any]) -> str:
-        kept = sum(v for k, v in restored.items() if not k.startswith("s3:"))
+        kept = restored.get("items", 0)
         return "\n".join([
             "D-REC platform is up.",
             f"  API and portal:   {self.env['DREC_PUBLIC_URL']}/",
@@ -229,30 +235,10 @@ class Stack:
             "Ctrl-C stops everything and keeps the data.",
         ])
 
-    def _save_periodically(self) -> None:
-        # A snapshot scans every table through the emulator, which competes with the pipeline
-        # for it: often enough to bound what a crash (SIGKILL) loses, rarely enough to stay cheap.
-        interval_s = float(os.environ.get("DREC_SNAPSHOT_INTERVAL_S", "300"))
-        while not self.stop_saving.wait(interval_s):
-            try:
-                assert self.snapshots
-                moto = self.supervisor.proc("moto")
-                with self.store_lock:
-                    if moto is self.supervisor.proc("moto") and moto and moto.poll() is None:
-                        self.snapshots.save()
-            except Exception as exc:  # the emulator going away during shutdown
-                print(f"snapshot failed: {exc}", file=sys.stderr, flush=True)
-
-    def stop(self, save: bool = True) -> None:
-        self.stop_saving.set()
+    def stop(self) -> None:
         proc = self.supervisor.proc
-        for name in ("dispatcher", "chalice"):
+        for name in ("dispatcher", "chalice", "moto"):
             _terminate(proc(name))
-        moto = proc("moto")
-        if save and self.snapshots and moto and moto.poll() is None and self.store_lock.acquire(timeout=60):
-            counts = self.snapshots.save()
-            print(f"saved {sum(v for k, v in counts.items() if not k.startswith('s3:'))} items", flush=True)
-        _terminate(moto)
         anvil = proc("anvil")
         if anvil:
             stop_anvil(anvil)
@@ -285,18 +271,16 @@ def main() -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    save = True
     try:
         stack.start()
         while not stopping.wait(0.5):
             stack.supervisor.poll()
     except StoreInconsistent as exc:
-        save = False  # the data folder stays as it is, for the operator to decide
         print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
     finally:
         print("stopping...", flush=True)
-        stack.stop(save=save)
+        stack.stop()  # the data folder stays as it is, whatever happened
         print("stopped.", flush=True)
 
 

@@ -7,9 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from ..domain.counts import issued_in
 from ..domain.ledger.events import Event
 from ..domain.stores import Page
-from .dynamo import DynamoBase, put, to_item, update
+from .counters import CounterReads, Tally, stats_shard
+from .dynamo import from_item, put, to_item, update
 
 
 def drec_from_item(item: Mapping[str, Any]) -> Drec:
@@ -22,7 +24,17 @@ def drec_from_item(item: Mapping[str, Any]) -> Drec:
                 locked_by=item.get("locked_by"), document=dict(item))
 
 
-class DynamoDrecs(DynamoBase):
+def issued(step: Issuance) -> Tally:
+    """What an issuing step adds to the counters: the Wh it pooled, and its D-RECs (totals, month, holder)."""
+    shard = stats_shard(step.pool_id)
+    counts = Tally().add(shard, "accepted_wh", sum(r.to_wh - r.from_wh for r in step.readings))
+    for drec in step.drecs:
+        counts.add(shard, "drecs_issued").add(shard, "drecs_active").add(shard, issued_in(str(drec.get("vintage", ""))))
+        counts.hold(drec["owner_account_id"], drec, DrecStatus.ACTIVE.value, 1)
+    return counts
+
+
+class DynamoDrecs(CounterReads):
     def pool(self, pool_id: str) -> tuple[dict[str, Any] | None, int]:
         item = self.get("pools", id=pool_id)
         if not item:
@@ -47,30 +59,17 @@ class DynamoDrecs(DynamoBase):
         items += [self.reading_pooled(r.reading_id, r.from_wh, r.to_wh, r.done) for r in step.readings]
         items += [self.drec_put({**d, "owner_status": f"{d['owner_account_id']}#{DrecStatus.ACTIVE.value}",
                                  "linking": "pending"}) for d in step.drecs]
-        return self.commit(items, list(step.events))
+        return self.commit(items, list(step.events), counts=self.tally(issued(step)))
 
     def pool_totals(self) -> list[tuple[str, int, int]]:
-        """(pool id, accepted Wh, D-RECs issued) of every pool."""
-        return [(i["id"], int(i.get("accepted_wh", 0)), int(i.get("issued_count", 0)))
-                for i in self.scan_page("pools", 1000, None).items]
-
-    def count_drecs(self, status: DrecStatus) -> int:
-        return self._count("drecs", "by_status", "status", status.value)
-
-    def count_registered(self, entity: str) -> int:
-        """How many devices (`device`) or accounts (`account`) are registered."""
-        return self._count(f"{entity}s", "by_entity", "entity", entity)
-
-    def _count(self, logical: str, index: str, key_name: str, key_value: str) -> int:
-        request: dict[str, Any] = {"TableName": self.name(logical), "IndexName": index, "Select": "COUNT",
-                                   "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_name},
-                                   "ExpressionAttributeValues": to_item({":k": key_value})}
-        total = 0
+        """(pool id, accepted Wh, D-RECs issued) of every pool (a scan: for tests and maintenance, not requests)."""
+        request: dict[str, Any] = {"TableName": self.name("pools")}
+        found = []
         while True:
-            response = self.client.query(**request)
-            total += int(response["Count"])
-            if "LastEvaluatedKey" not in response:
-                return total
+            response = self.client.scan(**request)
+            found += [from_item(i) for i in response.get("Items", [])]
+            if not response.get("LastEvaluatedKey"):
+                return [(i["id"], int(i.get("accepted_wh", 0)), int(i.get("issued_count", 0))) for i in found]
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def pool_update(self, pool_id: str, old_version: int, state: dict[str, Any], summary: dict[str, Any]) -> dict:

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from ..config import cursor_key
 from ..domain.errors import BadInput, Conflict
 from ..domain.ledger.events import Event, NewEvent
-from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
+from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused, read_budget
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -217,24 +217,32 @@ class DynamoBase:
                     encode_cursor(response.get("LastEvaluatedKey"), scope))
 
     def _paginate(self, request: dict[str, Any], limit: int, cursor: str | None) -> Page:
-        """Fill up to `limit` items, following DynamoDB pages when filters thin them out."""
+        """Up to `limit` matches, reading at most `read_budget(limit)` raw items.
+
+        A filter evaluates items it then drops; DynamoDB's `Limit` counts evaluated items, so the
+        budget bounds the work even when nothing matches. Stopping on the budget still returns the
+        position reached as `next_cursor`: the page may be short, even empty, and the next resumes there.
+        """
         items: list[dict[str, Any]] = []
         scope = _scope(request)
         start = decode_cursor(cursor, scope)
+        budget = read_budget(limit)
+        filtered = "FilterExpression" in request
         while True:
             if start:
                 request["ExclusiveStartKey"] = start
-            request["Limit"] = max(limit - len(items), 1) if "FilterExpression" not in request else max(limit, 25)
+            room = limit - len(items)
+            request["Limit"] = budget if filtered else min(room, budget)
             response = self.client.query(**request)
             batch = response.get("Items", [])
-            room = limit - len(items)
+            budget -= int(response.get("ScannedCount", len(batch)))
             if len(batch) > room:
                 batch = batch[:room]
                 items += [from_item(i) for i in batch]
                 return Page(items, encode_cursor(self._key_of(request, batch[-1]), scope))
             items += [from_item(i) for i in batch]
             start = response.get("LastEvaluatedKey")
-            if not start or len(items) >= limit:
+            if not start or len(items) >= limit or budget <= 0:
                 return Page(items, encode_cursor(start, scope) if start else None)
 
     def _key_of(self, request: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -282,13 +290,14 @@ class DynamoBase:
         return int(counter["value"]) if counter else 0
 
     def commit(self, items: list[dict[str, Any]], events: Sequence[NewEvent],
-               attempts: int = 100) -> list[Event]:
+               attempts: int = 100, counts: Sequence[dict[str, Any]] = ()) -> list[Event]:
         """Write `items` and append `events` atomically; returns the events with their seq.
 
-        Raises TransactionRefused (with indices into `items`) when one of the caller's
-        conditions fails; losing the race for sequence numbers is retried here.
+        `counts` are the unconditional counter updates of the write (`adapters.counters`), in the
+        same transaction. Raises TransactionRefused (with indices into `items`) when one of the
+        caller's conditions fails; losing the race for sequence numbers is retried here.
         """
-        size = len(items) + 1 + sum(2 + len(e.related_ids) for e in events)
+        size = len(items) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events)
         if size > MAX_ATOMIC_ITEMS:
             raise ValueError("transaction too large: split the write")
         for _ in range(attempts):
@@ -304,6 +313,7 @@ class DynamoBase:
                 tx += [self._put_event(e) for e in stored]
                 tx += [put(self.name("event_links"), {"subject_id": subject, "seq": e.seq})
                        for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
+            tx += counts
             try:
                 self.transact(tx)
                 return stored

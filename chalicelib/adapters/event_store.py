@@ -20,15 +20,20 @@ class DynamoEvents(DynamoBase):
     def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
                     event_type: str | None = None) -> tuple[list[Event], str | None]:
         if subject_id:
-            links = self.query_page("event_links", None, "subject_id", subject_id, limit, cursor)
-            events = self.events_by_seq([int(link["seq"]) for link in links.items])
+            seqs, next_cursor = self.subject_seqs(subject_id, limit, cursor)
+            events = self.events_by_seq(seqs)
             if event_type:
                 events = [e for e in events if e.type == event_type]
-            return events, links.next_cursor
+            return events, next_cursor
         if event_type:
             page = self.query_page("events", "by_type", "type", event_type, limit, cursor)
             return [event_from_item(i) for i in page.items], page.next_cursor
         return self.in_order(limit, cursor)
+
+    def subject_seqs(self, subject_id: str, limit: int, cursor: str | None) -> tuple[list[int], str | None]:
+        """The seqs of a page of the subject's events (its links), without reading the events."""
+        links = self.query_page("event_links", None, "subject_id", subject_id, limit, cursor)
+        return [int(link["seq"]) for link in links.items], links.next_cursor
 
     def in_order(self, limit: int, cursor: str | None) -> tuple[list[Event], str | None]:
         """Events in sequence order: seqs are gap-free, so they are fetched by key, never scanned."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..domain.counts import readings_in
 from ..domain.errors import Conflict
 from ..domain.readings import (
     DeviceState,
@@ -17,6 +18,7 @@ from ..domain.readings import (
     Transition,
 )
 from ..domain.stores import MAX_ATOMIC_ITEMS, TransactionRefused
+from .counters import Tally, stats_shard
 from .dynamo import DynamoBase, from_item, put, to_item, update
 from .registry_store import external_lookup
 
@@ -134,7 +136,8 @@ class DynamoReadings(DynamoBase):
         refused: list[str] = []
         chunk: list[tuple[str, list[dict[str, Any]]]] = []
         for entry in groups:
-            if sum(len(g) for _, g in chunk) + len(entry[1]) > MAX_ATOMIC_ITEMS:
+            # One item of each transaction is its counter update.
+            if sum(len(g) for _, g in chunk) + len(entry[1]) > MAX_ATOMIC_ITEMS - 1:
                 refused += self._put_all_or_refuse(chunk)
                 chunk = []
             chunk.append(entry)
@@ -147,8 +150,13 @@ class DynamoReadings(DynamoBase):
         for _ in range(WRITE_ATTEMPTS):
             if not pending:
                 return refused
+            counts = Tally()
+            for _, group in pending:
+                shard = stats_shard(pending[0][0])
+                counts.add(shard, "readings").add(shard, readings_in(group[0]["Put"]["Item"]["status"]["S"]))
             try:
-                self.transact([item for _, group in pending for item in group])
+                self.transact([item for _, group in pending for item in group]
+                              + counts.updates(self.name("counters")))
                 return refused
             except TransactionRefused as exc:
                 failed, position = [], 0
@@ -176,8 +184,13 @@ class DynamoReadings(DynamoBase):
         refused: list[DeviceWrites] = []
         for batch in pack(groups):
             items = [item for group in batch for item in self._writes(group)]
+            counts = Tally()
+            for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
+                shard = stats_shard(batch[0].device_id)
+                counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
             try:
-                self.commit(items, [e for group in batch for e in group.events])
+                self.commit(items, [e for group in batch for e in group.events],
+                            counts=counts.updates(self.name("counters")))
             except TransactionRefused:
                 refused += batch
         return refused

@@ -9,6 +9,7 @@ from typing import Any
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.registry import Account, Device, Source, fields_of
 from ..domain.stores import ExternalIdTaken, TransactionRefused
+from .counters import Tally, stats_shard
 from .dynamo import DynamoBase, put
 
 
@@ -115,7 +116,8 @@ class DynamoRegistry(DynamoBase):
                                                     "principal_id": record_id, "key_hashes": {key_hash},
                                                     "version": 0}, "attribute_not_exists(k)"))
         try:
-            (stored,) = self.commit(items, [event])
+            counts = Tally().add(stats_shard(record_id), f"{entity}s").updates(self.name("counters"))
+            (stored,) = self.commit(items, [event], counts=counts)
         except TransactionRefused as refused:
             if external and refused.reasons[1] == "ConditionalCheckFailed":
                 existing = self.find_external(*external)

@@ -32,8 +32,9 @@ from ..domain.moves import (
     Transfer,
 )
 from ..domain.stores import TransactionRefused
+from .counters import CounterReads, Tally, stats_shard
 from .drec_store import drec_from_item
-from .dynamo import DynamoBase, from_item, put, to_item, update
+from .dynamo import from_item, put, to_item, update
 
 LOCKING = MoveStatus.LOCKING.value
 APPLYING = MoveStatus.APPLYING.value
@@ -92,7 +93,7 @@ def move_from_item(kind: MoveKind, item: Mapping[str, Any]) -> Move:
         token_hashes=frozenset(item.get("token_hashes") or ()))
 
 
-class DynamoTrades(DynamoBase):
+class DynamoTrades(CounterReads):
     # -- move records ---------------------------------------------------------------------
     def move(self, kind: MoveKind, move_id: str) -> Move | None:
         """The move record `move_id`; None when there is none (an account's mirror entry is not one)."""
@@ -195,7 +196,34 @@ class DynamoTrades(DynamoBase):
                             "#st = :applying AND applied = :old", names={"#st": "status"},
                             values={":old": applied_before, ":new": applied_before + len(changes),
                                     ":applying": APPLYING}))
-        self.transact(items)
+        self.transact(items + self.tally(self._moved(move, changes)))
+
+    def _moved(self, move: Move, changes: Sequence[DrecChange]) -> Tally:
+        """The counters' side of applying `changes`: each D-REC leaves its holder's active holdings for
+        its new holder and status. A locked D-REC is active and held by the move's account (the lock's
+        condition), and country, device type and vintage never change, so reading those first is exact."""
+        found = {i["serial"]: i for i in self._characteristics([c.serial for c in changes])}
+        shard = stats_shard(move.id)
+        counts = Tally()
+        for change in changes:
+            drec = found.get(change.serial, {})
+            counts.hold(move.account_id, drec, ACTIVE, -1)
+            counts.hold(change.owner_account_id, drec, change.status.value, 1)
+            if change.status.value != ACTIVE:
+                counts.add(shard, "drecs_active", -1).add(shard, f"drecs_{change.status.value}")
+        return counts
+
+    def _characteristics(self, serials: Sequence[str]) -> list[dict[str, Any]]:
+        table = self.name("drecs")
+        names = {"#s": "serial", "#c": "country", "#t": "device_type", "#v": "vintage"}
+        pending: dict[str, Any] = {table: {"Keys": [to_item({"serial": s}) for s in dict.fromkeys(serials)],
+                                           "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}}
+        found: list[dict[str, Any]] = []
+        while pending:
+            response = self.client.batch_get_item(RequestItems=pending)
+            found += [from_item(i) for i in response["Responses"].get(table, [])]
+            pending = response.get("UnprocessedKeys") or {}
+        return found
 
     def finish(self, move: Move, completed_at: str, mirror_for: str | None, event: NewEvent) -> Event:
         """Mark the record completed and append its event, once every D-REC is applied; `mirror_for`
@@ -207,7 +235,8 @@ class DynamoTrades(DynamoBase):
                               ":applying": APPLYING})
         mirror = [put(self.name(logical), {"id": f"{move.id}:{mirror_for}", "account_id": mirror_for,
                                            "mirror_of": move.id})] if mirror_for else []
-        (stored,) = self.commit([mark, *mirror], [event])
+        counts = Tally().add(stats_shard(move.id), logical)
+        (stored,) = self.commit([mark, *mirror], [event], counts=self.tally(counts))
         return stored
 
     def add_token_hash(self, redemption_id: str, token_hash: str) -> None:

@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chalice import Blueprint, Response
 
 from .. import bootstrap
+from ..domain.anchoring import Batch, BatchStatus
 from ..domain.certificates import DrecStatus
 from ..domain.errors import BadInput, DomainError
+from ..domain.ledger.events import Event
+from ..domain.readings import ReceivedReading
 from ..services import certificates, intake, provenance, redemptions
+from ..services.anchoring import Proofs
+from ..services.ports.ledger import Batches, Events
+from ..services.ports.readings import ReadingStore
 from ..verify import Verifier
 from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
 from .ledger import event_proof, events_page
 from .openapi import PAGED, Param, one_of, route
-from .request import incoming, paging
+from .request import PAGING, incoming, paging
 
 log = logging.getLogger("drec.api")
 
@@ -32,13 +39,13 @@ drecs = Blueprint(__name__)
 MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$"}  # `certificates.VINTAGE`
 
 
-def drec_detail(c: bootstrap.Container, serial: str) -> dict[str, Any]:
+def drec_detail(c: Any, serial: str) -> dict[str, Any]:
     item = certificates.get_drec(c.drecs, serial)
     events = provenance.list_events(c.events, c.batches, 100, None, subject_id=serial).items
     return certificates.detail(item, events)
 
 
-@route(drecs, "get", "/drecs", "D-RECs by owner, status and characteristics",
+@route(drecs, "get", "/drecs", "D-RECs by owner, status and characteristics; " + PAGING,
        query=PAGED + ("owner_account_id", one_of("status", [s.value for s in DrecStatus]), "country",
                       "device_type", "offtaker_type", "device_id",
                       Param("vintage_from", MONTH, "First generation month, 2026-01", example="2026-01"),
@@ -60,11 +67,11 @@ def verify_drec(serial: str) -> Response:
     certificates.get_drec(c.drecs, serial)
     if c.chain is None:
         raise BadInput("no chain is configured to verify against", field="serial")
-    verifier = Verifier(c.settings.public_url, "", get=in_process_get(c), chain=c.chain)
+    verifier = Verifier(c.settings.public_url, "", get=InProcessReads(c), chain=c.chain)
     return json_response(verifier.verify(serial).to_dict())
 
 
-def _answer(c: bootstrap.Container, path: str, query: dict[str, str]) -> Any:
+def _answer(c: Any, path: str, query: dict[str, str]) -> Any:
     match [unquote(part) for part in path.strip("/").split("/")]:
         case ["drecs", serial]:
             return drec_detail(c, serial)
@@ -83,21 +90,164 @@ def _answer(c: bootstrap.Container, path: str, query: dict[str, str]) -> Any:
     raise LookupError(f"GET {path} is not one of the reads a verification makes")
 
 
-def in_process_get(c: bootstrap.Container) -> Callable[[str], Any]:
-    """The verifier's `get`: path → the JSON the route answers; a non-200 answer is a LookupError, as over HTTP."""
+class KnownEvents:
+    """The event store, remembering every event it has read: events never change once appended."""
 
-    def get(target: str) -> Any:
+    def __init__(self, events: Events) -> None:
+        self.store = events
+        self.by_seq: dict[int, Event] = {}
+        # (subject, limit, cursor) -> (seqs, next cursor) of pages `prefetch` read
+        self.pages: dict[tuple[str, int, str | None], tuple[list[int], str | None]] = {}
+
+    def _keep(self, events: list[Event]) -> list[Event]:
+        self.by_seq.update((e.seq, e) for e in events)
+        return events
+
+    def current_seq(self) -> int:
+        return self.store.current_seq()
+
+    def event(self, seq: int) -> Event | None:
+        if seq not in self.by_seq:
+            found = self.store.event(seq)
+            if found is None:
+                return None
+            self.by_seq[seq] = found
+        return self.by_seq[seq]
+
+    def events_by_seq(self, seqs: list[int]) -> list[Event]:
+        missing = [s for s in seqs if s not in self.by_seq]
+        self._keep(self.store.events_by_seq(missing) if missing else [])
+        return [self.by_seq[s] for s in seqs if s in self.by_seq]
+
+    def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
+                    event_type: str | None = None) -> tuple[list[Event], str | None]:
+        """As the store lists them; a subject's first page from what `prefetch` read, when it did."""
+        if subject_id and (subject_id, limit, cursor) in self.pages:
+            seqs, next_cursor = self.pages[(subject_id, limit, cursor)]
+            events = [e for e in self.events_by_seq(seqs) if event_type is None or e.type == event_type]
+            return events, next_cursor
+        events, next_cursor = self.store.list_events(limit, cursor, subject_id, event_type)
+        return self._keep(events), next_cursor
+
+    def prefetch(self, subjects: list[str], limit: int, pool: ThreadPoolExecutor) -> None:
+        """The first page of each subject's events: their links side by side, then all the events in batches."""
+        subject_seqs = getattr(self.store, "subject_seqs", None)
+        wanted = [s for s in dict.fromkeys(subjects) if (s, limit, None) not in self.pages]
+        if subject_seqs is None or not wanted:
+            return
+        for subject, page in zip(wanted, pool.map(lambda s: subject_seqs(s, limit, None), wanted)):
+            self.pages[(subject, limit, None)] = page
+        self.events_by_seq([seq for s in wanted for seq in self.pages[(s, limit, None)][0]])
+
+
+class KnownBatches:
+    """The batch store, remembering anchored batches: an anchored batch never changes."""
+
+    def __init__(self, batches: Batches) -> None:
+        self.store = batches
+        self.anchored: list[Batch] = []
+
+    def covering(self, seq: int) -> Batch | None:
+        for known in self.anchored:
+            if known.covers(seq):
+                return known
+        found = self.store.covering(seq)
+        if found is not None and found.status is BatchStatus.ANCHORED:
+            self.anchored.append(found)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class KnownReadings:
+    """The reading store, with the readings a verification names read in one batch ahead of use."""
+
+    def __init__(self, readings: ReadingStore) -> None:
+        self.store = readings
+        self.known: dict[str, ReceivedReading] = {}
+
+    def prefetch(self, reading_ids: list[str]) -> None:
+        self.known.update(self.store.readings([r for r in reading_ids if r not in self.known]))
+
+    def readings(self, reading_ids: Sequence[str]) -> dict[str, ReceivedReading]:
+        missing = [r for r in reading_ids if r not in self.known]
+        found = {r: self.known[r] for r in reading_ids if r in self.known}
+        return {**found, **(self.store.readings(missing) if missing else {})}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class InProcessReads:
+    """The verifier's `get`: path → the JSON the route answers; a non-200 answer is a LookupError, as over HTTP.
+
+    One is made per verification. It answers from the services the routes call, never over HTTP,
+    remembers each answer (a verification reads many paths more than once: the D-REC's issuance
+    for every reading's conservation check), each event and each anchored batch, and `many` fetches
+    a D-REC's per-reading paths together on a few threads, so the wall time is a few round trips
+    per batch of contributions rather than one per read.
+    """
+
+    WORKERS = 8
+
+    def __init__(self, c: bootstrap.Container) -> None:
+        self.drecs, self.trades = c.drecs, c.trades
+        self.readings = KnownReadings(c.readings)
+        self.chain, self.settings = c.chain, c.settings
+        self.events = KnownEvents(c.events)
+        self.batches = KnownBatches(c.batches)
+        self.proofs = Proofs(self.events, self.batches, c.ledger_bucket)  # type: ignore[arg-type]
+        self.answers: dict[str, str] = {}
+        self.failures: dict[str, LookupError] = {}
+
+    def __call__(self, target: str) -> Any:
+        if target not in self.answers and target not in self.failures:
+            self._fetch(target)
+        if target in self.failures:
+            raise self.failures[target]
+        return json.loads(self.answers[target])
+
+    def many(self, targets: list[str]) -> None:
+        """Answer `targets` ahead of use: the reads they share in batches, the rest side by side."""
+        missing = [t for t in dict.fromkeys(targets) if t not in self.answers and t not in self.failures]
+        if not missing:
+            return
+        subjects: dict[int, list[str]] = {}
+        reading_ids = []
+        for target in missing:
+            url = urlsplit(target)
+            query = dict(parse_qsl(url.query))
+            parts = [unquote(p) for p in url.path.strip("/").split("/")]
+            if parts == ["events"] and query.get("subject_id") and "cursor" not in query:
+                subjects.setdefault(int(query.get("limit", "50")), []).append(query["subject_id"])
+            elif len(parts) == 2 and parts[0] == "readings":
+                reading_ids.append(parts[1])
+        with ThreadPoolExecutor(self.WORKERS) as pool:
+            for limit, subject_ids in subjects.items():
+                if 1 <= limit <= 1000:
+                    self.events.prefetch(subject_ids, limit, pool)
+            self.readings.prefetch(reading_ids)
+            list(pool.map(self._fetch, missing))
+
+    def _fetch(self, target: str) -> None:
         url = urlsplit(target)
         try:
-            body = _answer(c, url.path, dict(parse_qsl(url.query)))
+            body = _answer(self, url.path, dict(parse_qsl(url.query)))
         except DomainError as error:
-            raise LookupError(f"GET {target} answered {status_of(error)}: "
-                              f"{json_text({'error': error.to_dict()})[:300]}") from error
-        except LookupError:
-            raise
-        except Exception as exc:
+            self.failures[target] = LookupError(f"GET {target} answered {status_of(error)}: "
+                                                f"{json_text({'error': error.to_dict()})[:300]}")
+            return
+        except LookupError as error:
+            self.failures[target] = error
+            return
+        except Exception:
             log.exception("unhandled error reading %s in process", target)
-            raise LookupError(f"GET {target} answered 500: {json_text(INTERNAL)}") from exc
-        return json.loads(json_text(body))
+            self.failures[target] = LookupError(f"GET {target} answered 500: {json_text(INTERNAL)}")
+            return
+        self.answers[target] = json_text(body)
 
-    return get
+
+def in_process_get(c: bootstrap.Container) -> Callable[[str], Any]:
+    """The verifier's `get` for one verification (see `InProcessReads`)."""
+    return InProcessReads(c)

@@ -41,6 +41,24 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 INTERNAL = {"error": {"code": "internal", "message": "internal error; it was logged", "field": None}}
+UNAVAILABLE = {"error": {"code": "unavailable", "field": None,
+                         "message": "the store or the chain did not answer in time; send the same request "
+                                    "again (transfers and redemptions with the same Idempotency-Key)"}}
+RETRY_AFTER_S = 2
+# DynamoDB's answers that mean "not now" once the SDK's own retries are spent.
+BUSY_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                        "InternalServerError", "ServiceUnavailable", "TransactionInProgressException"})
+
+
+def unavailable(error: Exception) -> bool:
+    """A dependency that is down or busy (a restarting emulator, throttling): a 503, not a 500."""
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+    from ..domain.stores import ChainError
+
+    if isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ChainError)):
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in BUSY_CODES
 
 # Accounts and devices read differently with and without a key (privacy): a shared cache must not
 # hand the owner's answer to the public.
@@ -75,7 +93,11 @@ def api(handler: Callable[P, Response]) -> Callable[P, Response]:
             return handler(*args, **kwargs)
         except DomainError as error:
             return error_response(error)
-        except Exception:
+        except Exception as error:
+            if unavailable(error):
+                log.warning("dependency unavailable in %s: %s", handler.__name__, error)
+                return Response(body=json_text(UNAVAILABLE), status_code=503,
+                                headers={**HEADERS, "Retry-After": str(RETRY_AFTER_S)})
             log.exception("unhandled error in %s", handler.__name__)
             return json_response(INTERNAL, 500)
 

@@ -6,6 +6,7 @@ them through the app's `event_sources` and `handler_map`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from chalice import Blueprint, Rate
@@ -45,7 +46,7 @@ def issue_drecs(event: Any) -> None:
 @handlers.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event: Any) -> None:
     c = bootstrap.container()
-    maintenance.requeue_waiting(c.readings, c.queue)
+    maintenance.requeue_waiting(c.readings, c.queue, timedelta(seconds=c.settings.stale_after_s))
     maintenance.finish_stale_moves(c.trades)
     maintenance.finish_links(c.drecs)
 

@@ -12,26 +12,26 @@ from ..services import provenance
 from . import schemas
 from .errors import json_response, page_body
 from .openapi import PAGED, one_of, route
-from .request import incoming, paging
+from .request import PAGING, incoming, paging
 
 ledger = Blueprint(__name__)
 
 
-def events_page(c: bootstrap.Container, query: dict[str, str]) -> dict[str, Any]:
+def events_page(c: Any, query: dict[str, str]) -> dict[str, Any]:
     """A page of events, filtered by subject and type (the route's answer, and the verifier's)."""
     page = provenance.list_events(c.events, c.batches, *paging(query), subject_id=query.get("subject_id"),
                                   event_type=query.get("type"))
     return page_body(page)
 
 
-def event_proof(c: bootstrap.Container, event_id: str) -> dict[str, Any]:
+def event_proof(c: Any, event_id: str) -> dict[str, Any]:
     """The Merkle proof of an anchored event against the ledger contract (the route's answer, and the verifier's)."""
     chain = provenance.ledger_info(c.chain, c.settings)
     return c.proofs.proof(event_id, chain["chain_id"], chain["contract_address"])
 
 
-@route(ledger, "get", "/events", "List events", query=PAGED + ("subject_id", one_of("type", EVENT_TYPES)),
-       items=schemas.EventOut)
+@route(ledger, "get", "/events", "List events; " + PAGING,
+       query=PAGED + ("subject_id", one_of("type", EVENT_TYPES)), items=schemas.EventOut)
 def get_events() -> Response:
     return json_response(events_page(bootstrap.container(), incoming(ledger).query))
 

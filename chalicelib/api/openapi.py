@@ -150,7 +150,8 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 ERROR_STATUSES = {400: "malformed: the field named does not match this document",
                   401: "no key, or a key nobody holds", 403: "the key may not do this", 404: "no such resource",
                   409: "conflict: already done, wrong state, overlap", 413: "body over 10 MB",
-                  415: "a media type this route does not read", 422: "a rule beyond this document is broken"}
+                  415: "a media type this route does not read", 422: "a rule beyond this document is broken",
+                  503: "the store or the chain did not answer in time: send the same request again (Retry-After)"}
 
 
 def _parameter(param: str | Param) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "next_cursor": {"type": ["string", "null"]}}}
     else:
         body_schema = {"type": "object"}
-    codes = {400, 404}
+    codes = {400, 404, 503}
     if op.method in ("post", "put", "patch"):
         codes |= {413, 415}
     if op.write:

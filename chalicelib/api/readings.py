@@ -13,7 +13,7 @@ from . import schemas
 from .errors import json_response
 from .openapi import PAGED, Param, one_of, route
 from .reading_input import parse_reading
-from .request import incoming
+from .request import PAGING, incoming
 
 readings = Blueprint(__name__)
 
@@ -74,7 +74,8 @@ def post_upload_url() -> Response:
                                                  rq.query.get("name"), c.settings.upload_url_ttl_s), 201)
 
 
-@route(readings, "get", "/readings", "Readings by status (default flagged)", query=PAGED + (STATUS,),
+@route(readings, "get", "/readings", "Readings by status (default flagged); " + PAGING,
+       query=PAGED + (STATUS,),
        items=schemas.ReadingOut)
 def get_readings() -> Response:
     rq = incoming(readings)
@@ -97,7 +98,8 @@ def post_review(reading_id: str) -> Response:
                                                body.decision, body.note))
 
 
-@route(readings, "get", "/devices/{device_id}/readings", "A device's readings", query=PAGED + (STATUS,),
+@route(readings, "get", "/devices/{device_id}/readings", "A device's readings; " + PAGING,
+       query=PAGED + (STATUS,),
        items=schemas.ReadingOut)
 def get_device_readings(device_id: str) -> Response:
     rq = incoming(readings)

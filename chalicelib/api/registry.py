@@ -15,7 +15,7 @@ from ..services import stats
 from . import schemas
 from .errors import api, json_response, page_body
 from .openapi import PAGED, openapi_document, route
-from .request import incoming
+from .request import PAGING, incoming
 
 registry = Blueprint(__name__)
 
@@ -82,7 +82,7 @@ def post_account() -> Response:
     return _registration(registering.register_account, schemas.AccountIn, RegisterAccount)
 
 
-@route(registry, "get", "/accounts", "List accounts (contact only for the account's side)",
+@route(registry, "get", "/accounts", "List accounts (contact only for the account's side); " + PAGING,
        query=PAGED + ("kind", "country"), key_optional=True, items=schemas.AccountOut)
 def get_accounts() -> Response:
     return _listed(registering.list_accounts, "kind", "country")
@@ -104,7 +104,7 @@ def post_device() -> Response:
     return _registration(registering.register_device, schemas.DeviceIn, RegisterDevice, site_lookup=True)
 
 
-@route(registry, "get", "/devices", "List devices (exact locations only for the owner's side)",
+@route(registry, "get", "/devices", "List devices (exact locations only for the owner's side); " + PAGING,
        query=PAGED + ("owner_account_id", "country", "device_type"), key_optional=True, items=schemas.DeviceOut)
 def get_devices() -> Response:
     return _listed(registering.list_devices, "owner_account_id", "country", "device_type")

@@ -23,6 +23,10 @@ MAX_QUERY_VALUE = 4096  # a signed cursor is far shorter
 
 T = TypeVar("T", bound=BaseModel)
 
+# What every list answers about its pages (said in each list route's summary).
+PAGING = ("each request reads at most max(limit, 1000) stored items, so a page may hold fewer than `limit` "
+          "items, or none, and still give `next_cursor`: page on until next_cursor is null")
+
 
 def paging(params: dict[str, str] | None) -> tuple[int, str | None]:
     """(limit, cursor) of a list request."""

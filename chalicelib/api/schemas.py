@@ -412,7 +412,10 @@ class MonthCount(BaseModel):
 class StatsOut(BaseModel):
     devices: int
     accounts: int
+    readings: int
     accepted_wh: int
     drecs_active: int
     drecs_redeemed: int
+    transfers: int
+    redemptions: int
     issuance_by_month: list[MonthCount]

@@ -12,12 +12,23 @@ from typing import Any
 # Items one atomic write may touch (DynamoDB's TransactWriteItems limit); services size
 # their steps by it so that every step stays one atomic write.
 MAX_ATOMIC_ITEMS = 100
+# Raw items one list request reads at most (max(limit, READ_BUDGET) when the page is larger): a
+# filter that matches little stops there with a short or empty page and a `next_cursor` that
+# resumes exactly after the last item read, so no request's work grows with the table.
+READ_BUDGET = 1000
 
 
 @dataclass(frozen=True)
 class Page:
+    """Up to `limit` matches; `next_cursor` whenever reading stopped before the end (even with few or no items)."""
+
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+def read_budget(limit: int) -> int:
+    """Raw items a list request with page size `limit` may read."""
+    return max(limit, READ_BUDGET)
 
 
 class TransactionRefused(Exception):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..domain.certificates import Drec, DrecSelection, DrecStatus
+from ..domain.counts import groups_of
 from ..domain.errors import BadInput, Conflict, NotFound, RuleBroken
 from .access import KeyLookup, account_or_404
 from .ports.trading import Trades
@@ -17,16 +18,13 @@ MAX_DRECS_PER_REQUEST = 5000
 
 
 def holdings(registry: KeyLookup, store: Trades, account_id: str) -> dict[str, Any]:
-    """Counts of the account's D-RECs (1 kWh each) by status, country, device type and vintage."""
+    """Counts of the account's D-RECs (1 kWh each) by status, country, device type and vintage: one counter
+    item, however many D-RECs the account holds."""
     account_or_404(registry, account_id)
-    groups: Counter[tuple[str, str, str, str]] = Counter()
-    for drec in store.holdings(account_id):
-        groups[(drec.status.value, drec.country, drec.device_type, drec.vintage)] += 1
-    totals: Counter[str] = Counter()
-    for (status, *_), count in groups.items():
-        totals[status] += count
-    return {"account_id": account_id, "active": totals[DrecStatus.ACTIVE.value],
-            "redeemed": totals[DrecStatus.REDEEMED.value],
+    counts = store.holding_counts(account_id)
+    groups = groups_of(counts)
+    return {"account_id": account_id, "active": counts.get(DrecStatus.ACTIVE.value, 0),
+            "redeemed": counts.get(DrecStatus.REDEEMED.value, 0),
             "groups": [{"status": s, "country": c, "device_type": t, "vintage": v, "count": n}
                        for (s, c, t, v), n in sorted(groups.items())]}
 

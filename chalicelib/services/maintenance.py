@@ -13,10 +13,11 @@ from .ports.trading import Trades
 from .redemptions import redemption_run
 from .transfers import transfer_run
 
-# A reading still waiting this long after it was received, while its queue is empty, lost
-# its message (a crash between storing and sending, a stop of the local stack): it is sent
-# again. A queue with a backlog is left alone: its readings are on their way, and sending
-# them twice would only grow the backlog (the handlers are idempotent either way).
+# A reading still waiting this long after it was received (default; DREC_STALE_AFTER_S),
+# while its queue is empty, lost its message (a crash between storing and sending, an
+# emulator killed with messages in its queues): it is sent again. A queue with a backlog is
+# left alone: its readings are on their way, and sending them twice would only grow the
+# backlog (the handlers are idempotent either way).
 STALE_AFTER = timedelta(minutes=2)
 
 
@@ -35,9 +36,10 @@ def finish_links(drecs: Drecs) -> int:
     return len(pending)
 
 
-def requeue_waiting(readings: Any, queue: Callable[[str], Any]) -> dict[str, int]:
+def requeue_waiting(readings: Any, queue: Callable[[str], Any],
+                    stale_after: timedelta | None = None) -> dict[str, int]:
     """Readings waiting for a stage whose message was lost are sent again; `queue(name)` gives a queue."""
-    before = iso(now_utc() - STALE_AFTER)
+    before = iso(now_utc() - (STALE_AFTER if stale_after is None else stale_after))
     counts = {}
     for stage, name in (("queued", "readings"), ("pooling", "accepted")):
         if queue(name).in_queue():

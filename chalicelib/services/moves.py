@@ -46,7 +46,7 @@ def new_move_id(prefix: str) -> str:
 
 def related(fixed: Sequence[str], extra: Sequence[str], items: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Related ids for an event committed with `items` other items: all when they fit, else `fixed` only."""
-    room = MAX_ATOMIC_ITEMS - items - 3  # the seq counter, the event, its own link
+    room = MAX_ATOMIC_ITEMS - items - 4  # the seq counter, the event, its own link, the stats counter
     everything = tuple(dict.fromkeys([*fixed, *extra]))
     if len(everything) <= room:
         return everything, ()

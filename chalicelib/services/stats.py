@@ -1,34 +1,29 @@
-"""Registry totals for the dashboard.
+"""Registry totals for the dashboard, from counters only (no scan, no count query).
 
-Pools already carry accepted Wh and issued counts per owner, characteristics and
-month, so totals and issuance over time come from the pools (a few items per owner),
-not from the readings. Counts of devices, accounts and D-RECs by status are COUNT
-queries on their indexes: fine for a local or mid-size registry; at millions of
-devices they belong in counters kept by the registration transactions.
+The stores keep the counters in the same transactions as the writes they count
+(`adapters/counters.py`), so the totals are as exact as the records and reading them
+costs a few items however large the registry grows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from ..domain.certificates import DrecStatus
-from ..domain.issuance.keys import PoolKey
+from ..domain.counts import issued_by_month
 from .ports.certificates import Drecs
 
 
 def registry_stats(store: Drecs) -> dict[str, Any]:
-    accepted_wh = 0
-    by_month: dict[str, int] = defaultdict(int)
-    for pool_id, pool_accepted_wh, issued_count in store.pool_totals():
-        accepted_wh += pool_accepted_wh
-        label = PoolKey.from_pool_id(pool_id).period_label
-        by_month[f"{label[:4]}-{label[4:6]}"] += issued_count
+    totals = store.totals()
+    by_month = issued_by_month(totals)
     return {
-        "devices": store.count_registered("device"),
-        "accounts": store.count_registered("account"),
-        "accepted_wh": accepted_wh,
-        "drecs_active": store.count_drecs(DrecStatus.ACTIVE),
-        "drecs_redeemed": store.count_drecs(DrecStatus.REDEEMED),
-        "issuance_by_month": [{"month": m, "count": n} for m, n in sorted(by_month.items())],
+        "devices": totals.get("devices", 0),
+        "accounts": totals.get("accounts", 0),
+        "readings": totals.get("readings", 0),
+        "accepted_wh": totals.get("accepted_wh", 0),
+        "drecs_active": totals.get("drecs_active", 0),
+        "drecs_redeemed": totals.get("drecs_redeemed", 0),
+        "transfers": totals.get("transfers", 0),
+        "redemptions": totals.get("redemptions", 0),
+        "issuance_by_month": [{"month": month, "count": count} for month, count in by_month],
     }

@@ -1,17 +1,23 @@
 """`make up` checks the restored store before serving: it repairs the event counter, or refuses to start.
 
-Its own stack: its saved data is edited here to stand for a snapshot that is not one cut.
+Its own stack: its saved data is edited here to stand for data that is not one cut (a store
+restored from elsewhere, a data folder older than the chain).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from chalicelib.adapters.chain import ChainLedger
+from infra.resources import physical
+from infra.stack import PREFIX
 
-from .conftest import RunningStack, wait_for
+from .conftest import REPO, RunningStack, wait_for
 from .test_registry_stack import device_body
 
 
@@ -24,14 +30,21 @@ def _registered(stack: RunningStack, external_id: str) -> tuple[str, str, str]:
     return source["api_key"], account["account_id"], device.json()["device_id"]
 
 
+def _snapshot(stack: RunningStack, table: str) -> Path:
+    """The stopped stack's data as one snapshot (its journal folded in), and the table's file in it."""
+    store = stack.data_dir / "store"
+    subprocess.run([sys.executable, "-m", "infra.emulator", "--port", "0", "--data", str(store), "--prefix", PREFIX,
+                    "--compact-only"], cwd=REPO, check=True, capture_output=True)
+    generation = (store / "CURRENT").read_text().strip()
+    return store / f"gen-{generation}" / "tables" / f"{physical(PREFIX, table)}.jsonl"
+
+
 def _saved(stack: RunningStack, table: str) -> list[dict[str, object]]:
-    path = stack.data_dir / "snapshot" / "tables" / f"{table}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [json.loads(line) for line in _snapshot(stack, table).read_text().splitlines() if line]
 
 
 def _save(stack: RunningStack, table: str, items: list[dict[str, object]]) -> None:
-    path = stack.data_dir / "snapshot" / "tables" / f"{table}.jsonl"
-    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    _snapshot(stack, table).write_text("".join(json.dumps(i) + "\n" for i in items))
 
 
 def test_a_saved_counter_behind_the_events_is_raised_at_start_and_writes_work(own_stack: RunningStack) -> None:

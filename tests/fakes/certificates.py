@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from chalicelib.domain.counts import issued_in
 from chalicelib.domain.ledger.events import Event
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
+from tests.fakes.paging import budgeted
 
 FAILED_CONDITION = "ConditionalCheckFailed"
 
@@ -94,22 +97,30 @@ class FakeDrecs:
         if not wanted and not filters.get("device_id"):
             wanted["status"] = DrecStatus.ACTIVE.value
         serials = self.links.get(filters["device_id"], []) if filters.get("device_id") else list(self.drecs)
-        found = [d for s in sorted(serials) if (d := self.drecs.get(s)) is not None and s > (cursor or "")
-                 and all(d.get(k) == v for k, v in wanted.items())
-                 and (vintage[0] is None or d["vintage"] >= vintage[0])
-                 and (vintage[1] is None or d["vintage"] <= vintage[1])]
-        page = [copy.deepcopy(d) for d in found[:limit]]
-        return Page(page, page[-1]["serial"] if len(found) > limit else None)
+        ordered = [s for s in sorted(serials) if s > (cursor or "") and s in self.drecs]
+
+        def matches(serial: str) -> bool:
+            d = self.drecs[serial]
+            return (all(d.get(k) == v for k, v in wanted.items())
+                    and (vintage[0] is None or d["vintage"] >= vintage[0])
+                    and (vintage[1] is None or d["vintage"] <= vintage[1]))
+
+        found, position = budgeted(ordered, matches, limit)
+        page = [copy.deepcopy(self.drecs[s]) for s in found]
+        return Page(page, None if position is None else ordered[position - 1])
 
     # -- totals
     def pool_totals(self) -> list[tuple[str, int, int]]:
         return [(pool_id, int(t["accepted_wh"]), int(t["issued_count"])) for pool_id, (_, _, t) in self.pools.items()]
 
-    def count_drecs(self, status: DrecStatus) -> int:
-        return sum(1 for d in self.drecs.values() if d["status"] == status.value)
-
-    def count_registered(self, entity: str) -> int:
-        return 0
+    def totals(self) -> dict[str, int]:
+        """The counters the adapter keeps, computed from the records (no registry or readings here)."""
+        totals: Counter[str] = Counter(accepted_wh=sum(int(t["accepted_wh"]) for _, _, t in self.pools.values()))
+        for drec in self.drecs.values():
+            totals["drecs_issued"] += 1
+            totals[f"drecs_{drec['status']}"] += 1
+            totals[issued_in(str(drec.get("vintage", "")))] += 1
+        return dict(totals)
 
 
 def _with_pooled(reading: PoolableReading, pooled_wh: int) -> PoolableReading:

@@ -25,6 +25,7 @@ from chalicelib.domain.readings import (
 )
 
 from .events import FakeEventLog
+from .paging import offset_page
 
 
 def stored(value: Any) -> Any:
@@ -64,12 +65,13 @@ class FakeReadings:
 
     def device_readings(self, device_id: str, limit: int, cursor: str | None,
                         status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]:
-        found = [r for r in self.items.values() if r.device_id == device_id and status in (None, r.status)]
-        return _page(sorted(found, key=lambda r: r.period_start), limit, cursor)
+        # The device's readings are its index partition; the status filters what is read of it.
+        own = sorted((r for r in self.items.values() if r.device_id == device_id), key=lambda r: r.period_start)
+        return offset_page(own, limit, cursor, lambda r: status in (None, r.status))
 
     def by_status(self, status: ReadingStatus, limit: int,
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
-        return _page([r for r in self.items.values() if r.status == status], limit, cursor)
+        return offset_page([r for r in self.items.values() if r.status == status], limit, cursor)
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         return [{"id": r.reading_id} for r in self.items.values()
@@ -134,8 +136,3 @@ def _transitioned(reading: ReceivedReading, t: Transition) -> ReceivedReading:
         changes["review"] = stored(t.review)
     return replace(reading, **changes)
 
-
-def _page(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    start = int(cursor or 0)
-    end = start + limit
-    return items[start:end], (str(end) if end < len(items) else None)

@@ -17,6 +17,7 @@ from chalicelib.domain.registry import Account, Device, Source
 from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeyRing, KeysChanged
 
 from .events import FakeEventLog
+from .paging import offset_page
 
 Record = Source | Account | Device
 
@@ -54,18 +55,18 @@ class FakeRegistry:
         return self.keys.get(key_hash)
 
     def list_sources(self, limit: int, cursor: str | None) -> tuple[list[Source], str | None]:
-        return _page(list(self.sources.values()), limit, cursor)
+        return offset_page(list(self.sources.values()), limit, cursor)
 
     def list_accounts(self, limit: int, cursor: str | None, kind: str | None = None,
                       country: str | None = None) -> tuple[list[Account], str | None]:
-        found = [a for a in self.accounts_by_id.values() if kind in (None, a.kind) and country in (None, a.country)]
-        return _page(found, limit, cursor)
+        return offset_page(list(self.accounts_by_id.values()), limit, cursor,
+                           lambda a: kind in (None, a.kind) and country in (None, a.country))
 
     def list_devices(self, limit: int, cursor: str | None, owner_account_id: str | None = None,
                      country: str | None = None, device_type: str | None = None) -> tuple[list[Device], str | None]:
-        found = [d for d in self.devices_by_id.values() if owner_account_id in (None, d.owner_account_id)
-                 and country in (None, d.country) and device_type in (None, d.device_type)]
-        return _page(found, limit, cursor)
+        return offset_page(list(self.devices_by_id.values()), limit, cursor,
+                           lambda d: owner_account_id in (None, d.owner_account_id)
+                           and country in (None, d.country) and device_type in (None, d.device_type))
 
     # -- writes -------------------------------------------------------------------------------
     def register(self, record: Record, event: NewEvent, key_hash: str | None = None,
@@ -164,8 +165,3 @@ class FakeUploads:
         found = self.items.get(object_key)
         return dict(found) if found else None
 
-
-def _page(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    start = int(cursor or 0)
-    end = start + limit
-    return items[start:end], (str(end) if end < len(items) else None)

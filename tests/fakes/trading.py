@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.domain.certificates import Drec, DrecSelection, DrecStatus
+from chalicelib.domain.counts import group
 from chalicelib.domain.ledger.events import Event, NewEvent
 from chalicelib.domain.moves import UNFINISHED, DrecChange, Move, MoveKind, MoveStatus
 from chalicelib.domain.stores import TransactionRefused
@@ -144,6 +146,15 @@ class FakeTrades:
 
     def holdings(self, owner: str) -> Iterator[Drec]:
         yield from [drec_from_item(i) for i in self.drecs_by_serial.values() if i["owner_account_id"] == owner]
+
+    def holding_counts(self, owner: str) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for drec in self.drecs_by_serial.values():
+            if drec["owner_account_id"] == owner:
+                counts[drec["status"]] += 1
+                counts[group(drec["status"], drec.get("country", ""), drec.get("device_type", ""),
+                             drec.get("vintage", ""))] += 1
+        return dict(counts)
 
     # -- helpers
     def _save(self, move: Move) -> None:

@@ -96,3 +96,52 @@ def test_listings_agree_on_filters_vintages_and_pages(store: Any) -> None:
     assert listed(owner_account_id="acc-a", vintage_from="2026-11")[0] == [3]
     first, cursor = listed(limit=1, owner_account_id="acc-a")
     assert first == [1] and cursor is not None and listed(limit=1, cursor=cursor, owner_account_id="acc-a")[0] == [3]
+
+
+class CountingClient:
+    """The store's DynamoDB client, adding up the raw items each query reads."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.read = client, 0
+
+    def query(self, **request: Any) -> Any:
+        response = self.client.query(**request)
+        self.read += int(response["ScannedCount"])
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_filter_that_matches_little_reads_a_bounded_page_and_pages_on_to_every_match_once(store: Any) -> None:
+    # GIVEN 5,000 active D-RECs of 2026-10, and three of 2027-01 scattered among them
+    later = {17, 2500, 4990}
+    records = [{"serial": f"DREC-KE-SHS-202610-ABCD2345-{n:08d}", "owner_account_id": "acc-a", "status": "active",
+                "country": "KE", "device_type": "solar_home_system", "offtaker_type": "household",
+                "vintage": "2027-01" if n in later else "2026-10", "period_start": "2026-10-14T05:00:00Z",
+                "device_ids": ["dev-1"], "contributions": []} for n in range(5000)]
+    if isinstance(store, FakeDrecs):
+        store.drecs.update({r["serial"]: r for r in records})
+    else:
+        store.batch_put("drecs", records)
+        store.client = CountingClient(store.client)
+    filters = {"owner_account_id": None, "status": "active", "country": None, "device_type": None,
+               "offtaker_type": None, "device_id": None}
+
+    # WHEN a vintage no D-REC has is asked for
+    page = store.list_drecs(50, None, filters, ("9999-01", None))
+    # THEN the answer is an empty page that says where to go on, after reading at most the budget
+    assert page.items == [] and page.next_cursor is not None
+    if isinstance(getattr(store, "client", None), CountingClient):
+        assert 0 < store.client.read <= 1000
+
+    # WHEN a client pages on through the 2027-01 ones THEN it meets each match exactly once
+    seen, cursor, requests = [], None, 0
+    while True:
+        page = store.list_drecs(2, cursor, filters, ("2027-01", None))
+        seen += [int(d["serial"][-8:]) for d in page.items]
+        requests, cursor = requests + 1, page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(later)
+    assert requests <= 5000 // 1000 + 3

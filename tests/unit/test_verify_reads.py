@@ -61,3 +61,28 @@ def test_verifying_without_a_chain_is_refused(api: Api, aws: Any) -> None:
     status, body = api.get(f"/drecs/{serial}/verify")
     assert status == 400 and "no chain" in body["error"]["message"]
     assert api.get("/drecs/DREC-KE-SHS-202610-x-00000001/verify")[0] == 404
+
+
+def test_paths_fetched_ahead_are_answered_again_without_reading_the_store(api: Api, aws: Any) -> None:
+    from chalicelib.api.drecs import in_process_get
+
+    # GIVEN an issued D-REC, and the paths a verification reads per contribution
+    serial, reading_id = _issued(api, aws)
+    paths = [f"/events?subject_id={reading_id}&limit=100&type=ReadingAccepted", f"/readings/{reading_id}",
+             f"/drecs/{serial}"]
+    get = in_process_get(aws)
+    # WHEN they are fetched ahead together
+    get.many(paths)  # type: ignore[attr-defined]
+    # THEN reading them costs no call to the store, and answers what the routes answer
+    calls: list[str] = []
+    client = aws.client("dynamodb")
+    original = client._make_api_call
+    client._make_api_call = lambda operation, params: calls.append(operation) or original(operation, params)
+    try:
+        answers = [get(p) for p in paths]
+        assert calls == []
+        get(f"/events?subject_id={serial}&limit=5")  # a path not fetched ahead is read from the store
+        assert calls
+    finally:
+        client._make_api_call = original
+    assert answers == [api.get(p)[1] for p in paths]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ...domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
+from ...domain.certificates import Drec, Issuance, PoolableReading
 from ...domain.ledger.events import Event
 
 
@@ -38,9 +38,8 @@ class Drecs(Protocol):
     # -- totals
     def pool_totals(self) -> list[tuple[str, int, int]]: ...
 
-    def count_drecs(self, status: DrecStatus) -> int: ...
-
-    def count_registered(self, entity: str) -> int: ...
+    def totals(self) -> dict[str, int]:
+        """The registry's counters (`adapters/counters.py` names them), kept by the writes they count."""
 
 
 class Devices(Protocol):

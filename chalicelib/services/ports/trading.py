@@ -60,3 +60,7 @@ class Trades(Protocol):
     def active_holdings(self, owner: str, selection: DrecSelection) -> Iterator[Drec]: ...
 
     def holdings(self, owner: str) -> Iterator[Drec]: ...
+
+    def holding_counts(self, owner: str) -> dict[str, int]:
+        """The account's holdings counters: `active`, `redeemed`, and `g|status|country|device_type|vintage`
+        per group, kept by the issuing and moving transactions."""
