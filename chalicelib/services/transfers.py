@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.errors import BadInput
+from ..domain.errors import BadInput, RuleBroken
 from ..domain.issuance.serials import compress_ranges
 from ..domain.ledger import events as ev
 from ..domain.model import Principal
@@ -46,7 +46,7 @@ def transfer(registry: KeyLookup, store: Trades, principal: Principal, command: 
         account_or_404(registry, command.to_account_id, "to_account_id")
         require_acting_for(principal, sender, "transfer D-RECs")
         if command.from_account_id == command.to_account_id:
-            raise BadInput("from_account_id and to_account_id are the same account", field="to_account_id")
+            raise RuleBroken("from_account_id and to_account_id are the same account", field="to_account_id")
         drecs = select_drecs(store, command.from_account_id, command.serials, command.quantity, command.selection)
         move = start_or_join(store, Transfer(
             id=new_move_id("trf"), account_id=command.from_account_id,

@@ -174,7 +174,7 @@ def test_a_bad_transfer_is_refused_and_moves_nothing(api: Api, aws: Any, case: s
     elif case == "not_acting_for_sender":
         body["quantity"], key, expected, field = 1, m.buyer_key, 403, None
     elif case == "same_account":
-        body["to_account_id"], body["quantity"], field = m.developer, 1, "to_account_id"
+        body["to_account_id"], body["quantity"], expected, field = m.developer, 1, 422, "to_account_id"
     # WHEN the transfer is posted THEN a clear 4xx names the problem
     status, answer = _post(api, "/transfers", body, key=key)
     assert status == expected, answer
