@@ -38,7 +38,6 @@ from .recovery import StoreInconsistent, check_store
 from .supervisor import Part, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 # STACK=localstack uses a running LocalStack (Docker + auth token) instead of moto; it keeps
 # its own data (PERSISTENCE=1), so no journal is kept here.
 PROFILE = os.environ.get("STACK", "local")
@@ -192,8 +191,8 @@ class Stack:
             _say("counters recomputed from the records")
 
     def _start_api(self) -> subprocess.Popen[bytes]:
-        api = self._spawn("chalice", [str(VENV_BIN / "chalice"), "local", "--host", "127.0.0.1", "--port",
-                                      str(self.api_port), "--no-autoreload", "--stage", PROFILE])
+        api = self._spawn("chalice", [sys.executable, "-m", "infra.api_local", "local", "--host", "127.0.0.1",
+                                      "--port", str(self.api_port), "--no-autoreload", "--stage", PROFILE])
         try:
             _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
         except BaseException:
