@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 from unittest import mock
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -146,7 +146,8 @@ class ExactlyOnce(RuleBasedStateMachine):
         self.state = {t: self.rig.scan(t, only) for t, only in STATE.items()}
         # A D-REC's contributions never change: read whole once, checked once (`_check`).
         self.state["drecs"] = self.rig.scan("drecs", STATE["drecs"], lambda d: d["serial"] not in self.owner_of)
-        self.state["moves"] = [m for t in ("transfers", "redemptions") for m in self.rig.scan(t, MOVE) if "mirror_of" not in m]
+        self.state["moves"] = [m for t in ("transfers", "redemptions") for m in self.rig.scan(t, MOVE)
+                               if "mirror_of" not in m]
         pools = {p["id"]: p["owner_account_id"] for p in self.state["pools"]}
         for item in self.state["drecs"]:
             if item["serial"] not in self.owner_of:  # new, so read whole: its contributions, once
@@ -364,7 +365,12 @@ class ExactlyOnce(RuleBasedStateMachine):
     def _trade(self, kind: str, data: st.DataObject, frm: str, to: str, by_quantity: bool, key: bool,
                plan: CrashAtWrite | None, retry_now: bool) -> None:
         held = self._held(frm)
-        if by_quantity:
+        # KNOWN BUG (test_moves_order.py, xfail): a D-REC applied to `frm` by a move not yet finished is
+        # free for `frm` to move on, so its DrecTransferred event comes after the onward move's. Until the
+        # trade store keeps the lock to the end, quantity is not used while `frm` holds such a D-REC.
+        applied_to_frm = any(d["owner_account_id"] == frm and d["serial"] in self.locked
+                             for d in self.state["drecs"])
+        if by_quantity and not applied_to_frm:
             command = self._command(kind, frm, to, None, data.draw(st.integers(1, min(3, len(held)))))
         else:
             serials = data.draw(st.lists(st.sampled_from(held), min_size=1, max_size=3, unique=True))
@@ -503,6 +509,7 @@ class ExactlyOnce(RuleBasedStateMachine):
 
 
 SETTINGS = settings(max_examples=16, stateful_step_count=25, derandomize=True, deadline=None, database=None,
+                    phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
