@@ -570,6 +570,10 @@ SETTINGS = settings(max_examples=EXAMPLES, stateful_step_count=20, derandomize=T
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+# Found by this test: (1) earlier, on the in-memory fakes, an issuer race (B commits right after A read
+# the pool; add_to_pool's Conflict escaped A), fixed in services/issuance.py, replayed deterministically in
+# test_issuance_service.py; (2) here, a D-REC applied by a transfer not yet finished moved on before that
+# transfer's event: open, test_moves_order.py (xfail) and the guard in `_trade`.
 def test_exactly_once() -> None:
     run_state_machine_as_test(ExactlyOnce, settings=SETTINGS)
 
