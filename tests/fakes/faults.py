@@ -94,3 +94,36 @@ class Faults:
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
+
+
+class CrashAtWrite:
+    """One crash at the `at`-th write across several ports (before it, or after it took effect).
+
+        plan = CrashAtWrite(3, after=False)
+        store = plan.arm(trades, ("start", "lock", "apply", "finish", "record_event"))
+        ...                       # the third of those calls, whichever it is, never happens: Crash
+        plan.crashed_in           # "apply", or None when the use case made fewer writes
+
+    The writes of a use case are counted in the order it makes them, whatever port they go to, so
+    a hypothesis-drawn index puts the crash between any two writes of it.
+    """
+
+    def __init__(self, at: int, after: bool) -> None:
+        self.at = at
+        self.after = after
+        self.writes = 0
+        self.crashed_in: str | None = None
+
+    def arm(self, port: Any, writes: tuple[str, ...]) -> Faults:
+        wrapped = port if isinstance(port, Faults) else Faults(port)
+        for method in writes:
+            wrapped.hook(method, self._count(method), on_call=0, after=self.after)
+        return wrapped
+
+    def _count(self, method: str) -> Callable[[], None]:
+        def tick() -> None:
+            self.writes += 1
+            if self.writes == self.at and self.crashed_in is None:
+                self.crashed_in = method
+                raise Crash(f"crashed {'after' if self.after else 'before'} write {self.at} ({method})")
+        return tick
