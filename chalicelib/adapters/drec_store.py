@@ -8,8 +8,8 @@ from typing import Any
 
 from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ..domain.counts import issued_in
-from ..domain.ledger.events import Event
 from ..domain.errors import Conflict
+from ..domain.ledger.events import Event
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
 from .counters import CounterReads, Tally, stats_shard
 from .dynamo import from_item, put, to_item, update

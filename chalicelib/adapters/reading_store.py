@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ..domain.counts import readings_in
@@ -198,13 +199,15 @@ class DynamoReadings(DynamoBase):
                 shard = stats_shard(batch[0].device_id)
                 counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
             try:
-                self.commit(lambda stored, batch=batch: self._writes(batch, accepted_seqs(stored)),
-                            [e for group in batch for e in group.events], counts=counts.updates(self.name("counters")))
+                self.commit(partial(self._writes, batch), [e for group in batch for e in group.events],
+                            counts=counts.updates(self.name("counters")))
             except TransactionRefused:
                 refused += batch
         return refused
 
-    def _writes(self, batch: Sequence[DeviceWrites], accepted: dict[str, int]) -> list[dict[str, Any]]:
+    def _writes(self, batch: Sequence[DeviceWrites], stored: list[Event]) -> list[dict[str, Any]]:
+        """The pack's items, given its events as they will be stored."""
+        accepted = accepted_seqs(stored)
         items: list[dict[str, Any]] = []
         for group in batch:
             items += [self._state_update(group.state)] if group.state else []

@@ -18,7 +18,7 @@ from chalice import Blueprint, Response
 from .. import bootstrap
 from ..domain.anchoring import Batch, BatchStatus
 from ..domain.errors import BadInput, DomainError
-from ..domain.ledger.events import Event
+from ..domain.ledger.events import Event, seq_of
 from ..domain.readings import ReceivedReading
 from ..services import certificates, intake, provenance, redemptions
 from ..services.anchoring import Proofs
@@ -209,7 +209,9 @@ class InProcessReads:
         if not missing:
             return
         subjects: dict[int, list[str]] = {}
-        reading_ids = []
+        reading_ids: list[str] = []
+        seqs: list[int] = []
+        proofs: list[str] = []
         for target in missing:
             url = urlsplit(target)
             query = dict(parse_qsl(url.query))
@@ -218,12 +220,19 @@ class InProcessReads:
                 subjects.setdefault(int(query.get("limit", "50")), []).append(query["subject_id"])
             elif len(parts) == 2 and parts[0] == "readings":
                 reading_ids.append(parts[1])
+            elif len(parts) in (2, 3) and parts[0] == "events" and (seq := seq_of(parts[1])):
+                seqs.append(seq)
+                if parts[2:] == ["proof"]:
+                    proofs.append(target)
         with ThreadPoolExecutor(self.WORKERS) as pool:
             for limit, subject_ids in subjects.items():
                 if 1 <= limit <= 1000:
                     self.events.prefetch(subject_ids, limit, pool)
             self.readings.prefetch(reading_ids)
-            list(pool.map(self._fetch, missing))
+            self.events.events_by_seq(list(dict.fromkeys(seqs)))
+            if proofs:  # one first, alone: it reads the anchored batch and builds its tree for the others
+                self._fetch(proofs[0])
+            list(pool.map(self._fetch, [t for t in missing if t not in proofs[:1]]))
 
     def _fetch(self, target: str) -> None:
         url = urlsplit(target)
