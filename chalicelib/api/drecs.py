@@ -59,10 +59,12 @@ def get_drec(serial: str) -> Response:
 @route(drecs, "get", "/drecs/{serial}/verify", "Check a D-REC's trail against the chain")
 def verify_drec(serial: str) -> Response:
     c = bootstrap.container()
-    certificates.get_drec(c.drecs, serial)
+    reads = InProcessReads(c)
+    # The D-REC (a 404 if there is none) is read once: the verification starts from this answer.
+    reads.answers[f"/drecs/{serial}"] = json_text(drec_detail(reads, serial))
     if c.chain is None:
         raise BadInput("no chain is configured to verify against", field="serial")
-    verifier = Verifier(c.settings.public_url, "", get=InProcessReads(c), chain=c.chain)
+    verifier = Verifier(c.settings.public_url, "", get=reads, chain=c.chain)
     return json_response(verifier.verify(serial).to_dict())
 
 
@@ -116,8 +118,11 @@ class KnownEvents:
 
     def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
                     event_type: str | None = None) -> tuple[list[Event], str | None]:
-        """As the store lists them; a subject's first page from what `prefetch` read, when it did."""
-        if subject_id and (subject_id, limit, cursor) in self.pages:
+        """As the store lists them; a subject's page read once (by `prefetch` or an earlier listing)."""
+        subject_seqs = getattr(self.store, "subject_seqs", None)
+        if subject_id and subject_seqs is not None:
+            if (subject_id, limit, cursor) not in self.pages:
+                self.pages[(subject_id, limit, cursor)] = subject_seqs(subject_id, limit, cursor)
             seqs, next_cursor = self.pages[(subject_id, limit, cursor)]
             events = [e for e in self.events_by_seq(seqs) if event_type is None or e.type == event_type]
             return events, next_cursor
