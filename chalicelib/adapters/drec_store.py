@@ -8,10 +8,14 @@ from typing import Any
 
 from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ..domain.counts import issued_in
+from ..domain.errors import Conflict
 from ..domain.ledger.events import Event
-from ..domain.stores import Page
+from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
 from .counters import CounterReads, Tally, stats_shard
 from .dynamo import from_item, put, to_item, update
+
+# Rounds of linking a batch of readings that lost only races with other writes.
+LINK_ATTEMPTS = 5
 
 
 def drec_from_item(item: Mapping[str, Any]) -> Drec:
@@ -95,14 +99,41 @@ class DynamoDrecs(CounterReads):
         return put(self.name("drecs"), record, "attribute_not_exists(serial)")
 
     def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
-        """Write the (device, serial) and (reading, serial) links of issued D-RECs, then clear their
-        `linking` mark; a crash in between leaves the mark for the sweep (`pending_links`)."""
+        """Write the (device, serial) and (reading, serial) links of issued D-RECs and add each serial to
+        its readings' `drec_serials`, then clear their `linking` mark; a crash in between leaves the mark
+        for the sweep (`pending_links`), and doing it again changes nothing."""
         pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"]
                  for key in ("device_id", "reading_id")]
         self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in dict.fromkeys(pairs)])
+        spenders: dict[str, set[str]] = {}
+        for drec in drecs:
+            for c in drec["contributions"]:
+                spenders.setdefault(c["reading_id"], set()).add(drec["serial"])
+        self.add_spenders(spenders)
         for drec in drecs:
             self.client.update_item(TableName=self.name("drecs"), Key=to_item({"serial": drec["serial"]}),
                                     UpdateExpression="REMOVE linking")
+
+    def add_spenders(self, spenders: Mapping[str, set[str]]) -> None:
+        """Add serials to readings' `drec_serials` (a string set: adding one twice keeps one), up to 100
+        readings a request. Not atomic across readings and need not be: each update stands alone, and a
+        reading that is not there (never the case for one a D-REC spends) is left alone, not created."""
+        pending = [update(self.name("readings"), {"id": reading_id}, "ADD drec_serials :s", "attribute_exists(id)",
+                          values={":s": set(serials)}) for reading_id, serials in sorted(spenders.items())]
+        for _ in range(LINK_ATTEMPTS):
+            if not pending:
+                return
+            retry: list[dict[str, Any]] = []
+            for start in range(0, len(pending), MAX_ATOMIC_ITEMS):
+                chunk = pending[start:start + MAX_ATOMIC_ITEMS]
+                try:
+                    self.transact(chunk)
+                except TransactionRefused as refused:
+                    # A missing reading is dropped; the rest lost a race with another write: again.
+                    retry += [item for item, code in zip(chunk, refused.reasons) if code != "ConditionalCheckFailed"]
+            pending = retry
+        if pending:
+            raise Conflict("readings kept changing while their D-RECs were linked; the sweep links them again")
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
         return self.query_page("drecs", "by_linking", "linking", "pending", limit, None).items

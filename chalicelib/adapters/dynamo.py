@@ -289,17 +289,16 @@ class DynamoBase:
         counter = self.get("counters", name=EVENT_SEQ)
         return int(counter["value"]) if counter else 0
 
-    def commit(self, items: list[dict[str, Any]], events: Sequence[NewEvent],
-               attempts: int = 100, counts: Sequence[dict[str, Any]] = ()) -> list[Event]:
+    def commit(self, items: list[dict[str, Any]] | Callable[[list[Event]], list[dict[str, Any]]],
+               events: Sequence[NewEvent], attempts: int = 100, counts: Sequence[dict[str, Any]] = ()) -> list[Event]:
         """Write `items` and append `events` atomically; returns the events with their seq.
 
+        `items` may be a function of the events as they will be stored (with their seq), for a write
+        that records an event's seq in the same transaction; it is called again on every attempt.
         `counts` are the unconditional counter updates of the write (`adapters.counters`), in the
         same transaction. Raises TransactionRefused (with indices into `items`) when one of the
         caller's conditions fails; losing the race for sequence numbers is retried here.
         """
-        size = len(items) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events)
-        if size > MAX_ATOMIC_ITEMS:
-            raise ValueError("transaction too large: split the write")
         for _ in range(attempts):
             seq0 = self.current_seq()
             stored = [
@@ -307,7 +306,10 @@ class DynamoBase:
                       occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids)
                 for i, e in enumerate(events)
             ]
-            tx = list(items)
+            own = items(stored) if callable(items) else list(items)
+            if len(own) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events) > MAX_ATOMIC_ITEMS:
+                raise ValueError("transaction too large: split the write")
+            tx = list(own)
             if events:
                 tx.append(self._advance_seq(seq0, seq0 + len(events)))
                 tx += [self._put_event(e) for e in stored]
@@ -318,9 +320,9 @@ class DynamoBase:
                 self.transact(tx)
                 return stored
             except TransactionRefused as refused:
-                own = refused.reasons[: len(items)]
-                if any(own):
-                    raise TransactionRefused(own) from refused
+                mine = refused.reasons[: len(own)]
+                if any(mine):
+                    raise TransactionRefused(mine) from refused
                 # Someone else took these sequence numbers first: read the counter again.
                 continue
         raise Conflict("the event sequence is busy; retry the request")

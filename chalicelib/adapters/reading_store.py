@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ..domain.counts import readings_in
 from ..domain.errors import Conflict
+from ..domain.ledger.events import READING_ACCEPTED, Event
 from ..domain.readings import (
     DeviceState,
     DeviceWrites,
@@ -42,11 +44,14 @@ def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
         rule=item.get("rule"), reason=item.get("reason"),
         numbers={k: item[k] for k in NUMBERS if k in item}, review=item.get("review"),
         pooled_wh=int(item.get("pooled_wh", 0)),
+        accepted_event_seq=None if item.get("accepted_event_seq") is None else int(item["accepted_event_seq"]),
+        drec_serials=frozenset(item.get("drec_serials") or ()),
     )
 
 
 def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
-    """The stored item (None values are not stored)."""
+    """The stored item (None values are not stored). `accepted_event_seq` and `drec_serials` are written
+    by the verdict and by the linking of D-RECs, never with the received reading."""
     return {
         "id": reading.reading_id, "device_id": reading.device_id, "owner_account_id": reading.owner_account_id,
         "period_start": reading.period_start, "period_end": reading.period_end, "energy_wh": reading.energy_wh,
@@ -64,6 +69,11 @@ def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
 def state_from_item(item: dict[str, Any]) -> DeviceState:
     return DeviceState(item["device_id"], int(item.get("version", 0)),
                        tuple((int(r[0]), int(r[1])) for r in item.get("ranges", [])), item.get("history") or {})
+
+
+def accepted_seqs(events: Sequence[Event]) -> dict[str, int]:
+    """reading id -> seq of its `ReadingAccepted` event, among `events` (stored, with their seq)."""
+    return {e.subject_id: e.seq for e in events if e.type == READING_ACCEPTED}
 
 
 def transaction_size(group: DeviceWrites) -> int:
@@ -180,24 +190,29 @@ class DynamoReadings(DynamoBase):
 
         A pack is written whole or not at all; returns the groups of refused packs (a condition failed:
         another writer changed a state or a reading since it was read), for the caller to read again.
+        An accepted reading records the seq of its `ReadingAccepted` event in the same transaction.
         """
         refused: list[DeviceWrites] = []
         for batch in pack(groups):
-            items = [item for group in batch for item in self._writes(group)]
             counts = Tally()
             for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
                 shard = stats_shard(batch[0].device_id)
                 counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
             try:
-                self.commit(items, [e for group in batch for e in group.events],
+                self.commit(partial(self._writes, batch), [e for group in batch for e in group.events],
                             counts=counts.updates(self.name("counters")))
             except TransactionRefused:
                 refused += batch
         return refused
 
-    def _writes(self, group: DeviceWrites) -> list[dict[str, Any]]:
-        items = [self._state_update(group.state)] if group.state else []
-        return items + [self._transition(t) for t in group.transitions]
+    def _writes(self, batch: Sequence[DeviceWrites], stored: list[Event]) -> list[dict[str, Any]]:
+        """The pack's items, given its events as they will be stored."""
+        accepted = accepted_seqs(stored)
+        items: list[dict[str, Any]] = []
+        for group in batch:
+            items += [self._state_update(group.state)] if group.state else []
+            items += [self._transition(t, accepted.get(t.reading_id)) for t in group.transitions]
+        return items
 
     def _state_update(self, change: StateChange) -> dict[str, Any]:
         """Write a device's ranges and history only if nobody changed them since they were read."""
@@ -210,12 +225,13 @@ class DynamoReadings(DynamoBase):
         return update(self.name("device_state"), {"device_id": change.device_id},
                       "SET version = :new, ranges = :ranges, history = :history", condition, values=values)
 
-    def _transition(self, t: Transition) -> dict[str, Any]:
+    def _transition(self, t: Transition, accepted_event_seq: int | None = None) -> dict[str, Any]:
         """A verdict, written only if the reading is still in `from_status` and (given `judged_energy_wh`)
-        still holds the energy that was judged."""
+        still holds the energy that was judged; with the seq of its `ReadingAccepted` event, if any."""
         fields: dict[str, Any] = {"status": t.status.value, "rule": t.rule, "reason": t.reason,
                                   "judged_at": t.judged_at, "judged_energy_wh": t.judged_energy_wh, **t.numbers,
-                                  "review": dict(t.review) if t.review is not None else None}
+                                  "review": dict(t.review) if t.review is not None else None,
+                                  "accepted_event_seq": accepted_event_seq}
         fields = {k: v for k, v in fields.items() if v is not None}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": value for i, value in enumerate(fields.values())}

@@ -19,7 +19,7 @@ from .. import bootstrap
 from ..domain.anchoring import Batch, BatchStatus
 from ..domain.certificates import DrecStatus
 from ..domain.errors import BadInput, DomainError
-from ..domain.ledger.events import Event
+from ..domain.ledger.events import Event, seq_of
 from ..domain.readings import ReceivedReading
 from ..services import certificates, intake, provenance, redemptions
 from ..services.anchoring import Proofs
@@ -64,10 +64,12 @@ def get_drec(serial: str) -> Response:
 @route(drecs, "get", "/drecs/{serial}/verify", "Check a D-REC's trail against the chain")
 def verify_drec(serial: str) -> Response:
     c = bootstrap.container()
-    certificates.get_drec(c.drecs, serial)
+    reads = InProcessReads(c)
+    # The D-REC (a 404 if there is none) is read once: the verification starts from this answer.
+    reads.answers[f"/drecs/{serial}"] = json_text(drec_detail(reads, serial))
     if c.chain is None:
         raise BadInput("no chain is configured to verify against", field="serial")
-    verifier = Verifier(c.settings.public_url, "", get=InProcessReads(c), chain=c.chain)
+    verifier = Verifier(c.settings.public_url, "", get=reads, chain=c.chain)
     return json_response(verifier.verify(serial).to_dict())
 
 
@@ -121,8 +123,11 @@ class KnownEvents:
 
     def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
                     event_type: str | None = None) -> tuple[list[Event], str | None]:
-        """As the store lists them; a subject's first page from what `prefetch` read, when it did."""
-        if subject_id and (subject_id, limit, cursor) in self.pages:
+        """As the store lists them; a subject's page read once (by `prefetch` or an earlier listing)."""
+        subject_seqs = getattr(self.store, "subject_seqs", None)
+        if subject_id and subject_seqs is not None:
+            if (subject_id, limit, cursor) not in self.pages:
+                self.pages[(subject_id, limit, cursor)] = subject_seqs(subject_id, limit, cursor)
             seqs, next_cursor = self.pages[(subject_id, limit, cursor)]
             events = [e for e in self.events_by_seq(seqs) if event_type is None or e.type == event_type]
             return events, next_cursor
@@ -214,7 +219,9 @@ class InProcessReads:
         if not missing:
             return
         subjects: dict[int, list[str]] = {}
-        reading_ids = []
+        reading_ids: list[str] = []
+        seqs: list[int] = []
+        proofs: list[str] = []
         for target in missing:
             url = urlsplit(target)
             query = dict(parse_qsl(url.query))
@@ -223,12 +230,19 @@ class InProcessReads:
                 subjects.setdefault(int(query.get("limit", "50")), []).append(query["subject_id"])
             elif len(parts) == 2 and parts[0] == "readings":
                 reading_ids.append(parts[1])
+            elif len(parts) in (2, 3) and parts[0] == "events" and (seq := seq_of(parts[1])):
+                seqs.append(seq)
+                if parts[2:] == ["proof"]:
+                    proofs.append(target)
         with ThreadPoolExecutor(self.WORKERS) as pool:
             for limit, subject_ids in subjects.items():
                 if 1 <= limit <= 1000:
                     self.events.prefetch(subject_ids, limit, pool)
             self.readings.prefetch(reading_ids)
-            list(pool.map(self._fetch, missing))
+            self.events.events_by_seq(list(dict.fromkeys(seqs)))
+            if proofs:  # one first, alone: it reads the anchored batch and builds its tree for the others
+                self._fetch(proofs[0])
+            list(pool.map(self._fetch, [t for t in missing if t not in proofs[:1]]))
 
     def _fetch(self, target: str) -> None:
         url = urlsplit(target)

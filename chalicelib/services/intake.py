@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
+from ..domain.ledger.events import event_id_for
 from ..domain.model import Principal
 from ..domain.readings import (
     Reading,
@@ -261,7 +262,13 @@ def get_reading(store: ReadingStore, reading_id: str) -> dict[str, Any]:
         raise NotFound(f"no reading {reading_id!r}", field="reading_id")
     view = reading_view(found)
     if found.status == ReadingStatus.ACCEPTED:
-        view["serials"] = store.serials_of(reading_id)
+        # A reading accepted since it keeps its event's seq also keeps the serials that spend it (no query);
+        # an older one is found through its links.
+        if found.accepted_event_seq is not None:
+            view["accepted_event_id"] = event_id_for(found.accepted_event_seq)
+            view["serials"] = sorted(found.drec_serials)
+        else:
+            view["serials"] = store.serials_of(reading_id)
         view["pooled_wh"] = found.pooled_wh
     return view
 

@@ -90,6 +90,9 @@ def test_the_verifier_names_a_double_spend_a_foreign_transfer_and_a_flipped_sign
         "contributions": [[spent["contributions"][0]["device_id"], reading_id, 600]]}, related_ids=(reading_id,))])
     store.client.put_item(TableName=store.name("drec_links"),
                           Item={"subject_id": {"S": reading_id}, "serial": {"S": forged_serial}})
+    store.client.update_item(TableName=store.name("readings"), Key={"id": {"S": reading_id}},
+                             UpdateExpression="ADD drec_serials :s", ExpressionAttributeValues={
+                                 ":s": {"SS": [forged_serial]}})  # linked where the reading keeps its D-RECs
     # ... moves the second D-REC out of an account that never held it ...
     store.commit([], [ev.NewEvent(ev.DREC_TRANSFERRED, "trf-forged", "operator", now, {
         "transfer_id": "trf-forged", "from_account_id": "acc-never-held-it", "to_account_id": "acc-never-held-it",

@@ -36,6 +36,8 @@ class FakeDrecs:
         self.readings: dict[str, tuple[PoolableReading, bool]] = {}
         self.drecs: dict[str, dict[str, Any]] = {}
         self.links: dict[str, list[str]] = {}
+        # reading id -> serials of the D-RECs that spend it, as the adapter adds them to the reading item
+        self.spenders: dict[str, set[str]] = {}
 
     def accept(self, reading: PoolableReading) -> None:
         """A reading the validator accepted, now waiting to be pooled."""
@@ -77,6 +79,8 @@ class FakeDrecs:
                     serials = self.links.setdefault(subject, [])
                     if drec["serial"] not in serials:
                         serials.append(drec["serial"])
+                if c["reading_id"] in self.readings:  # the adapter adds only to a reading that is there
+                    self.spenders.setdefault(c["reading_id"], set()).add(drec["serial"])
             self.drecs[drec["serial"]].pop("linking", None)
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Readings and device state in memory (implements services.ports.readings.ReadingStore).
 
 Every condition of `adapters.reading_store.DynamoReadings` holds here too: a reading is stored only
-where none is (and its external id names no other reading); a state change only from the version it
+where none is (and its external id names no other reading); an accepted reading keeps the seq of its
+`ReadingAccepted` event; a state change only from the version it
 was read at; a transition only from its `from_status` and, given `judged_energy_wh`, while the reading
 still holds that energy; the groups of one pack stand or fall together, with their events.
 """
@@ -13,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.adapters.reading_store import pack
+from chalicelib.domain.ledger.events import READING_ACCEPTED
 from chalicelib.domain.readings import (
     DeviceState,
     DeviceWrites,
@@ -94,9 +96,10 @@ class FakeReadings:
         refused: list[DeviceWrites] = []
         for batch in pack(groups):
             if all(self._holds(group) for group in batch):
+                stored = self.events.append([e for group in batch for e in group.events])
+                accepted = {e.subject_id: e.seq for e in stored if e.type == READING_ACCEPTED}
                 for group in batch:
-                    self._apply(group)
-                self.events.append([e for group in batch for e in group.events])
+                    self._apply(group, accepted)
             else:
                 refused += batch
         return refused
@@ -114,19 +117,21 @@ class FakeReadings:
                 return False
         return True
 
-    def _apply(self, group: DeviceWrites) -> None:
+    def _apply(self, group: DeviceWrites, accepted: dict[str, int]) -> None:
         if group.state is not None:
             self._set_state(group.state)
         for t in group.transitions:
-            self.items[t.reading_id] = _transitioned(self.items[t.reading_id], t)
+            self.items[t.reading_id] = _transitioned(self.items[t.reading_id], t, accepted.get(t.reading_id))
 
     def _set_state(self, change: StateChange) -> None:
         self.states[change.device_id] = DeviceState(change.device_id, change.old_version + 1, tuple(change.ranges),
                                                     dict(change.history))
 
 
-def _transitioned(reading: ReceivedReading, t: Transition) -> ReceivedReading:
+def _transitioned(reading: ReceivedReading, t: Transition, accepted_event_seq: int | None) -> ReceivedReading:
     changes: dict[str, Any] = {"status": t.status, "stage": Stage(t.stage) if t.stage else None}
+    if accepted_event_seq is not None:
+        changes["accepted_event_seq"] = accepted_event_seq
     for name in ("judged_energy_wh", "judged_at", "rule", "reason"):
         if getattr(t, name) is not None:
             changes[name] = getattr(t, name)

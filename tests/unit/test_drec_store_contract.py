@@ -62,6 +62,35 @@ def test_an_issuing_step_holds_only_from_the_version_and_pooled_wh_it_read(store
     assert [(p, n) for p, _, n in store.pool_totals()] == [(POOL, 1)]
 
 
+def spenders(store: Any, reading_id: str) -> set[str] | None:
+    """The serials the reading item holds (None: no such item), as the reading store reads them."""
+    if isinstance(store, FakeDrecs):
+        return store.spenders.get(reading_id, set()) if reading_id in store.readings else None
+    found = store.batch_get("readings", [{"id": reading_id}])
+    return set(found[0].get("drec_serials") or ()) if found else None
+
+
+def test_linking_adds_each_drec_to_the_readings_it_spends_once_and_creates_no_reading(store: Any) -> None:
+    # GIVEN a reading split over two D-RECs of one step, and a D-REC naming a reading that is not stored
+    drec = {"serial": "S-1", "owner_account_id": "acc-a", "status": "active", "period_start": "2026-10-14",
+            "contributions": [{"device_id": "dev-1", "reading_id": "rdg-1", "energy_wh": 1000}]}
+    second = {**drec, "serial": "S-2", "contributions": [{"device_id": "dev-1", "reading_id": "rdg-1",
+                                                          "energy_wh": 500},
+                                                         {"device_id": "dev-1", "reading_id": "rdg-gone",
+                                                          "energy_wh": 500}]}
+    store.issue(Issuance(pool_id=POOL, from_version=0, state={"v": 1},
+                         totals={"owner_account_id": "acc-a", "remainder_wh": 0, "accepted_wh": 1500,
+                                 "issued_count": 2},
+                         readings=(ReadingPooled("rdg-1", 0, 1500, True),), drecs=(drec, second), events=()))
+    assert spenders(store, "rdg-1") == set()  # linked after the step, not in it
+    # WHEN they are linked, and linked again (the sweep after a crash)
+    store.link_drecs(store.pending_links())
+    store.link_drecs([drec, second])
+    # THEN the reading names both D-RECs once, and no reading item was made for the missing one
+    assert spenders(store, "rdg-1") == {"S-1", "S-2"}
+    assert spenders(store, "rdg-gone") is None and store.pending_links() == []
+
+
 def test_listings_agree_on_filters_vintages_and_pages(store: Any) -> None:
     # GIVEN three D-RECs issued from one reading (two owners, two countries, two vintages), linked
     version, pooled = 0, 0

@@ -77,6 +77,9 @@ def test_fake_and_dynamo_readings_agree(aws: Any) -> None:
     assert fake[0] == [] and fake[1] == ["rdg-1"] and fake[2] == ["rdg-3"]
     assert fake[6] == ["dev-1", "dev-2"] and fake[7][0] == ReadingStatus.QUEUED and fake[7][1] == {}
     assert fake[8] == [] and fake[9][1]["dev-1"].version == 1
+    # The accepted reading keeps the seq of the ReadingAccepted event its verdict wrote (the first event)
+    assert fake[9][0]["rdg-1"].accepted_event_seq == 1 and fake[9][0]["rdg-1"].drec_serials == frozenset()
+    assert fake[13]["rdg-2"].accepted_event_seq is None  # rejected: no event
     assert fake[10] == ["dev-1"] and fake[11] == ["dev-1"] and fake[12] == []
     assert fake[13]["rdg-2"].review == {"decision": "reject"} and fake[13]["rdg-2"].stage is None
 

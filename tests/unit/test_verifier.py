@@ -281,3 +281,63 @@ def test_the_audit_names_moves_from_non_holders_and_after_redemption() -> None:
     assert not ok
     assert f"{SERIAL} moves from its holder — from acc-buyer, but acc-dev held it" in report
     assert f"nothing moves {SERIAL} after its redemption" in report
+
+
+def named_accepted_event(registry: FakeRegistry, reading_id: str = "rdg-1") -> str:
+    """The reading names its ReadingAccepted event, as a reading accepted since readings keep it does."""
+    (event,) = [e for e in registry.events if e["type"] == "ReadingAccepted" and e["subject_id"] == reading_id]
+    registry.readings[reading_id]["accepted_event_id"] = event["event_id"]
+    return str(event["event_id"])
+
+
+class NoSubjectListing(FakeRegistry):
+    """A registry whose readings name their events: listing a reading's events is never needed."""
+
+    def get(self, path: str) -> Any:
+        assert not path.startswith("/events?subject_id=rdg-"), path
+        return super().get(path)
+
+
+def test_a_reading_that_names_its_accepted_event_is_checked_by_that_event_without_listing_its_events() -> None:
+    # GIVEN an honest history whose reading names its ReadingAccepted event
+    registry = honest_history()
+    registry.__class__ = NoSubjectListing
+    event_id = named_accepted_event(registry)
+    # WHEN it is verified THEN every check passes, from the named event
+    ok, report = verify(registry)
+    assert ok, report
+    assert f"rdg-1: reading accepted by {event_id} (device dev-1)" in report
+
+
+@pytest.mark.parametrize("pointing_at", ["DeviceRegistered", "another reading's ReadingAccepted"])
+def test_a_reading_naming_an_event_that_is_not_its_acceptance_is_named(pointing_at: str) -> None:
+    # GIVEN a reading whose accepted event id names some other anchored event
+    registry = honest_history()
+    if pointing_at == "DeviceRegistered":
+        other = next(e for e in registry.events if e["type"] == "DeviceRegistered")
+    else:
+        other = registry.append("ReadingAccepted", "rdg-2", {"reading_id": "rdg-2", "device_id": "dev-1",
+                                                              "energy_wh": 5000, **PERIOD}, "dev-1")
+    registry.readings["rdg-1"]["accepted_event_id"] = other["event_id"]
+    # WHEN it is verified THEN that reading is named, and nothing is judged against the wrong energy
+    ok, report = verify(registry)
+    assert not ok
+    assert f"[MISMATCH] rdg-1: reading accepted by {other['event_id']} (device dev-1)" in report
+    assert "spent at most its judged" not in report
+
+
+def test_a_reading_naming_an_event_that_does_not_exist_is_named_not_a_crash() -> None:
+    registry = honest_history()
+    registry.readings["rdg-1"]["accepted_event_id"] = "ev-000000009999"
+    ok, report = verify(registry)
+    assert not ok and "[MISMATCH] rdg-1: reading accepted by ev-000000009999 (device dev-1)" in report
+
+
+def test_a_double_spend_is_named_through_the_serials_a_reading_keeps() -> None:
+    # GIVEN a reading naming its event, spent by two D-RECs that its serials name
+    registry = honest_history()
+    named_accepted_event(registry)
+    issue(registry, SECOND, "acc-dev", "rdg-1", energy_wh=600)
+    # WHEN the first D-REC is verified THEN the reading is named as spent beyond its judged energy
+    ok, report = verify(registry, SERIAL)
+    assert not ok and "rdg-1: spent at most its judged 1000 Wh across D-RECs — 1600 Wh spent by" in report

@@ -86,3 +86,39 @@ def test_paths_fetched_ahead_are_answered_again_without_reading_the_store(api: A
     finally:
         client._make_api_call = original
     assert answers == [api.get(p)[1] for p in paths]
+
+
+def test_a_reading_names_its_accepted_event_and_spending_drecs_and_many_reads_them_without_queries(
+        api: Api, aws: Any) -> None:
+    from chalicelib.api.drecs import in_process_get
+
+    # GIVEN a D-REC issued from three readings
+    serial, _ = _issued(api, aws)
+    reading_ids = [c["reading_id"] for c in api.get(f"/drecs/{serial}")[1]["contributions"]]
+    # THEN each reading names the ReadingAccepted event its subject's events list, and the D-REC that spends it
+    views = {r: api.get(f"/readings/{r}")[1] for r in reading_ids}
+    for reading_id, view in views.items():
+        (listed,) = api.get(f"/events?subject_id={reading_id}&type=ReadingAccepted")[1]["items"]
+        assert view["accepted_event_id"] == listed["event_id"] and view["serials"] == [serial]
+    # WHEN a verification fetches the readings, then their accepted events, ahead
+    get = in_process_get(aws)
+    calls: list[tuple[str, str]] = []
+    client = aws.client("dynamodb")
+    original = client._make_api_call
+
+    def counted(operation: str, params: dict[str, Any]) -> Any:
+        calls.append((operation, params.get("TableName") or ",".join(params.get("RequestItems", {}))))
+        return original(operation, params)
+
+    client._make_api_call = counted
+    try:
+        get.many([f"/readings/{r}" for r in reading_ids])  # type: ignore[attr-defined]
+        get.many([f"/events/{v['accepted_event_id']}" for v in views.values()])  # type: ignore[attr-defined]
+        answers = [get(f"/readings/{r}") for r in reading_ids]
+    finally:
+        client._make_api_call = original
+    # THEN the readings and the events each took one batched read, no link was queried (only the
+    # batches, for the events' anchors), and the answers are the routes'
+    assert [table.rsplit("-", 1)[-1] for op, table in calls if op == "BatchGetItem"] == ["readings", "events"]
+    assert {table.rsplit("-", 1)[-1] for op, table in calls if op != "BatchGetItem"} <= {"batches"}, calls
+    assert answers == list(views.values())
