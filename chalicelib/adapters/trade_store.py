@@ -38,8 +38,8 @@ from .dynamo import from_item, put, to_item, update
 
 LOCKING = MoveStatus.LOCKING.value
 APPLYING = MoveStatus.APPLYING.value
-COMPLETED = MoveStatus.COMPLETED.value
 RELEASING = MoveStatus.RELEASING.value
+UNLOCKING = MoveStatus.UNLOCKING.value
 FAILED = MoveStatus.FAILED.value
 ACTIVE = DrecStatus.ACTIVE.value
 
@@ -137,13 +137,14 @@ class DynamoTrades(CounterReads):
         return True
 
     def unfinished(self, kind: MoveKind, started_before: str) -> Iterator[Move]:
-        """Move records still locking, applying or releasing that started before `started_before` (ISO)."""
+        """Move records not yet completed or failed that started before `started_before` (ISO)."""
         request: dict[str, Any] = {
             "TableName": self.name(kind.value),
-            "FilterExpression": "#st IN (:locking, :applying, :releasing) AND created_at < :before",
+            "FilterExpression": "#st IN (:locking, :applying, :releasing, :unlocking) AND created_at < :before",
             "ExpressionAttributeNames": {"#st": "status"},
             "ExpressionAttributeValues": to_item({":locking": LOCKING, ":applying": APPLYING,
-                                                  ":releasing": RELEASING, ":before": started_before}),
+                                                  ":releasing": RELEASING, ":unlocking": UNLOCKING,
+                                                  ":before": started_before}),
         }
         while True:
             response = self.client.scan(**request)
@@ -171,17 +172,18 @@ class DynamoTrades(CounterReads):
                             "#st = :locking AND locked = :old", names={"#st": "status"}, values=values))
         self.transact(items)
 
-    def release(self, move: Move, serials: Sequence[str], locked_before: int) -> None:
+    def release(self, move: Move, serials: Sequence[str], locked_before: int,
+                status: MoveStatus = MoveStatus.RELEASING) -> None:
         items = [update(self.name("drecs"), {"serial": s}, "REMOVE locked_by", "locked_by = :id",
                         values={":id": move.id}) for s in serials]
         items.append(update(self.name(move.kind.value), {"id": move.id}, "SET locked = :new",
-                            "#st = :releasing AND locked = :old", names={"#st": "status"},
+                            "#st = :status AND locked = :old", names={"#st": "status"},
                             values={":old": locked_before, ":new": locked_before - len(serials),
-                                    ":releasing": RELEASING}))
+                                    ":status": status.value}))
         self.transact(items)
 
     def apply(self, move: Move, changes: Sequence[DrecChange], applied_before: int) -> None:
-        """Per D-REC its new holder, status and marks, each removing this move's lock."""
+        """Per D-REC its new holder, status and marks; the lock stays until the move's event is recorded."""
         items = []
         for change in changes:
             fields = {"owner_account_id": change.owner_account_id, "status": change.status.value,
@@ -190,7 +192,7 @@ class DynamoTrades(CounterReads):
             values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(fields.values())}
             values[":id"] = move.id
             sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(fields)))
-            items.append(update(self.name("drecs"), {"serial": change.serial}, f"SET {sets} REMOVE locked_by",
+            items.append(update(self.name("drecs"), {"serial": change.serial}, f"SET {sets}",
                                 "locked_by = :id", names=names, values=values))
         items.append(update(self.name(move.kind.value), {"id": move.id}, "SET applied = :new",
                             "#st = :applying AND applied = :old", names={"#st": "status"},
@@ -226,12 +228,12 @@ class DynamoTrades(CounterReads):
         return found
 
     def finish(self, move: Move, completed_at: str, mirror_for: str | None, event: NewEvent) -> Event:
-        """Mark the record completed and append its event, once every D-REC is applied; `mirror_for`
-        is another account that should list the move too."""
+        """Append the move's event and move the record on to unlocking, once every D-REC is applied;
+        `mirror_for` is another account that should list the move too."""
         logical = move.kind.value
-        mark = update(self.name(logical), {"id": move.id}, "SET #st = :completed, completed_at = :at",
+        mark = update(self.name(logical), {"id": move.id}, "SET #st = :unlocking, completed_at = :at",
                       "#st = :applying AND applied = :count", names={"#st": "status"},
-                      values={":completed": COMPLETED, ":at": completed_at, ":count": len(move.serials),
+                      values={":unlocking": UNLOCKING, ":at": completed_at, ":count": len(move.serials),
                               ":applying": APPLYING})
         mirror = [put(self.name(logical), {"id": f"{move.id}:{mirror_for}", "account_id": mirror_for,
                                            "mirror_of": move.id})] if mirror_for else []

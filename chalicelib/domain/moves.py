@@ -1,7 +1,9 @@
 """Transfers and redemptions as records: commands, move states, and what a move does to each D-REC.
 
-A move passes locking → applying → completed, or locking → releasing → failed when a
-D-REC it needs was taken by someone else (see services/moves.py for the passes).
+A move passes locking → applying → unlocking → completed, or locking → releasing → failed
+when a D-REC it needs was taken by someone else (see services/moves.py for the passes). Its
+D-RECs stay locked until its event is in the outbox (`unlocking`): a recipient cannot move a
+D-REC on before the move that gave it to them is recorded, so the events always chain.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ class MoveStatus(str, Enum):
     LOCKING = "locking"
     APPLYING = "applying"
     RELEASING = "releasing"
+    UNLOCKING = "unlocking"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-UNFINISHED = (MoveStatus.LOCKING, MoveStatus.APPLYING, MoveStatus.RELEASING)
+UNFINISHED = (MoveStatus.LOCKING, MoveStatus.APPLYING, MoveStatus.RELEASING, MoveStatus.UNLOCKING)
 
 
 class MoveKind(str, Enum):

@@ -74,7 +74,9 @@ class MoveRun:
             if move.status is MoveStatus.LOCKING:
                 self._lock(move)
             elif move.status is MoveStatus.RELEASING:
-                self._release(move)
+                self._release(move, MoveStatus.RELEASING, MoveStatus.FAILED)
+            elif move.status is MoveStatus.UNLOCKING:
+                self._release(move, MoveStatus.UNLOCKING, MoveStatus.COMPLETED)
             elif move.status is MoveStatus.APPLYING:
                 self._apply(move)
             fresh = self.store.move(self.kind, move.id)
@@ -100,16 +102,18 @@ class MoveRun:
                 return
             locked += len(chunk)
 
-    def _release(self, move: Move) -> None:
+    def _release(self, move: Move, status: MoveStatus, then: MoveStatus) -> None:
+        """Unlock the move's D-RECs, last locked first: after a refusal (nothing moved) or after its
+        event was recorded (everything moved)."""
         serials, locked = move.serials, move.locked
         while locked > 0:
             chunk = serials[max(0, locked - CHUNK):locked]
             try:
-                self.store.release(move, chunk, locked)
+                self.store.release(move, chunk, locked, status)
             except TransactionRefused:
                 return
             locked -= len(chunk)
-        self.store.set_status(move, MoveStatus.RELEASING, MoveStatus.FAILED)
+        self.store.set_status(move, status, then)
 
     def _apply(self, move: Move) -> None:
         serials, applied = move.serials, move.applied

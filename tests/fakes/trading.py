@@ -91,10 +91,11 @@ class FakeTrades:
         self._save(dataclasses.replace(current, locked=locked_before + len(serials),
                                        status=MoveStatus.APPLYING if last else current.status))
 
-    def release(self, move: Move, serials: Sequence[str], locked_before: int) -> None:
+    def release(self, move: Move, serials: Sequence[str], locked_before: int,
+                status: MoveStatus = MoveStatus.RELEASING) -> None:
         current = self.stored[(move.kind, move.id)]
         reasons: list[str | None] = [None if self._locked_by(s, move.id) else FAILED_CONDITION for s in serials]
-        ok = current.status is MoveStatus.RELEASING and current.locked == locked_before
+        ok = current.status is status and current.locked == locked_before
         reasons.append(None if ok else FAILED_CONDITION)
         if any(reasons):
             raise TransactionRefused(reasons)
@@ -114,14 +115,13 @@ class FakeTrades:
             drec = self.drecs_by_serial[change.serial]
             drec.update({"owner_account_id": change.owner_account_id, "status": change.status.value,
                          "owner_status": f"{change.owner_account_id}#{change.status.value}", **change.marks})
-            del drec["locked_by"]
         self._save(dataclasses.replace(current, applied=applied_before + len(changes)))
 
     def finish(self, move: Move, completed_at: str, mirror_for: str | None, event: NewEvent) -> Event:
         current = self.stored[(move.kind, move.id)]
         if current.status is not MoveStatus.APPLYING or current.applied != len(current.serials):
             raise TransactionRefused([FAILED_CONDITION])
-        self._save(dataclasses.replace(current, status=MoveStatus.COMPLETED, completed_at=completed_at))
+        self._save(dataclasses.replace(current, status=MoveStatus.UNLOCKING, completed_at=completed_at))
         if mirror_for:
             self.listing[(move.kind, mirror_for, f"{move.id}:{mirror_for}")] = move.id
         (stored,) = self.events.append([event])

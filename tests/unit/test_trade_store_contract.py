@@ -78,8 +78,17 @@ def test_lock_apply_finish_hold_only_on_their_conditions(store: Any) -> None:
     event = store.finish(locked, "2026-11-01T00:01:00Z", "acc-b", NewEvent(
         "DrecTransferred", "trf-1", "operator", "2026-11-01T00:01:00Z", {"quantity": 3}))
     assert event.body == {"quantity": 3}
+    # the event is recorded while every D-REC is still locked: nobody moves one on before it exists
+    recorded = store.move(MoveKind.TRANSFERS, "trf-1")
+    assert recorded.status is MoveStatus.UNLOCKING and recorded.completed_at == "2026-11-01T00:01:00Z"
+    assert [(d.owner_account_id, d.locked_by) for d in store.drecs(SERIALS)] == [("acc-b", "trf-1")] * 3
+    assert [m.id for m in store.unfinished(MoveKind.TRANSFERS, "2027")] == ["trf-1"]
+    with pytest.raises(TransactionRefused):
+        store.release(recorded, SERIALS, 3)  # unlocking is not releasing
+    store.release(recorded, SERIALS, 3, MoveStatus.UNLOCKING)
+    assert store.set_status(recorded, MoveStatus.UNLOCKING, MoveStatus.COMPLETED)
     done = store.move(MoveKind.TRANSFERS, "trf-1")
-    assert done.status is MoveStatus.COMPLETED and done.completed_at == "2026-11-01T00:01:00Z"
+    assert done.status is MoveStatus.COMPLETED
     assert [(d.owner_account_id, d.locked_by) for d in store.drecs(SERIALS)] == [("acc-b", None)] * 3
     for account in ("acc-a", "acc-b"):
         assert [m.id for m in store.by_account(MoveKind.TRANSFERS, account, 10, None)[0]] == ["trf-1"]

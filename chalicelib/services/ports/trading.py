@@ -5,9 +5,11 @@ Each pass method is one atomic step that holds only on its conditions and raises
 
 - lock: each D-REC active, held by `move.account_id` and unlocked; the record still
   `locking` at `locked_before`. The last chunk also moves the record to `applying`.
-- apply: each D-REC locked by this move; the record `applying` at `applied_before`.
-- release: each D-REC locked by this move; the record `releasing` at `locked_before`.
-- finish: the record `applying` with every D-REC applied; appends the event atomically.
+- apply: each D-REC locked by this move (it stays locked); the record `applying` at `applied_before`.
+- finish: the record `applying` with every D-REC applied; appends the event atomically and moves
+  the record to `unlocking`.
+- release: each D-REC locked by this move loses the lock; the record `status` (`releasing` after a
+  refusal, `unlocking` after finish) at `locked_before`.
 - start: no record of that id and, with an Idempotency-Key, no guard for it yet.
 """
 
@@ -44,7 +46,8 @@ class Trades(Protocol):
     # -- the passes
     def lock(self, move: Move, serials: Sequence[str], locked_before: int, last: bool) -> None: ...
 
-    def release(self, move: Move, serials: Sequence[str], locked_before: int) -> None: ...
+    def release(self, move: Move, serials: Sequence[str], locked_before: int,
+                status: MoveStatus = MoveStatus.RELEASING) -> None: ...
 
     def apply(self, move: Move, changes: Sequence[DrecChange], applied_before: int) -> None: ...
 
