@@ -13,12 +13,14 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from infra.anvil import free_port
 from tests.e2e.conftest import REPO, RunningStack
 from tests.support.hostile_corpus import Case, cases
 
@@ -83,6 +85,17 @@ include-path = "/uploads/url"
 # Presigned upload URLs are for sources only: the operator's key is a 403 there.
 headers = {{ "X-Api-Key" = "{source_key}" }}
 """
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of its own: the thousands of registrations the fuzzer makes stay out of the shared one."""
+    running = RunningStack(tmp_path_factory.mktemp("fuzz-stack"), free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")

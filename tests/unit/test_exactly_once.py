@@ -577,10 +577,12 @@ def test_exactly_once() -> None:
 
 # What the run must have done at least, across 10 examples: floors under what three runs did (the
 # derandomised choices meet random ids, so the counts move from run to run; see the report figures).
-AT_LEAST = {"transfer completed": 10, "redemption completed": 10, "intake crashes": 5, "validator crashes": 3,
-            "issuer crashes": 2, "transfer crashes": 5, "redemption crashes": 5, "review completed": 1,
+# Floors well under what a run does (service ids are random, so counts vary run to run: intake
+# crashes were 3 to 12 in the runs seen): they fail when a rule stops running, not when a run is unlucky.
+AT_LEAST = {"transfer completed": 8, "redemption completed": 8, "intake crashes": 2, "validator crashes": 2,
+            "issuer crashes": 2, "transfer crashes": 4, "redemption crashes": 4, "review completed": 1,
             "issuer races": 2, "requests retried": 10, "replays answered": 1, "replays refused (other body)": 1,
-            "redeemed D-REC moves refused": 3, "messages duplicated or redelivered": 20}
+            "redeemed D-REC moves refused": 2, "messages duplicated or redelivered": 20}
 
 
 def test_every_rule_ran_often() -> None:

@@ -83,7 +83,7 @@ def test_the_oldest_matching_drecs_move_and_both_accounts_list_the_transfer() ->
     (_transfer(serials=[_serial(1)], quantity=1), BadInput, "serials"),
     (_transfer(), BadInput, "serials"),
     (_transfer(serials=[_serial(1), _serial(1)]), BadInput, "serials"),
-    (_transfer(quantity=1, to=DEV), BadInput, "to_account_id"),
+    (_transfer(quantity=1, to=DEV), RuleBroken, "to_account_id"),
     (_transfer(quantity=1, to="acc-nobody"), NotFound, "to_account_id"),
 ])
 def test_a_bad_transfer_is_refused_and_moves_nothing(command: TransferDrecs, error: type, field: str) -> None:
