@@ -131,7 +131,8 @@ def main() -> None:
         print(f"  kill -9                               {_stop(proc, signal.SIGKILL):6.2f} s")
         proc, load_s = _start(port, data)
         print(f"  start from the snapshot               {load_s:6.2f} s")
-        count = _client(port).scan(TableName=physical(PREFIX, "readings"), Select="COUNT")["Count"]
+        pages = _client(port).get_paginator("scan").paginate(TableName=physical(PREFIX, "readings"), Select="COUNT")
+        count = sum(page["Count"] for page in pages)
         print(f"  readings after both restarts: {count:,} of {args.items + args.transactions:,} written")
         _stop(proc, signal.SIGTERM)
 
