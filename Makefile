@@ -36,7 +36,7 @@ e2e: deps
 	$(PY) -m pytest tests/e2e
 
 fuzz: deps  ## schemathesis over every operation and the hostile corpus, on a stack of their own
-	$(PY) -m pytest tests/unit/test_openapi_document.py tests/e2e/test_fuzz_stack.py
+	DREC_FUZZ_EXAMPLES=8 $(PY) -m pytest -s tests/unit/test_openapi_document.py tests/e2e/test_fuzz_stack.py
 
 lint: deps  ## ruff and mypy
 	$(VENV)/bin/ruff check .

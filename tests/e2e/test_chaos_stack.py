@@ -34,7 +34,7 @@ from tests.conftest import device_body
 from .conftest import REPO, RunningStack, wait_for
 
 DEVICES = 12
-BATCH = 12
+BATCH = 10
 HOURS = range(5, 12)  # UTC daylight hours in Nairobi, where device_body puts devices
 FINAL_STATUSES = {"accepted", "rejected", "flagged"}
 
@@ -83,7 +83,7 @@ class Pusher:
         source = self.readings()
         while not self.stopping.is_set():
             self.send([next(source) for _ in range(BATCH)])
-            time.sleep(0.2)
+            time.sleep(0.5)  # about what the pipeline drains here, so the backlog stays short
 
 
 def _settled(stack: RunningStack, pusher: Pusher, dynamodb: Any, ledger: ChainLedger) -> dict[str, Any] | None:
