@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,29 @@ import pytest
 
 OPERATOR_KEY = "drec_test_operator_key"
 PREFIX = "drec-test"
+
+
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _serialise_dynamodb() -> None:
+    """One DynamoDB call at a time in process, as the emulator serves them (infra.emulator): moto's
+    backend is not thread-safe (an ADD read and written back by two threads loses one), while the real
+    service applies each call atomically. Tests with concurrent writers need the service's behaviour."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "batch_write_item",
+                 "batch_get_item", "transact_write_items", "transact_get_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "serialised", False):
+            continue
+
+        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return _original(self, *args, **kwargs)
+
+        serialised.serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
 
 
 @pytest.fixture
@@ -22,6 +46,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from infra.provision import provision
 
     install()  # the stack's emulator runs with it (infra.emulator); so do the tests
+    _serialise_dynamodb()
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "DREC_PREFIX": PREFIX,
