@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -72,8 +73,6 @@ def changes_state(environ: dict[str, Any], service: str) -> bool:
 
 def read_body(environ: dict[str, Any]) -> bytes:
     """The whole request body, left readable again for the application."""
-    import io
-
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     body = stream.read(int(length)) if length else (stream.read() if environ.get("wsgi.input_terminated") else b"")
@@ -94,8 +93,6 @@ def entry(environ: dict[str, Any], body: bytes) -> bytes:
 
 def replay_one(app: WsgiApp, line: bytes) -> int:
     """Apply one journaled request to moto; its HTTP status."""
-    import io
-
     record = json.loads(line)
     body = base64.b64decode(record["body"])
     environ: dict[str, Any] = {

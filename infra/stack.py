@@ -66,11 +66,13 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until `url` answers (any HTTP status), or `proc` exits, or the time is up (naming `log`)."""
+    where = f"; see {log}:\n" if log else ""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}; see {log}:\n{_tail(log)}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}{where}{_tail(log) if log else ''}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -78,7 +80,7 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: P
             if getattr(exc, "code", None):  # an HTTP error status means the server answers
                 return
             time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s; see {log}:\n{_tail(log)}")
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s{where}{_tail(log) if log else ''}")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -159,7 +161,7 @@ class Stack:
         moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
                                     str(self.moto_port), "--data", str(store), "--prefix", PREFIX])
         try:
-            _wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 900, moto, self.logs / "moto.log")
+            wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 900, moto, self.logs / "moto.log")
             self.restored = json.loads((store / "recovered.json").read_text())
             _say(f"store recovered: {self.restored}")
             self._check_store()
@@ -194,7 +196,7 @@ class Stack:
         api = self._spawn("chalice", [sys.executable, "-m", "infra.api_local", "local", "--host", "127.0.0.1",
                                       "--port", str(self.api_port), "--no-autoreload", "--stage", PROFILE])
         try:
-            _wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
+            wait_http(f"http://127.0.0.1:{self.api_port}/openapi.json", 60, api, self.logs / "chalice.log")
         except BaseException:
             _terminate(api)
             raise

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import boto3
 from infra.anvil import free_port
 from infra.provision import provision
 from infra.resources import physical
+from infra.stack import wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "drec-bench"
@@ -46,14 +46,8 @@ def _start(port: int, data: Path | None, fsync: bool = False) -> tuple[subproces
         args += ["--data", str(data), "--prefix", PREFIX]
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-            return proc, time.monotonic() - started
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("emulator exited") from None
-            time.sleep(0.05)
+    wait_http(f"http://127.0.0.1:{port}/moto-api/", 900, proc)
+    return proc, time.monotonic() - started
 
 
 def _client(port: int) -> Any:

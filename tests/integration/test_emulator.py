@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from infra.anvil import free_port
 from infra.provision import provision
+from infra.stack import wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "drec-emu"
@@ -28,15 +28,7 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]
     proc = subprocess.Popen([sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/moto-api/", 30, proc)
         for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
                             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
             monkeypatch.setenv(name, value)

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from infra.anvil import free_port
 from infra.resources import RESOURCES, physical
+from infra.stack import wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "drec-wal"
@@ -37,16 +36,7 @@ class Emulator:
         self.proc = subprocess.Popen([sys.executable, "-m", "infra.emulator", "--port", str(self.port), "--data",
                                       str(self.data), "--prefix", PREFIX], cwd=REPO, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/moto-api/", timeout=1)
-                return
-            except OSError:
-                assert self.proc.poll() is None, "emulator exited"
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{self.port}/moto-api/", 60, self.proc)
 
     def kill(self) -> None:
         assert self.proc
