@@ -26,12 +26,14 @@ Range = tuple[int, int]  # [start, end) in epoch seconds
 
 
 class ReadingStatus(StrEnum):
-    """queued → accepted | rejected | flagged; a flagged reading is reviewed into accepted or rejected."""
+    """queued → accepted | rejected | flagged | awaiting_peers; a flagged reading is reviewed into accepted or
+    rejected; one awaiting its neighbours is judged again when they have reported or its wait is over."""
 
     QUEUED = "queued"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     FLAGGED = "flagged"
+    AWAITING_PEERS = "awaiting_peers"
 
 
 class Stage(StrEnum):
