@@ -248,6 +248,7 @@ class PeerContribution:
     duration_s: int
     shard: int
     ratio_bin: int
+    diffuse_bin: int | None = None
 
 
 @dataclass(frozen=True)
