@@ -41,6 +41,9 @@ class Stage(StrEnum):
 
     VALIDATION = "queued"
     POOLING = "pooling"
+    # Awaiting its neighbours: the validator's again, sent back to it by the sweep until judged. Apart from
+    # "queued" so that lost messages are never stuck behind readings that are only waiting.
+    PEERS = "peers"
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ class Validator:
             # pools `judged_energy_wh`, never a value the twin did not see.
             judged_wh = int(reading.energy_wh)
             stage = (Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED
-                     else Stage.VALIDATION if verdict.status == ReadingStatus.AWAITING_PEERS else None)
+                     else Stage.PEERS if verdict.status == ReadingStatus.AWAITING_PEERS else None)
             transitions.append(Transition(
                 reading.reading_id, reading.status, verdict.status, stage,
                 judged_energy_wh=judged_wh, judged_at=judged_at, rule=verdict.rule, reason=verdict.reason,
