@@ -55,7 +55,7 @@ from .twins import twin_of
 
 # A device's readings are judged at most PER_DEVICE at a time, in period order (its transaction
 # stays small: see the store's MAX_ITEMS_PER_COMMIT).
-PER_DEVICE = 20
+PER_DEVICE = 15
 ATTEMPTS = 5
 JUDGED = (ReadingStatus.QUEUED, ReadingStatus.AWAITING_PEERS)
 HELD_BY_REVIEW = "device_under_review"
@@ -177,12 +177,14 @@ class Validator:
         twins = {d: twin_of(devices[d]) for d in {r.device_id for r in to_judge}}
         histories = {d: _history(states.get(d)) for d in twins}
         under_review = {d for d in twins if _under_review(devices[d], histories[d])}
-        peers, may_wait = self._neighbours(to_judge, devices, histories, under_review, now)
+        peers, may_wait, cells = self._neighbours(to_judge, devices, histories, under_review, now)
         counted = {r.reading_id for r in to_judge if "peer_bin" in r.numbers}
-        judgements = judge([ReadingToJudge(r.reading_id, r.device_id, parse_utc(r.period_start),
-                                           parse_utc(r.period_end), int(r.energy_wh)) for r in to_judge],
-                           twins, histories, now, peers=peers, counted=counted, may_wait=may_wait,
+        asked = [ReadingToJudge(r.reading_id, r.device_id, parse_utc(r.period_start), parse_utc(r.period_end),
+                                int(r.energy_wh)) for r in to_judge]
+        judgements = judge(asked, twins, histories, now, peers=peers, counted=counted, may_wait=may_wait,
                            peer_min=self.peers.minimum)
+        judgements = self._with_batch_peers(to_judge, asked, judgements, cells, peers, counted, under_review,
+                                            (twins, histories, now, may_wait))
         for reading, judgement in zip(to_judge, judgements):
             verdict = Verdict(reading, ReadingStatus(judgement.status), judgement.rule, judgement.reason,
                               _numbers(judgement), judgement)
@@ -195,9 +197,48 @@ class Validator:
             verdicts.append(verdict)
         return verdicts
 
+    def _with_batch_peers(self, readings: list[ReceivedReading], asked: list[ReadingToJudge],
+                          first: list[Judgement], cells: dict[str, tuple[str, ...]], peers: dict[str, PeerHistogram],
+                          counted: set[str], under_review: set[str], context: tuple[Any, ...]) -> list[Judgement]:
+        """Readings of one push are each other's neighbours too: their ratios go into the histograms in this
+        very transaction. Add the batch's own (first judgement) to each reading's reference and judge again
+        the readings whose reference grew; a reading never counts itself."""
+        batch: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
+        for reading, judgement in zip(readings, first):
+            if (judgement.reference != "none" and reading.reading_id not in counted
+                    and reading.device_id not in under_review):
+                batch[(cells[reading.device_id][0], *_period(reading))].append(
+                    (judgement.ratio, judgement.diffuse_ratio))
+        if not batch:
+            return first
+        grown: dict[str, PeerHistogram] = {}
+        also_counted: set[str] = set()
+        merged: dict[tuple[tuple[str, ...], int, int], PeerHistogram] = {}
+        for reading, judgement in zip(readings, first):
+            start, duration = _period(reading)
+            key = (cells[reading.device_id], start, duration)
+            if key not in merged:
+                found = [ratio for c in key[0] for ratio in batch.get((c, start, duration), [])]
+                merged[key] = PeerHistogram.from_ratios([r for r, _ in found], [d for _, d in found])
+            if merged[key].count - (reading.reading_id not in counted and judgement.reference != "none"
+                                    and reading.device_id not in under_review) <= 0:
+                continue
+            grown[reading.reading_id] = peers[reading.reading_id].merged(merged[key])
+            if reading.reading_id not in counted and judgement.reference != "none" \
+                    and reading.device_id not in under_review:
+                also_counted.add(reading.reading_id)
+        if not grown:
+            return first
+        twins, histories, now, may_wait = context
+        again = [a for a in asked if a.reading_id in grown]
+        second = judge(again, twins, histories, now, peers=grown, counted=counted | also_counted,
+                       may_wait=may_wait, peer_min=self.peers.minimum)
+        redone = {j.reading_id: j for j in second}
+        return [redone.get(j.reading_id, j) for j in first]
+
     def _neighbours(self, readings: list[ReceivedReading], devices: dict[str, Device],
                     histories: dict[str, DeviceHistory], under_review: set[str],
-                    now: datetime) -> tuple[dict[str, PeerHistogram], set[str]]:
+                    now: datetime) -> tuple[dict[str, PeerHistogram], set[str], dict[str, tuple[str, ...]]]:
         """Each reading's neighbours' histogram for its period, and the readings that may still wait for more."""
         settings = self.peers
         cells = {d: cells_within(float(devices[d].latitude), float(devices[d].longitude), settings.radius_km)
@@ -221,7 +262,7 @@ class Validator:
             received = parse_utc(reading.received_at) if reading.received_at else now
             if reading.device_id not in under_review and others >= settings.minimum and now < received + wait:
                 may_wait.add(reading.reading_id)
-        return peers, may_wait
+        return peers, may_wait, cells
 
     def _device_writes(self, device_id: str, verdicts: list[Verdict], state: DeviceState | None,
                        now: datetime, device: Device | None) -> DeviceWrites:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.adapters.reading_store import pack
+from chalicelib.adapters.reading_store import MAX_ITEMS_PER_COMMIT, pack, transaction_size
 from chalicelib.domain.ledger.events import READING_ACCEPTED
 from chalicelib.domain.readings import (
     DeviceState,
@@ -101,6 +101,8 @@ class FakeReadings:
 
     def commit_verdicts(self, groups: Sequence[DeviceWrites]) -> list[DeviceWrites]:
         refused: list[DeviceWrites] = []
+        for group in groups:  # DynamoDB refuses a transaction of more than 100 items; so does the fake
+            assert transaction_size(group) <= MAX_ITEMS_PER_COMMIT, f"{group.device_id}: transaction too large"
         for batch in pack(groups):
             if all(self._holds(group) for group in batch):
                 stored = self.events.append([e for group in batch for e in group.events])

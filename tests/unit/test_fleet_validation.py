@@ -154,3 +154,21 @@ def test_a_device_steadily_low_gets_a_maintenance_note_and_nothing_is_held() -> 
     assert note and "shading, soiling" in note["reason"] and note["ratio"] < 0.7
     assert fleet.world.registry.device(shaded).status == DeviceStatus.ACTIVE
     _ = Principal
+
+
+def test_readings_of_one_push_are_each_others_neighbours() -> None:
+    fleet = Fleet(wait_s=6 * 3600)
+    for device_id in fleet.devices:  # day 0: the cell learns it has 13 reporters
+        fleet.report(device_id, 0)
+    items = [item for d in fleet.devices[1:] for item in fleet.readings(d, 1)]
+    items += fleet.readings(fleet.devices[0], 1, factor=1.5)
+    result = fleet.world.intake().submit(fleet.source, list(enumerate(items)))
+    ids = [r for _, r in result.accepted]
+    fleet.validator.validate(ids, now=FIRST_DAY + dt.timedelta(days=2))  # one batch: nobody has reported before
+    readings = [fleet.world.readings.items[i] for i in ids]
+    assert not [r for r in readings if r.status == ReadingStatus.AWAITING_PEERS]
+    inflated = [r for r in readings if r.device_id == fleet.devices[0]]
+    assert sum(r.rule == "above_peers" for r in inflated) >= len(inflated) / 2, [r.rule for r in inflated]
+    assert all(r.numbers.get("peer_count", 0) <= 12 for r in readings)  # nobody counted itself
+    honest = [r for r in readings if r.device_id != fleet.devices[0]]
+    assert {r.status for r in honest} == {ReadingStatus.ACCEPTED}
