@@ -75,7 +75,9 @@ class Intake:
         device = self._devices.get(device_id)
         if device is None:
             raise RuleBroken(f"device {device_id!r} is not registered", field=f"{prefix}device_id")
-        if device.status != DeviceStatus.ACTIVE:
+        # A device under review still reports: the validator judges its readings and holds them for the
+        # operator's decision. A suspended one takes none.
+        if device.status not in (DeviceStatus.ACTIVE, DeviceStatus.UNDER_REVIEW):
             raise RuleBroken(f"device {device_id} is {device.status}; it takes no readings",
                              field=f"{prefix}device_id")
         owner = self._accounts.get(device.owner_account_id)

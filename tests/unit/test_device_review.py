@@ -19,6 +19,7 @@ from chalicelib.domain.readings import (
     ReceivedReading,
     Stage,
     StateChange,
+    Transition,
     reading_id,
 )
 from chalicelib.domain.registry import DeviceStatus, RegisterAccount, RegisterDevice, RegisterSource
@@ -268,3 +269,51 @@ def test_the_review_route_and_who_sees_the_review(api: Api, aws: Any) -> None:
     assert status == 409 and error["error"]["field"] == "decision"
     _, operator_view = api.get(f"/devices/{device_id}", key=OPERATOR_KEY)
     assert operator_view["review"]["note"] == "checked on site" and operator_view["review_epoch"] == 1
+
+
+def test_a_cleared_reading_is_judged_afresh_by_the_validator_not_refused_as_its_own_overlap(api: Api,
+                                                                                             aws: Any) -> None:
+    from tests.conftest import pump, registered_device
+
+    # GIVEN a reading the validator held (its period claimed) because its device went under review
+    source, _, device = registered_device(api, capacity_w=100, tilt_deg=10, azimuth_deg=0)
+    device_id = device["device_id"]
+    _moto_rig(aws).open_review(device_id)
+    _, body = api.post("/readings", {"readings": [{"device_id": device_id, "period_start": "2026-10-14T09:00:00Z",
+                                                   "period_end": "2026-10-14T10:00:00Z", "energy_wh": 60}]},
+                       key=source["api_key"])
+    held_id = body["accepted"][0]["reading_id"]
+    span = aws.readings.readings([held_id])[held_id].span
+    hold = Transition(held_id, ReadingStatus.QUEUED, ReadingStatus.FLAGGED, None, judged_energy_wh=60,
+                      judged_at="2026-10-14T10:05:00Z", rule=HELD_RULE, reason="held: the device is under review")
+    assert aws.readings.commit_verdicts([DeviceWrites(device_id, StateChange(device_id, 0, (span,), {}),
+                                                      [hold], [])]) == []
+    # WHEN the operator clears the device and the queues are delivered
+    status, done = _decide(api, device_id, {"decision": "clear", "note": "fine"})
+    assert status == 200 and done["held_readings"] == 1, done
+    assert api.get(f"/readings/{held_id}")[1]["status"] == "queued"
+    pump(aws)
+    # THEN the validator judged it again on its own merits: its period was released, so no overlap with itself
+    _, reading = api.get(f"/readings/{held_id}")
+    assert reading["status"] in ("accepted", "flagged", "awaiting_peers") and reading["rule"] not in (
+        "overlap", HELD_RULE), reading
+
+
+def test_a_device_under_review_still_reports_and_a_suspended_one_does_not() -> None:
+    from chalicelib.api.reading_input import parse_reading
+    from chalicelib.services.intake import Intake
+
+    rig = _fake_rig()
+    source, device_id = _device(rig)
+    rig.open_review(device_id)
+    intake = Intake(rig.registry, rig.readings, rig.queue, parse_reading)
+    start, end = _hour(10)
+    item = {"device_id": device_id, "period_start": start, "period_end": end, "energy_wh": 40}
+    # Under review: received and queued (the validator holds it for the operator's decision)
+    assert intake.submit(source, [(0, item)]).queued == 1
+    decide_device_review(rig.registry, rig.readings, rig.queue, OPERATOR, device_id, "suspend", "tampered")
+    start, end = _hour(11)
+    refused = Intake(rig.registry, rig.readings, rig.queue, parse_reading).submit(
+        source, [(0, {**item, "period_start": start, "period_end": end})])
+    ((_, error),) = refused.errors
+    assert isinstance(error, RuleBroken) and "suspended" in error.message and error.field == "readings.0.device_id"
