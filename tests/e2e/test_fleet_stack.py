@@ -120,7 +120,7 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     # WHEN the fleet's week is pushed in one request
     pushed = stack.post("/readings", {"readings": readings}, key=key)
     assert pushed.status_code == 202 and not pushed.json()["errors"], pushed.text[:2000]
-    wait_for("every reading judged", lambda: _settled(stack), timeout_s=150)
+    wait_for("every reading judged", lambda: _settled(stack), timeout_s=120)
     views = {d["device_id"]: _all(stack, f"/devices/{d['device_id']}/readings") for d in devices}
     a_id, b_id = devices[A]["device_id"], devices[B]["device_id"]
     honest = [r for d, rs in views.items() if d not in (a_id, b_id) for r in rs]
@@ -157,7 +157,7 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     cleared = stack.post(f"/devices/{b_id}/review", {"decision": "clear", "note": "fleet e2e: inspected"})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["held_readings"] == len(held) and cleared.json()["review_epoch"] == 1
-    wait_for("the held readings judged again", lambda: _settled(stack), timeout_s=120)
+    wait_for("the held readings judged again", lambda: _settled(stack), timeout_s=90)
     again = {r["reading_id"]: r for r in _all(stack, f"/devices/{b_id}/readings")}
     rejudged = [again[r["reading_id"]] for r in held]
     assert all(r["status"] in ("accepted", "flagged", "rejected") for r in rejudged)
