@@ -183,9 +183,10 @@ class DeviceReviewOut(BaseModel):
     opened_at: str | None = None
     reason: str | None = Field(default=None, description="Why the validator opened the review, with its figures")
     reference: Any = Field(default=None, description="What the device was compared with (neighbours or climatology)")
-    log_ratio: float | None = Field(default=None, description="Mean log of the device's ratio to its reference")
     cusum: float | None = Field(default=None, description="The sequential test's statistic when it crossed")
-    readings: Any = Field(default=None, description="Readings the test had seen")
+    days: int | None = Field(default=None, description="Days the test had seen when it crossed")
+    last_day_ratio: float | None = Field(default=None, description="The last day's output over its reference")
+    review_epoch: int | None = Field(default=None, description="The review epoch the test belonged to")
     decision: Literal["clear", "suspend"] | None = None
     decided_at: str | None = None
     decided_by: str | None = None

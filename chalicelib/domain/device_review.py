@@ -54,7 +54,7 @@ def decision_body(device: Device, before: Device) -> dict[str, Any]:
     body = {"device_id": device.device_id, "decision": review.get("decision"), "note": review.get("note"),
             "decided_by": review.get("decided_by"), "from_status": str(before.status), "status": str(device.status),
             "review_epoch": device.review_epoch,
-            **{k: review.get(k) for k in ("opened_at", "reason", "reference", "log_ratio", "cusum", "readings")}}
+            **{k: review.get(k) for k in ("opened_at", "reason", "reference", "cusum", "days", "last_day_ratio")}}
     return {k: v for k, v in body.items() if v is not None}
 
 

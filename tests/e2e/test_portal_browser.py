@@ -298,11 +298,12 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
 
 # The validator's side of the contract (issue 13): what it writes on a device item when its CUSUM crosses
 # (status under_review, the review's figures) and when output stays low (the maintenance note).
-OPENED = {"state": "open", "opened_at": "2026-11-20T12:00:00Z", "reference": "neighbours", "log_ratio": 0.262,
-          "cusum": 5.4, "readings": 58,
-          "reason": "steadily above its 12 neighbours: mean log ratio 0.262 over 58 readings (CUSUM 5.4 > 5)"}
+OPENED = {"state": "open", "opened_at": "2026-11-20T12:00:00Z", "reference": "peers", "cusum": 5.4, "days": 6,
+          "last_day_ratio": 1.29, "review_epoch": 0,
+          "reason": "output has stayed above its neighbours for 6 days (CUSUM 5.4 ≥ 5; last day ×1.29)"}
 LOW = {"since": "2026-11-10T00:00:00Z", "ratio": 0.71,
-       "reason": "output has stayed at 71 % of its neighbours' for 10 days"}
+       "reason": "output has been about 71% of what its neighbours suggest over recent days: check for shading, "
+                 "soiling, a failing module, battery or meter. Nothing is held; readings are accepted."}
 
 
 def _as_the_validator_would(stack: RunningStack, device_id: str) -> None:
@@ -338,8 +339,8 @@ def test_a_device_under_review_shows_its_banner_and_note_and_the_operator_clears
         page = _open(browser, stack, f"devices/{device_id}")
         page.wait_for_selector("#review-reason")
         assert page.inner_text("#review-reason") == OPENED["reason"]
-        assert "5.4" in page.inner_text("#review-banner") and "neighbours" in page.inner_text("#review-banner")
-        assert "71 %" in page.inner_text("#maintenance-note") and page.locator("#device-decision").count() == 0
+        assert "5.4" in page.inner_text("#review-banner") and "129 %" in page.inner_text("#review-banner")
+        assert "71%" in page.inner_text("#maintenance-note") and page.locator("#device-decision").count() == 0
         browser.screenshot("device-under-review-owner")
         # WHEN the operator clears it with a note THEN the banner shows the decision, and the API agrees
         _sign_in(browser, stack, stack.operator_key, "operator")

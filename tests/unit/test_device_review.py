@@ -34,9 +34,9 @@ from tests.fakes.registry import FakeRegistry
 
 OPERATOR = Principal("operator", "operator")
 SITE = {"altitude_m": 1650.0, "linke_turbidity": [3.0] * 12}
-OPENED = {"state": "open", "opened_at": "2026-10-20T12:00:00Z", "reference": "neighbours", "log_ratio": 0.26,
-          "cusum": 5.2, "readings": 61,
-          "reason": "steadily above its 6 neighbours: mean log ratio 0.26 over 61 readings (CUSUM 5.2 > 5.0)"}
+OPENED = {"state": "open", "opened_at": "2026-10-20T12:00:00Z", "reference": "peers", "cusum": 5.2, "days": 5,
+          "last_day_ratio": 1.31, "review_epoch": 0,
+          "reason": "output has stayed above its neighbours for 5 days (CUSUM 5.2 ≥ 5; last day ×1.31)"}
 
 
 @dataclass
@@ -143,7 +143,7 @@ def test_clearing_reopens_the_device_and_sends_its_held_readings_back_to_the_val
     # AND the decision is an event naming the device and the figures that opened the review
     (event,) = [e for e in rig.events() if e.type == "DeviceReviewCleared"]
     assert event.subject_id == device_id and event.body["decision"] == "clear"
-    assert event.body["from_status"] == "under_review" and event.body["log_ratio"] == 0.26
+    assert event.body["from_status"] == "under_review" and event.body["last_day_ratio"] == 1.31
     # AND the held readings are queued again, their held verdict gone and their periods released
     after = rig.readings.readings(held)
     assert {(r.status, r.stage, r.rule, r.reason) for r in after.values()} == {

@@ -16,6 +16,7 @@ from ...domain.readings import (
     ReceivedReading,
     StateChange,
 )
+from ...domain.twin.peers import PeerHistogram
 
 
 class ReadingStore(Protocol):
@@ -38,6 +39,13 @@ class ReadingStore(Protocol):
         only from its `from_status` (and energy), with the events. Returns the refused groups (whole
         packs: the groups written in one transaction stand or fall together)."""
 
+    def peer_histograms(self, periods: Sequence[tuple[str, int, int]],
+                        shards: int) -> dict[tuple[str, int, int], PeerHistogram]:
+        """The neighbours' ratio histogram of each (cell, period start [s], duration [s]), shards merged."""
+
+    def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
+        """How many devices have reported in each cell (cells with none are absent)."""
+
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         """Items of readings waiting at `stage` since before `received_before` (the sweep re-queues them)."""
 
@@ -50,6 +58,6 @@ class ReadingStore(Protocol):
     def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
                              review: dict[str, Any]) -> bool:
         """Readings held under `rule` go back to the validator (an operator cleared their device): status and
-        pipeline `queued`, the held verdict (rule, reason, judged figures) removed, `review` recorded, with the
-        device's state change (their periods released). Each only if still flagged under `rule`, the state only
-        from its version; all or nothing. False when refused."""
+        pipeline `queued`, the held verdict (rule, reason, judged_at) removed and its figures kept, `review`
+        recorded, with the device's state change (their periods released). Each only if still flagged under
+        `rule`, the state only from its version; all or nothing. False when refused."""

@@ -78,6 +78,8 @@ export function Devices({ query, session }) {
     </section>`;
 }
 
+const REFERENCE_TEXT = { peers: 'its neighbours', climatology: 'the climatology of its place' };
+
 const figure = (value, digits = 2) => (value === null || value === undefined ? null : number(value, digits));
 
 /** Why the device went under review (the validator's figures) and the operator's decision, when there is one. */
@@ -93,9 +95,9 @@ function ReviewBanner({ device, session, onDecided }) {
       until the operator clears or suspends it.</p>` : null}
     ${review ? html`<${Definitions} items=${[
       ['Reason', review.reason && html`<span id="review-reason">${review.reason}</span>`],
-      ['Opened', review.opened_at], ['Reference', review.reference != null ? String(review.reference) : null],
-      ['Mean log ratio', figure(review.log_ratio, 3)], ['CUSUM', figure(review.cusum)],
-      ['Readings tested', review.readings != null ? String(review.readings) : null],
+      ['Opened', review.opened_at], ['Reference', review.reference ? REFERENCE_TEXT[review.reference] || String(review.reference) : null],
+      ['CUSUM', figure(review.cusum)], ['Days tested', review.days != null ? String(review.days) : null],
+      ['Last day', review.last_day_ratio != null ? `${number(review.last_day_ratio * 100)} % of its reference` : null],
       ['Decision', review.decision && html`<strong id="review-decision">${review.decision}</strong>`],
       ['Decided', review.decided_at && `${review.decided_at} by ${review.decided_by}`], ['Note', review.note]]} />`
       : html`<p>The device is ${words(status)}; its review is shown to its owner and the operator only.</p>`}
@@ -136,9 +138,8 @@ function MaintenanceNote({ maintenance }) {
   return html`<section id="maintenance-note" class="note-maintenance" aria-labelledby="maintenance-title">
     <h2 id="maintenance-title">Maintenance</h2>
     <p>${maintenance.reason || 'Output has stayed below what this device should produce.'}</p>
-    <p>${maintenance.since ? `Since ${maintenance.since}. ` : ''}${maintenance.ratio != null
-      ? `Output is ${number(maintenance.ratio * 100)} % of its reference. ` : ''}Its readings are accepted as
-      they are; a clean panel or a check of the wiring may bring the rest back.</p>
+    <p>${maintenance.since ? `Noted ${maintenance.since}. ` : ''}${maintenance.ratio != null
+      ? `Output about ${number(maintenance.ratio * 100)} % of its reference. ` : ''}Nothing is held for it.</p>
   </section>`;
 }
 
