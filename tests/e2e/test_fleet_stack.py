@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -103,9 +104,24 @@ def _all(stack: RunningStack, path: str, **params: Any) -> list[dict[str, Any]]:
             return items
 
 
+PROGRESS: list[tuple[float, int, int]] = []  # (monotonic s, queued, awaiting_peers): shown when a wait times out
+
+
 def _settled(stack: RunningStack) -> bool:
     """Nothing queued for the validator nor waiting for neighbours."""
-    return not any(_all(stack, "/readings", status=s) for s in ("queued", "awaiting_peers"))
+    left = [len(_all(stack, "/readings", status=s)) for s in ("queued", "awaiting_peers")]
+    PROGRESS.append((time.monotonic(), *left))
+    return not any(left)
+
+
+def _wait_settled(stack: RunningStack, what: str, timeout_s: float) -> None:
+    PROGRESS.clear()
+    try:
+        wait_for(what, lambda: _settled(stack), timeout_s=timeout_s)
+    finally:
+        t0 = PROGRESS[0][0] if PROGRESS else 0.0
+        print(f"{what}: (s, queued, awaiting_peers) " + " ".join(
+            f"({t - t0:.0f},{q},{a})" for t, q, a in PROGRESS[::max(1, len(PROGRESS) // 12)] + PROGRESS[-1:]))
 
 
 def _day(reading: dict[str, Any]) -> int:
@@ -120,7 +136,7 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     # WHEN the fleet's week is pushed in one request
     pushed = stack.post("/readings", {"readings": readings}, key=key)
     assert pushed.status_code == 202 and not pushed.json()["errors"], pushed.text[:2000]
-    wait_for("every reading judged", lambda: _settled(stack), timeout_s=120)
+    _wait_settled(stack, "every reading judged", 120)
     views = {d["device_id"]: _all(stack, f"/devices/{d['device_id']}/readings") for d in devices}
     a_id, b_id = devices[A]["device_id"], devices[B]["device_id"]
     honest = [r for d, rs in views.items() if d not in (a_id, b_id) for r in rs]
@@ -162,7 +178,7 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     cleared = stack.post(f"/devices/{b_id}/review", {"decision": "clear", "note": "fleet e2e: inspected"})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["held_readings"] == len(held) and cleared.json()["review_epoch"] == 1
-    wait_for("the held readings judged again", lambda: _settled(stack), timeout_s=90)
+    _wait_settled(stack, "the held readings judged again", 90)
     again = {r["reading_id"]: r for r in _all(stack, f"/devices/{b_id}/readings")}
     rejudged = [again[r["reading_id"]] for r in held]
     assert all(r["status"] in ("accepted", "flagged", "rejected") for r in rejudged)
