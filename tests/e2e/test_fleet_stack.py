@@ -156,9 +156,11 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     # THEN the honest devices' readings are all accepted: none held
     assert {(r["status"], r["rule"]) for r in honest if r["status"] != "accepted"} == set()
     # AND A's inflated hours are flagged above its peers, the reason naming their count and median
-    assert [r["status"] for r in inflated] == ["flagged"] * len(HOURS_UTC), inflated
-    for reading in inflated:
-        assert reading["rule"] == "above_peers", reading
+    # (issue 13's target with 12 neighbours: ×1.5 hours caught ≥ 80 %; a low-sun hour may pass)
+    caught = [r for r in inflated if r["status"] == "flagged" and r["rule"] == "above_peers"]
+    assert len(inflated) == len(HOURS_UTC) and len(caught) >= 0.8 * len(inflated), inflated
+    assert all(r["status"] in ("accepted", "flagged") for r in inflated), inflated
+    for reading in caught:
         # Judged with at least DREC_PEER_MIN (5) of its 12 neighbours, whose count and median it names
         count = re.search(r"\b([5-9]|1[0-2])\s+(neighbou?rs|peers|devices)\b", reading["reason"])
         assert "median" in reading["reason"] and count, reading["reason"]
