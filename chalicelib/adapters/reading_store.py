@@ -349,3 +349,34 @@ class DynamoReadings(DynamoBase):
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
         page = self.query_page("readings", "by_status", "status", status.value, limit, cursor)
         return [reading_from_item(i) for i in page.items], page.next_cursor
+
+    def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
+                             review: dict[str, Any]) -> bool:
+        """Held readings back to the validator with their device's released periods, in one transaction.
+
+        Each reading moves only if it is still flagged under `rule` (the validator or another operator
+        request may have moved it meanwhile); its held verdict (rule, reason) is removed so the validator
+        judges it afresh.
+        """
+        items = [self._state_update(change)] if change else []
+        # Its figures stay until the validator writes new ones: `peer_bin` says it already counts among its
+        # neighbours (a held reading that first waited for them), so it is not counted twice.
+        names = {"#status": "status", "#p": "pipeline", "#rule": "rule", "#reason": "reason", "#review": "review",
+                 "#at": "judged_at", "#wh": "judged_energy_wh"}
+        expression = "SET #status = :queued, #p = :queued, #review = :review REMOVE #rule, #reason, #at, #wh"
+        values = {":queued": ReadingStatus.QUEUED.value, ":flagged": ReadingStatus.FLAGGED.value, ":rule": rule,
+                  ":review": review}
+        items += [update(self.name("readings"), {"id": reading_id}, expression,
+                         "#status = :flagged AND #rule = :rule", names=names, values=values)
+                  for reading_id in dict.fromkeys(reading_ids)]
+        moved = len(items) - (change is not None)
+        counts = Tally()
+        if moved:
+            shard = stats_shard(change.device_id if change else reading_ids[0])
+            counts.add(shard, readings_in(ReadingStatus.FLAGGED.value), -moved)
+            counts.add(shard, readings_in(ReadingStatus.QUEUED.value), moved)
+        try:
+            self.commit(items, [], counts=counts.updates(self.name("counters")))
+        except TransactionRefused:
+            return False
+        return True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.registry import Account, Device, Source, fields_of
 from ..domain.stores import ExternalIdTaken, TransactionRefused
 from .counters import Tally, stats_shard
-from .dynamo import DynamoBase, put
+from .dynamo import DynamoBase, put, update
 
 
 def key_lookup(key_hash: str) -> str:
@@ -64,8 +64,9 @@ DEVICE_INDEXES = (("by_owner", "owner_account_id"), ("by_country", "country"), (
 class DynamoRegistry(DynamoBase):
     """Registry records, each written with its API key hash, external id guard and event."""
 
-    # Devices are read by every batch of the pipeline and change only at registration (their
-    # records are never edited here), so a process keeps them for a minute.
+    # Devices are read by every batch of the pipeline and rarely change (registration, a review), so a
+    # process keeps them for a minute; a device not active is read afresh, so an operator's decision on
+    # its review holds at once for the readings it sends back to the validator.
     DEVICE_TTL_S = 60.0
 
     def devices(self, device_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -75,7 +76,8 @@ class DynamoRegistry(DynamoBase):
         wanted = list(dict.fromkeys(device_ids))
         missing = [d for d in wanted if d not in cache or cache[d][0] < now]
         for item in self.batch_get("devices", [{"id": d} for d in missing]) if missing else []:
-            cache[item["id"]] = (now + self.DEVICE_TTL_S, item)
+            active = item.get("status", "active") == "active"
+            cache[item["id"]] = (now + self.DEVICE_TTL_S if active else 0.0, item)
         return {d: cache[d][1] for d in wanted if d in cache}
 
     def device_records(self, device_ids: Iterable[str]) -> dict[str, Device]:
@@ -158,3 +160,28 @@ class DynamoRegistry(DynamoBase):
         else:
             page = self.query_page("devices", "by_entity", "entity", "device", limit, cursor, filters)
         return [device_from_item(i) for i in page.items], page.next_cursor
+
+    def decide_review(self, before: Device, after: Device, event: NewEvent,
+                      replay: tuple[tuple[str, str, str], Mapping[str, Any]] | None = None) -> Event:
+        """The operator's decision on a device's review, written only from the status and epoch it was made on."""
+        condition = "#status = :from AND " + ("(attribute_not_exists(review_epoch) OR review_epoch = :old)"
+                                             if before.review_epoch == 0 else "review_epoch = :old")
+        items = [update(self.name("devices"), {"id": after.device_id},
+                        "SET #status = :status, #review = :review, review_epoch = :epoch", condition,
+                        names={"#status": "status", "#review": "review"},
+                        values={":status": str(after.status), ":review": dict(after.review or {}),
+                                ":epoch": after.review_epoch, ":from": str(before.status),
+                                ":old": before.review_epoch})]
+        if replay:
+            (source_id, kind, external_id), record = replay
+            items.append(put(self.name("lookups"), {"k": external_lookup(source_id, kind, external_id),
+                                                    "target_id": after.device_id, **record},
+                             "attribute_not_exists(k)"))
+        try:
+            (stored,) = self.commit(items, [event])
+        finally:
+            self.__dict__.get("_device_cache", {}).pop(after.device_id, None)
+        return stored
+
+    def replay_of(self, source_id: str, kind: str, external_id: str) -> Mapping[str, Any] | None:
+        return self.get("lookups", k=external_lookup(source_id, kind, external_id))

@@ -25,7 +25,7 @@ CSV_EXAMPLE = ("device_id,period_start,period_end,energy_wh\n"
 
 def _status(value: str) -> ReadingStatus:
     if value not in set(ReadingStatus):
-        raise BadInput("status must be queued, accepted, rejected or flagged", field="status")
+        raise BadInput("status must be one of " + ", ".join(s.value for s in ReadingStatus), field="status")
     return ReadingStatus(value)
 
 

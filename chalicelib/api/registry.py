@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from .. import bootstrap
 from ..domain.registry import RegisterAccount, RegisterDevice, RegisterSource
+from ..services import device_review, stats
 from ..services import registry as registering
-from ..services import stats
 from . import schemas
 from .errors import api, json_response, page_body
 from .openapi import PAGED, openapi_document, route
@@ -115,3 +115,16 @@ def get_devices() -> Response:
 def get_device(device_id: str) -> Response:
     return json_response(registering.get_device(bootstrap.container().registry, device_id,
                                                 incoming(registry).viewer()))
+
+
+@route(registry, "post", "/devices/{device_id}/review", "Operator decision on a device under review: clear (its held "
+       "readings are judged again) or suspend (they are rejected); header Idempotency-Key optional",
+       schemas.DeviceDecisionOut, 200, request=schemas.DeviceReviewIn, write=True,
+       example={"decision": "clear", "note": "inspected on site: new panels, output confirmed"})
+def post_device_review(device_id: str) -> Response:
+    rq = incoming(registry)
+    c = bootstrap.container()
+    body = rq.parse(schemas.DeviceReviewIn)
+    return json_response(device_review.decide_device_review(c.registry, c.readings, c.queue("readings"),
+                                                            rq.principal(), device_id, body.decision, body.note,
+                                                            rq.idempotency_key()))

@@ -178,6 +178,41 @@ class DeviceIn(Strict):
         return eip55_address(value)
 
 
+class DeviceReviewOut(BaseModel):
+    state: Literal["open", "cleared", "suspended"]
+    opened_at: str | None = None
+    reason: str | None = Field(default=None, description="Why the validator opened the review, with its figures")
+    reference: Any = Field(default=None, description="What the device was compared with (neighbours or climatology)")
+    cusum: float | None = Field(default=None, description="The sequential test's statistic when it crossed")
+    days: int | None = Field(default=None, description="Days the test had seen when it crossed")
+    last_day_ratio: float | None = Field(default=None, description="The last day's output over its reference")
+    review_epoch: int | None = Field(default=None, description="The review epoch the test belonged to")
+    decision: Literal["clear", "suspend"] | None = None
+    decided_at: str | None = None
+    decided_by: str | None = None
+    note: str | None = None
+
+
+class MaintenanceOut(BaseModel):
+    since: str | None = None
+    reason: str | None = None
+    ratio: float | None = Field(default=None, description="Output over its reference (below 1: low)")
+
+
+class DeviceReviewIn(Strict):
+    decision: Literal["clear", "suspend"]
+    note: str = Field(min_length=1, max_length=1000, description="Why: kept in the device's review and its event")
+
+
+class DeviceDecisionOut(BaseModel):
+    device_id: str
+    status: Literal["active", "under_review", "suspended"]
+    review_epoch: int
+    review: DeviceReviewOut
+    held_readings: int = Field(description="Held readings this request sent back to the validator (clear) or "
+                                           "rejected (suspend)")
+
+
 class DeviceOut(BaseModel):
     device_id: str
     owner_account_id: str
@@ -198,7 +233,16 @@ class DeviceOut(BaseModel):
     signing_address: str | None = None
     registered_at: str
     registered_by: str
-    status: str = "active"
+    status: Literal["active", "under_review", "suspended"] = Field(default="active", description=(
+        "active; under_review (steadily above its reference: its new readings are held until the operator "
+        "decides); suspended (takes no readings)"))
+    review: DeviceReviewOut | None = Field(default=None, description=(
+        "Why the device went under review and what the operator decided; only for the owner account, its "
+        "sources and the operator"))
+    review_epoch: int | None = Field(default=None, description=(
+        "Reviews cleared so far (the validator starts its test afresh after each); owner's side only"))
+    maintenance: MaintenanceOut | None = Field(default=None, description=(
+        "Output steadily below its reference: a note for the owner (nothing is held); owner's side only"))
     location_commitment: str | None = Field(default=None, description=(
         "SHA-256 hex of the canonical JSON {latitude, longitude, salt} of the exact coordinates and "
         "location_salt; anchored in DeviceRegistered, so the owner can prove the exact location later "
@@ -308,8 +352,13 @@ class ReadingOut(BaseModel):
     period_start: str
     period_end: str
     energy_wh: int
-    status: Literal["queued", "accepted", "rejected", "flagged"]
-    rule: str | None = None
+    status: Literal["queued", "accepted", "rejected", "flagged", "awaiting_peers"] = Field(description=(
+        "queued → accepted | rejected | flagged | awaiting_peers (waits, bounded, for enough neighbours to "
+        "report the same hour, then is judged)"))
+    rule: str | None = Field(default=None, description=(
+        "The rule that decided, e.g. above_peers (far above its neighbours' normalised yield; the reason names "
+        "their count and median), device_under_review (held while its device is under review), "
+        "device_suspended (held, then rejected when the operator suspended the device)"))
     reason: str | None = None
     expected_wh: float | None = None
     sigma_wh: float | None = None

@@ -63,10 +63,12 @@ def account_view(account: Account, viewer: Principal | None, keep_null: tuple[st
 
 
 def device_view(device: Device, exact: bool, keep_null: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A household's exact location is personal data: others see it rounded to 0.01°, and no salt."""
+    """A household's exact location is personal data: others see it rounded to 0.01°, and no salt. Its
+    review and maintenance note are for its owner's side too; everyone sees its status."""
     out = fields_of(device, keep_null)
     if not exact:
-        out.pop("location_salt", None)
+        for private in ("location_salt", "review", "review_epoch", "maintenance"):
+            out.pop(private, None)
         out["latitude"] = round_coordinate(device.latitude)
         out["longitude"] = round_coordinate(device.longitude)
     return out

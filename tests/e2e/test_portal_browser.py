@@ -294,3 +294,70 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         browser.screenshot("buyer-account")
         assert browser.page_errors == []
 
+
+
+# The validator's side of the contract (issue 13): what it writes on a device item when its CUSUM crosses
+# (status under_review, the review's figures) and when output stays low (the maintenance note).
+OPENED = {"state": "open", "opened_at": "2026-11-20T12:00:00Z", "reference": "peers", "cusum": 5.4, "days": 6,
+          "last_day_ratio": 1.29, "review_epoch": 0,
+          "reason": "output has stayed above its neighbours for 6 days (CUSUM 5.4 ≥ 5; last day ×1.29)"}
+LOW = {"since": "2026-11-10T00:00:00Z", "ratio": 0.71,
+       "reason": "output has been about 71% of what its neighbours suggest over recent days: check for shading, "
+                 "soiling, a failing module, battery or meter. Nothing is held; readings are accepted."}
+
+
+def _as_the_validator_would(stack: RunningStack, device_id: str) -> None:
+    import boto3
+
+    from chalicelib.adapters.dynamo import to_item
+    from infra.resources import physical
+
+    client = boto3.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    values = to_item({":s": "under_review", ":a": "active", ":r": OPENED, ":m": LOW})
+    client.update_item(TableName=physical(stack.endpoints["prefix"], "devices"), Key={"id": {"S": device_id}},
+                       UpdateExpression="SET #s = :s, review = :r, maintenance = :m", ConditionExpression="#s = :a",
+                       ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values)
+
+
+def test_a_device_under_review_shows_its_banner_and_note_and_the_operator_clears_it(stack: RunningStack,
+                                                                                   tmp_path: Path) -> None:
+    source = _source(stack, "Portal review source")
+    key = source["api_key"]
+    account = stack.post("/accounts", {"name": "Review Dev", "kind": "developer", "country": "KE"}, key=key).json()
+    device_id = stack.post("/devices", device_body(account["account_id"]), key=key).json()["device_id"]
+    _as_the_validator_would(stack, device_id)
+    with chromium(tmp_path, "device-review") as browser:
+        # GIVEN the public WHEN it opens the device THEN it sees the status, not the review's figures nor the note
+        page = _open(browser, stack, f"devices/{device_id}")
+        banner = page.locator("#review-banner")
+        banner.wait_for()
+        assert "under review" in banner.inner_text().lower() and "CUSUM" not in banner.inner_text()
+        assert page.locator("#maintenance-note").count() == 0 and page.locator("#device-decision").count() == 0
+        # WHEN the owner's source signs in THEN the banner gives the reason and the figures, and the note shows
+        _sign_in(browser, stack, key, "source")
+        page = _open(browser, stack, f"devices/{device_id}")
+        page.wait_for_selector("#review-reason")
+        assert page.inner_text("#review-reason") == OPENED["reason"]
+        assert "5.4" in page.inner_text("#review-banner") and "129 %" in page.inner_text("#review-banner")
+        assert "71%" in page.inner_text("#maintenance-note") and page.locator("#device-decision").count() == 0
+        browser.screenshot("device-under-review-owner")
+        # WHEN the operator clears it with a note THEN the banner shows the decision, and the API agrees
+        _sign_in(browser, stack, stack.operator_key, "operator")
+        page = _open(browser, stack, f"devices/{device_id}")
+        page.wait_for_selector("#device-decision")
+        browser.screenshot("device-under-review-operator")
+        page.click("#device-clear")  # without a note: the API's message is shown, nothing changes
+        assert "note" in page.locator("#device-decision [role=alert]").inner_text()
+        page.fill("#device-decision-note", "inspected: panels replaced in November")
+        page.click("#device-clear")
+        page.wait_for_selector("#review-decision")
+        assert page.inner_text("#review-decision") == "clear"
+        assert "Review cleared" in page.inner_text("#review-banner")
+        assert "inspected: panels replaced in November" in page.inner_text("#review-banner")
+        browser.screenshot("device-review-cleared")
+        device = stack.get(f"/devices/{device_id}").json()
+        assert device["status"] == "active" and "review" not in device
+        events = stack.get("/events", subject_id=device_id).json()["items"]
+        assert [e["type"] for e in events] == ["DeviceRegistered", "DeviceReviewCleared"]
+        assert browser.page_errors == []

@@ -113,6 +113,23 @@ class FakeReadings:
                 refused += batch
         return refused
 
+    def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
+                             review: dict[str, Any]) -> bool:
+        current = self.states.get(change.device_id) if change else None
+        if change and (current.version if current else 0) != change.old_version:
+            return False
+        held = [self.items.get(i) for i in dict.fromkeys(reading_ids)]
+        if any(r is None or r.status != ReadingStatus.FLAGGED or r.rule != rule for r in held):
+            return False
+        if change:
+            self._set_state(change)
+        for reading in held:
+            assert reading is not None
+            self.items[reading.reading_id] = replace(
+                reading, status=ReadingStatus.QUEUED, stage=Stage.VALIDATION, rule=None, reason=None,
+                judged_at=None, judged_energy_wh=None, review=stored(review))
+        return True
+
     def peer_histograms(self, periods: Sequence[tuple[str, int, int]],
                         shards: int) -> dict[tuple[str, int, int], PeerHistogram]:
         found: dict[tuple[str, int, int], PeerHistogram] = {}

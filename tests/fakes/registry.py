@@ -8,13 +8,13 @@ read at; a revoked principal takes no new key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.ledger.events import Event, NewEvent
 from chalicelib.domain.registry import Account, Device, Source
-from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeyRing, KeysChanged
+from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeyRing, KeysChanged, TransactionRefused
 
 from .events import FakeEventLog
 from .paging import offset_page
@@ -31,6 +31,7 @@ class FakeRegistry:
         self.externals: dict[tuple[str, str, str], str] = {}
         self.keys: dict[str, tuple[str, str]] = {}  # key hash -> (principal kind, principal id)
         self.rings: dict[str, tuple[frozenset[str], int]] = {}  # principal id -> (hashes, version)
+        self.replays: dict[tuple[str, str, str], dict[str, Any]] = {}  # decisions stored under an Idempotency-Key
 
     # -- reads --------------------------------------------------------------------------------
     def source(self, source_id: str) -> Source | None:
@@ -88,6 +89,23 @@ class FakeRegistry:
             self.rings[record_id] = (frozenset({key_hash}), 0)
         (stored,) = self.events.append([event])
         return stored
+
+    def decide_review(self, before: Device, after: Device, event: NewEvent,
+                      replay: tuple[tuple[str, str, str], Mapping[str, Any]] | None = None) -> Event:
+        current = self.devices_by_id.get(after.device_id)
+        if current is None or (current.status, current.review_epoch) != (before.status, before.review_epoch):
+            raise TransactionRefused(["ConditionalCheckFailed", None])
+        if replay and replay[0] in self.replays:
+            raise TransactionRefused([None, "ConditionalCheckFailed"])
+        self.devices_by_id[after.device_id] = replace(current, status=after.status, review=after.review,
+                                                      review_epoch=after.review_epoch)
+        if replay:
+            self.replays[replay[0]] = {"target_id": after.device_id, **replay[1]}
+        (stored,) = self.events.append([event])
+        return stored
+
+    def replay_of(self, source_id: str, kind: str, external_id: str) -> Mapping[str, Any] | None:
+        return self.replays.get((source_id, kind, external_id))
 
     def _table(self, record: Record) -> tuple[dict[str, Any], str]:
         if isinstance(record, Source):

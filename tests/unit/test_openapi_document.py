@@ -124,3 +124,15 @@ def test_a_wrong_eip55_checksum_is_a_rule_broken_naming_the_field() -> None:
         parse(SourceIn, '{"name": "S", "kind": "aggregator", '
                         '"signing_address": "0xC7f35d91fec030CBFB5fE10C1c7B65100E0B1bF6"}')
     assert refused.value.field == "signing_address"
+
+
+def test_device_reviews_and_their_statuses_are_documented(doc: dict[str, Any]) -> None:
+    components = doc["components"]["schemas"]
+    review = doc["paths"]["/devices/{device_id}/review"]["post"]
+    assert review["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/DeviceReviewIn")
+    assert components["DeviceReviewIn"]["properties"]["decision"]["enum"] == ["clear", "suspend"]
+    assert {"401", "403", "404", "409"} <= set(review["responses"])
+    assert components["DeviceOut"]["properties"]["status"]["enum"] == ["active", "under_review", "suspended"]
+    assert {"review", "maintenance"} <= set(components["DeviceOut"]["properties"])
+    assert "awaiting_peers" in components["ReadingOut"]["properties"]["status"]["enum"]
+    assert "awaiting_peers" in _params(doc, "/readings")["status"]["schema"]["enum"]

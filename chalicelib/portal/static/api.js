@@ -160,6 +160,7 @@ const ALLOWED = {
   register_device: ['operator', 'source', 'account'],
   upload_readings: ['source'],
   review_readings: ['operator'],
+  review_devices: ['operator'],
   transfer: ['operator', 'source', 'account'],
   redeem: ['operator', 'source', 'account'],
 };

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ...domain.readings import DeviceState, DeviceWrites, ReadingContent, ReadingStatus, ReceivedReading
+from ...domain.readings import (
+    DeviceState,
+    DeviceWrites,
+    ReadingContent,
+    ReadingStatus,
+    ReceivedReading,
+    StateChange,
+)
 from ...domain.twin.peers import PeerHistogram
 
 
@@ -47,3 +54,10 @@ class ReadingStore(Protocol):
                         status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]: ...
     def by_status(self, status: ReadingStatus, limit: int,
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]: ...
+
+    def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
+                             review: dict[str, Any]) -> bool:
+        """Readings held under `rule` go back to the validator (an operator cleared their device): status and
+        pipeline `queued`, the held verdict (rule, reason, judged_at) removed and its figures kept, `review`
+        recorded, with the device's state change (their periods released). Each only if still flagged under
+        `rule`, the state only from its version; all or nothing. False when refused."""

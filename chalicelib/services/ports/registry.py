@@ -6,7 +6,7 @@ Implemented by `adapters.registry_store.DynamoRegistry`, `adapters.key_store.Dyn
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ...domain.ledger.events import Event, NewEvent
@@ -37,6 +37,15 @@ class RegistryStore(KeyLookup, Protocol):
     def list_devices(self, limit: int, cursor: str | None, owner_account_id: str | None = None,
                      country: str | None = None,
                      device_type: str | None = None) -> tuple[list[Device], str | None]: ...
+
+    def decide_review(self, before: Device, after: Device, event: NewEvent,
+                      replay: tuple[tuple[str, str, str], Mapping[str, Any]] | None = None) -> Event:
+        """Write `after`'s status, review and review_epoch with `event`, only if the device is still in
+        `before`'s status and epoch; with `replay` (external-id triple, record), store the record under that
+        id, only if none is there. Raises TransactionRefused otherwise."""
+
+    def replay_of(self, source_id: str, kind: str, external_id: str) -> Mapping[str, Any] | None:
+        """The record `decide_review` stored under that external id, if any."""
 
 
 class KeyStore(Protocol):

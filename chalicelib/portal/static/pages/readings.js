@@ -3,12 +3,19 @@ import { useState } from 'preact/hooks';
 import { can, get, post, uploadText } from '../api.js';
 import { Definitions, ErrorBox, html, Link, Loading, NeedsKey, number, Table, useAsync, usePaged, wh } from '../ui.js';
 
-const STATUS_TEXT = { queued: 'queued', accepted: 'accepted', rejected: 'rejected', flagged: 'flagged for review' };
+const STATUS_TEXT = { queued: 'queued', accepted: 'accepted', rejected: 'rejected', flagged: 'flagged for review',
+  awaiting_peers: 'awaiting neighbours', active: 'active', under_review: 'under review', suspended: 'suspended' };
+
+/** What a rule means to a person reading the table (the API's rule name stays in the title). */
+const RULE_TEXT = { device_under_review: 'held: device under review', device_suspended: 'device suspended',
+  above_peers: 'above its neighbours' };
 
 export const statusBadge = (status) => html`<span class=${`badge badge-${status}`}>${STATUS_TEXT[status] || status}</span>`;
 
 /** The rule that decided: the API's `rule` where given, else its `reason`. */
-const rule = (r) => r.rule || r.reason || '';
+const rule = (r) => (r.rule && RULE_TEXT[r.rule]
+  ? html`<span class=${`rule rule-${r.rule}`} title=${r.reason || r.rule}>${RULE_TEXT[r.rule]}</span>`
+  : r.rule || r.reason || '');
 
 export const READING_COLUMNS = [
   { label: 'Reading', render: (r) => html`<${Link} href=${`readings/${r.reading_id}`}>${r.reading_id}</${Link}>` },
@@ -109,7 +116,8 @@ export function Readings({ session }) {
     </section>
     <section aria-labelledby="flagged-title">
       <h2 id="flagged-title">Flagged readings</h2>
-      <p>Readings beyond two standard deviations of the expectation wait here for the operator's decision.</p>
+      <p>Readings beyond two standard deviations of the expectation, or far above their neighbours, wait here for the
+        operator's decision; readings held because their device is under review are decided on the device's page.</p>
       ${can('review_readings', session) ? html`<${Flagged} />` : html`<${NeedsKey} action="review readings (the operator)" />`}
     </section>`;
 }
@@ -125,6 +133,7 @@ export function ReadingPage({ readingId }) {
         ['Status', r.status && statusBadge(r.status)], ['Expected', r.expected_wh != null ? wh(Math.round(r.expected_wh)) : null],
         ['σ', r.sigma_wh != null ? wh(Math.round(r.sigma_wh)) : null],
         ['Ceiling', r.ceiling_wh != null ? wh(Math.round(r.ceiling_wh)) : null], ['Decided by', rule(r)],
+        ['Reason', r.reason],
         ['D-RECs', (r.serials || []).length ? html`${r.serials.map((s) => html`<${Link} href=${`drecs/${s}`}>${s}</${Link}> `)}` : null]]} />
     <//>`;
 }
