@@ -45,7 +45,7 @@ class RunningStack:
                    DREC_SCHEDULE_INTERVAL_S="1", DREC_STALE_AFTER_S="20",
                    # Most e2e devices stand at one spot: their readings are judged at once (the fleet test,
                    # on a stack of its own, waits for neighbours).
-                   DREC_PEER_WAIT_S="0")
+                   DREC_PEER_WAIT_S=os.environ.get("DREC_PEER_WAIT_S", "0"))
         env.pop("DREC_OPERATOR_KEY", None)
         log = open(self.data_dir / "stack-output.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "infra.stack", "up"], cwd=REPO, env=env,
