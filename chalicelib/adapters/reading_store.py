@@ -25,7 +25,7 @@ from ..domain.readings import (
 from ..domain.stores import MAX_ATOMIC_ITEMS, TransactionRefused
 from ..domain.twin.peers import PeerHistogram
 from .counters import Tally, stats_shard
-from .dynamo import DynamoBase, from_item, put, to_item, update
+from .dynamo import DynamoBase, check, from_item, put, to_item, update
 from .registry_store import external_lookup
 
 # Rounds of a transaction that lost only to concurrent transactions (no condition failed).
@@ -256,9 +256,17 @@ class DynamoReadings(DynamoBase):
         return items
 
     def _device_update(self, change: DeviceUpdate) -> dict[str, Any]:
-        """A review opened (only on an active device) and/or the owner's maintenance note, on the registry item."""
-        sets, removes, names, values = [], [], {}, {}
+        """A review opened (only on an active device) and/or the owner's maintenance note, on the registry item;
+        or only a check that the device is still under review (its readings were held for it)."""
+        sets: list[str] = []
+        removes: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
         condition = "attribute_exists(id)"
+        if change.still_under_review:
+            names["#status"] = "status"
+            values[":held_by"] = "under_review"
+            condition += " AND #status = :held_by"
         if change.review is not None:
             names["#status"] = "status"
             values.update({":under": "under_review", ":active": "active", ":review": dict(change.review)})
@@ -271,6 +279,8 @@ class DynamoReadings(DynamoBase):
                 values[":maintenance"] = dict(change.maintenance)
                 sets.append("maintenance = :maintenance")
         expression = (f"SET {', '.join(sets)}" if sets else "") + (f" REMOVE {', '.join(removes)}" if removes else "")
+        if not expression:
+            return check(self.name("devices"), {"id": change.device_id}, condition, names=names, values=values)
         return update(self.name("devices"), {"id": change.device_id}, expression.strip(), condition,
                       names=names or None, values=values or None)
 

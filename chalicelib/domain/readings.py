@@ -263,6 +263,9 @@ class DeviceUpdate:
     review: Mapping[str, Any] | None = None
     maintenance_changed: bool = False
     maintenance: Mapping[str, Any] | None = None
+    # Readings were held for a review: written only while the device is still under review (a clear that
+    # lands between the validator's read and its write sends the batch round again, to be judged afresh).
+    still_under_review: bool = False
 
 
 @dataclass

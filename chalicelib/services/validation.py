@@ -330,6 +330,8 @@ class Validator:
         update = self._device_update(device, history, judged_at, events)
         if update is not None and update.review is not None:
             history = replace(history, review_open=True)
+        if any(v.held for v in verdicts):
+            update = replace(update or DeviceUpdate(device_id), still_under_review=True)
         change = None
         if changed or events or history != before:
             change = StateChange(device_id, state.version if state else 0, tuple(ranges), history.as_item())

@@ -145,6 +145,10 @@ class FakeReadings:
         return {c: self.reporting[c] for c in dict.fromkeys(cells) if self.reporting[c]}
 
     def _holds(self, group: DeviceWrites) -> bool:
+        if group.device is not None and group.device.still_under_review:
+            device = self.registry.devices_by_id.get(group.device_id) if self.registry else None
+            if device is None or device.status != DeviceStatus.UNDER_REVIEW:
+                return False
         if group.device is not None and group.device.review is not None:
             device = self.registry.devices_by_id.get(group.device_id) if self.registry else None
             if device is None or device.status != DeviceStatus.ACTIVE:

@@ -172,3 +172,29 @@ def test_readings_of_one_push_are_each_others_neighbours() -> None:
     assert all(r.numbers.get("peer_count", 0) <= 12 for r in readings)  # nobody counted itself
     honest = [r for r in readings if r.device_id != fleet.devices[0]]
     assert {r.status for r in honest} == {ReadingStatus.ACCEPTED}
+
+
+def test_a_clear_landing_between_the_validators_read_and_write_leaves_nothing_held() -> None:
+    from chalicelib.services.device_review import decide_device_review
+    from tests.fakes.faults import Faults
+    from tests.fakes.world import OPERATOR
+
+    fleet = Fleet()
+    suspect = fleet.devices[0]
+    for day in range(8):
+        for device_id in fleet.devices[1:]:
+            fleet.report(device_id, day)
+        fleet.report(suspect, day, factor=1.3)
+    assert fleet.world.registry.device(suspect).status == DeviceStatus.UNDER_REVIEW
+    result = fleet.world.intake().submit(fleet.source, list(enumerate(fleet.readings(suspect, 10))))
+    ids = [r for _, r in result.accepted]
+    # GIVEN the operator clears the device right after the validator read it as under review
+    store = Faults(fleet.world.readings)
+    fleet.validator.store = store
+    store.hook("device_states", lambda: decide_device_review(
+        fleet.world.registry, fleet.world.readings, fleet.world.readings_queue, OPERATOR, suspect, "clear",
+        "checked the meter"), after=True)
+    fleet.validator.validate(ids, now=FIRST_DAY + dt.timedelta(days=11))
+    # THEN the held write is refused, the batch read again, and its readings judged as a cleared device's
+    rules = {fleet.world.readings.items[i].rule for i in ids}
+    assert "device_under_review" not in rules and store.calls["commit_verdicts"] >= 2, rules
