@@ -101,7 +101,8 @@ def print_persistence(persistence: Persistence, stations: list[str]) -> list[tup
         "histories folded): day review_due first fires, over every fleet device inflated in turn;\n"
         "    false alarms: honest devices (all fleet devices) for which review_due ever fires over the whole file."
     )
-    print(f"{'file':24} {'mode':5} {'devices':>7} {'≤ 7 d':>6} {'median':>6} {'worst':>6} {'never':>5} | {'false alarms':>12}")
+    columns = f"{'devices':>7} {'≤ 7 d':>6} {'median':>6} {'worst':>6} {'never':>5}"
+    print(f"{'file':24} {'mode':5} {columns} | {'false alarms':>12}")
     checks = []
     for mode in MODES:
         all_days: list[int | None] = []
@@ -188,8 +189,8 @@ def main() -> None:
             devices = fleet_devices(station, FLEET_SIZE, rng)
             twins = twins_for(station, devices)
             metered = fleet_readings(station, devices, rng)
-            evaluate_fleet(station, twins, metered, results)
-            persistent_inflation(station, twins, metered, persistence)
+            hourly, ratios = evaluate_fleet(station, twins, metered, results)
+            persistent_inflation(station, twins, metered[0].day_start, hourly, ratios, persistence)
     names = [s.name for s in stations]
     pooled = print_table(results, names, yields)
     extra = print_persistence(persistence, names)

@@ -66,13 +66,18 @@ class Slots:
     hours: float
     wh: np.ndarray  # (devices, slots) honest integer Wh; 0 = not sent
 
-    def readings(self, device_id: str, row: int, factor: float = 1.0) -> list[ReadingToJudge]:
+    def __post_init__(self) -> None:
         step = dt.timedelta(hours=self.hours)
+        self.periods = [(start, start + step) for start in self.starts.to_pydatetime()]
+
+    def readings(
+        self, device_id: str, row: int, factor: float = 1.0, within: np.ndarray | None = None
+    ) -> list[ReadingToJudge]:
+        sent = self.wh[row] > 0 if within is None else within & (self.wh[row] > 0)
         return [
-            ReadingToJudge(f"{device_id}-{s}", device_id, self.starts[s].to_pydatetime(),
-                           self.starts[s].to_pydatetime() + step, int(round(self.wh[row, s] * factor)))
-            for s in np.flatnonzero(self.wh[row] > 0)
-        ]  # fmt: skip
+            ReadingToJudge(f"{device_id}-{s}", device_id, *self.periods[s], round(float(self.wh[row, s]) * factor))
+            for s in np.flatnonzero(sent)
+        ]
 
 
 def slots_of(metered: list[Metered], period: str) -> Slots:
@@ -151,12 +156,15 @@ def clear_sky_table(slots: Slots, twins: dict[str, DeviceTwin]) -> np.ndarray:
 
 def evaluate_fleet(
     station: Station, twins: dict[str, DeviceTwin], metered: list[Metered], results: dict[tuple, Outcome]
-) -> None:
-    """Add this fleet's outcomes to results[(station, period, mode, factor)]."""
+) -> tuple[Slots, np.ndarray]:
+    """Add this fleet's outcomes to results[(station, period, mode, factor)]; return hourly slots and ratios."""
     ids = list(twins)
+    hourly: tuple[Slots, np.ndarray] | None = None
     for period in PERIODS:
         slots = slots_of(metered, period)
         ratios = peer_ratios(slots, clear_sky_table(slots, twins))
+        if period == "hourly":
+            hourly = slots, ratios
         for mode in MODES:
             for factor in (1.0, *INFLATIONS):
                 readings: list[ReadingToJudge] = []
@@ -174,6 +182,8 @@ def evaluate_fleet(
                 results.setdefault((station.name, period, mode, factor), Outcome()).add(
                     [j.status for j in judged], [j.rule for j in judged], np.concatenate(flat)
                 )
+    assert hourly is not None
+    return hourly
 
 
 _YIELDS: dict[tuple[float, float], float] = {}
@@ -195,12 +205,14 @@ class Persistence:
 
 
 def persistent_inflation(
-    station: Station, twins: dict[str, DeviceTwin], metered: list[Metered], out: Persistence
+    station: Station,
+    twins: dict[str, DeviceTwin],
+    days: pd.DatetimeIndex,
+    hourly: Slots,
+    ratios: np.ndarray,
+    out: Persistence,
 ) -> None:
     """Hourly readings judged day by day, histories folded: honest devices and ×1.3 copies of each."""
-    hourly = slots_of(metered, "hourly")
-    ratios = peer_ratios(hourly, clear_sky_table(hourly, twins))
-    days = metered[0].day_start
     slot_day = np.floor((hourly.starts - days[0]) / pd.Timedelta(days=1)).astype(int)
     ids = list(twins)
     copies = {f"x{d}": replace(t, device_id=f"x{d}") for d, t in twins.items()}
@@ -216,11 +228,9 @@ def persistent_inflation(
                 sent = np.flatnonzero(in_day & (hourly.wh[row] > 0))
                 for name, factor in ((device_id, 1.0), (f"x{device_id}", PERSISTENT_INFLATION)):
                     readings += [
-                        ReadingToJudge(f"{name}-{s}", name, hourly.starts[s].to_pydatetime(),
-                                       hourly.starts[s].to_pydatetime() + dt.timedelta(hours=1),
-                                       int(round(hourly.wh[row, s] * factor)))
-                        for s in sent
-                    ]  # fmt: skip
+                        replace(r, device_id=name, reading_id=f"{name}-{r.reading_id.rsplit('-', 1)[1]}")
+                        for r in hourly.readings(device_id, row, factor, in_day)
+                    ]
                     if mode == "fleet":
                         peers.update(peers_for(ratios, row, name, sent))
             if not readings:

@@ -93,7 +93,7 @@ def _middle(station: Station) -> pd.DatetimeIndex:
 def _shift(values: np.ndarray, minutes_s: np.ndarray, by_min: float, step_min: int) -> np.ndarray:
     """values(t − by) on the same grid: whole rows on 1-min data, linear interpolation otherwise."""
     if step_min == 1:
-        rows = np.clip(np.arange(len(values)) - int(round(by_min)), 0, len(values) - 1)
+        rows = np.clip(np.arange(len(values)) - round(by_min), 0, len(values) - 1)
         return values[rows]
     return np.interp(minutes_s - by_min * 60.0, minutes_s, values)
 
