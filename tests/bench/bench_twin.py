@@ -161,13 +161,13 @@ def print_targets(pooled: dict[tuple, Outcome], extra: list[tuple[str, bool, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--naive-devices", type=int, default=40, help="device-days timed on careful pvlib")
+    parser.add_argument("--naive-devices", type=int, default=100, help="device-days timed on careful pvlib")
     parser.add_argument("--fleets", type=int, default=2, help="fleets of 13 per held-out file")
-    parser.add_argument("--quick", action="store_true", help="1,000 devices, 10 careful device-days, 1 fleet")
+    parser.add_argument("--quick", action="store_true", help="1,000 devices, 20 careful device-days, 1 fleet")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.devices, args.naive_devices, args.fleets = 1_000, 10, 1
+        args.devices, args.naive_devices, args.fleets = 1_000, 20, 1
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     started = time.perf_counter()

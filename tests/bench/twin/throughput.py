@@ -51,7 +51,8 @@ def careful_pvlib_day(twin: DeviceTwin, day: pd.Timestamp) -> pd.Series:
     SAPM cell temperature, PVWatts, then hourly sums with resample.
     """
     site = location.Location(twin.latitude, twin.longitude, altitude=twin.altitude_m)
-    times = pd.date_range(day, day + pd.Timedelta(days=1), freq="5min", inclusive="left")
+    starts = pd.date_range(day, day + pd.Timedelta(days=1), freq="5min", inclusive="left")
+    times = starts + pd.Timedelta(seconds=150)  # each step's middle
     turbidity = np.asarray(twin.linke_turbidity)[times.month - 1]
     sun = site.get_solarposition(times)
     sky = site.get_clearsky(times, model="ineichen", solar_position=sun, linke_turbidity=turbidity)
@@ -63,7 +64,7 @@ def careful_pvlib_day(twin: DeviceTwin, day: pd.Timestamp) -> pd.Series:
     )["poa_global"].fillna(0.0)
     cell = temperature.sapm_cell(poa, 20.0, 1.0, -3.56, -0.075, 3.0)
     ac = pvsystem.pvwatts_dc(poa, cell, twin.capacity_w, -0.004) * (1 - 0.1408) * 0.96
-    return (ac.clip(lower=0.0) * (5 / 60)).resample("h").sum()
+    return (ac.clip(lower=0.0).set_axis(starts) * (5 / 60)).resample("h").sum()
 
 
 def throughput(devices: int, naive_devices: int) -> None:
@@ -114,6 +115,7 @@ def throughput(devices: int, naive_devices: int) -> None:
         f"{f'careful pvlib, one device-day per call ({len(sample)} device-days timed, extrapolated)':70} "
         f"{careful_rate:12,.0f} {count * careful_per_reading_s:9.1f}s"
     )
+    print(f"careful pvlib per device-day (24 readings): {24e3 * careful_per_reading_s:.1f} ms")
     verdict = "PASS" if rate >= 20_000 else "MISS"
     print(
         f"speed-up of judge() over careful pvlib: {rate / careful_rate:,.1f}× (careful pvlib computes the "
