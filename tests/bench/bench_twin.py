@@ -189,6 +189,12 @@ def main() -> None:
             devices = fleet_devices(station, FLEET_SIZE, rng)
             twins = twins_for(station, devices)
             metered = fleet_readings(station, devices, rng)
+            specific = [m.hourly_wh.sum() / d.capacity_w for d, m in zip(devices, metered, strict=True)]
+            print(
+                f"{station.name} fleet {fleet}: honest yield over the file {min(specific):.0f}-{max(specific):.0f} "
+                f"kWh/kWp (median {np.median(specific):.0f}), {sum(d.declared for d in devices)} of "
+                f"{len(devices)} orientations declared"
+            )
             hourly, ratios = evaluate_fleet(station, twins, metered, results)
             persistent_inflation(station, twins, metered[0].day_start, hourly, ratios, persistence)
     names = [s.name for s in stations]
