@@ -108,9 +108,11 @@ class Container:
 
     @cached_property
     def validator(self) -> Validator:
-        from .services.validation import Validator
+        from .services.validation import PeerSettings, Validator
 
-        return Validator(self.registry, self.readings, self.queue("accepted"))
+        settings = self.settings
+        peers = PeerSettings(settings.peer_min, settings.peer_radius_km, settings.peer_wait_s, settings.peer_shards)
+        return Validator(self.registry, self.readings, self.queue("accepted"), peers)
 
     @cached_property
     def batches(self) -> Batches:

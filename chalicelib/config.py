@@ -26,6 +26,12 @@ class Settings:
     upload_url_ttl_s: int = 900  # presigned upload URLs: seconds, at most 900
     # A reading waiting this long for a stage, its queue empty, lost its message and is sent again.
     stale_after_s: float = 120
+    # Neighbours: how many make a reference, within what radius [km], how long a reading waits for them [s],
+    # and histogram shards per cell and period.
+    peer_min: int = 5
+    peer_radius_km: float = 25.0
+    peer_wait_s: float = 21600.0
+    peer_shards: int = 4
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -52,6 +58,10 @@ def load() -> Settings:
         chain_rpc_public=os.environ.get("DREC_CHAIN_RPC_PUBLIC") or None,
         upload_url_ttl_s=min(900, int(os.environ.get("DREC_UPLOAD_URL_TTL_S", "900"))),
         stale_after_s=float(os.environ.get("DREC_STALE_AFTER_S", "120")),
+        peer_min=max(1, int(os.environ.get("DREC_PEER_MIN", "5"))),
+        peer_radius_km=min(200.0, max(0.0, float(os.environ.get("DREC_PEER_RADIUS_KM", "25")))),
+        peer_wait_s=max(0.0, float(os.environ.get("DREC_PEER_WAIT_S", "21600"))),
+        peer_shards=min(32, max(1, int(os.environ.get("DREC_PEER_SHARDS", "4")))),
     )
 
 

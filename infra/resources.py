@@ -110,6 +110,9 @@ RESOURCES = Resources(
         ),
         # Per device: accepted period ranges (the overlap guard), history, version.
         Table("device_state", S("device_id")),
+        # Neighbours: per geohash cell and period, a histogram of reporting devices' ratios (sharded), and
+        # per cell how many devices report there. Updated in the validator's transactions, never scanned.
+        Table("peers", S("key")),
         Table("pools", S("id")),
         Table(
             "drecs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -11,7 +12,9 @@ from ..domain.errors import Conflict
 from ..domain.ledger.events import READING_ACCEPTED, Event
 from ..domain.readings import (
     DeviceState,
+    DeviceUpdate,
     DeviceWrites,
+    PeerContribution,
     ReadingContent,
     ReadingStatus,
     ReceivedReading,
@@ -20,6 +23,7 @@ from ..domain.readings import (
     Transition,
 )
 from ..domain.stores import MAX_ATOMIC_ITEMS, TransactionRefused
+from ..domain.twin.peers import PeerHistogram
 from .counters import Tally, stats_shard
 from .dynamo import DynamoBase, from_item, put, to_item, update
 from .registry_store import external_lookup
@@ -28,7 +32,19 @@ from .registry_store import external_lookup
 WRITE_ATTEMPTS = 5
 # Items per verdict transaction stay under DynamoDB's 100 (state + verdict + event + links).
 MAX_ITEMS_PER_COMMIT = 90
-NUMBERS = ("expected_wh", "sigma_wh", "ceiling_wh", "clear_sky_wh")
+NUMBERS = ("expected_wh", "sigma_wh", "ceiling_wh", "clear_sky_wh", "ratio", "peer_count", "peer_median",
+           "peer_spread", "peer_bin")
+#: A period's histogram is kept this long after the period (DynamoDB TTL attribute `expires_at`): readings
+#: arrive at most 31 days late in practice, and waiting ones are judged within hours.
+PEER_HISTOGRAM_TTL_S = 62 * 86400
+
+
+def peer_key(cell: str, period_start_s: int, duration_s: int, shard: int) -> str:
+    return f"{cell}#{period_start_s}#{duration_s}#{shard}"
+
+
+def reporting_key(cell: str) -> str:
+    return f"{cell}#reporting"
 
 
 def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
@@ -77,7 +93,9 @@ def accepted_seqs(events: Sequence[Event]) -> dict[str, int]:
 
 
 def transaction_size(group: DeviceWrites) -> int:
-    return (group.state is not None) + len(group.transitions) + sum(2 + len(e.related_ids) for e in group.events) + 1
+    peers = len({(p.cell, p.period_start_s, p.duration_s, p.shard) for p in group.peers})
+    return ((group.state is not None) + len(group.transitions) + sum(2 + len(e.related_ids) for e in group.events)
+            + peers + (group.new_cell is not None) + (group.device is not None) + 1)
 
 
 def pack(groups: Sequence[DeviceWrites]) -> list[list[DeviceWrites]]:
@@ -212,7 +230,62 @@ class DynamoReadings(DynamoBase):
         for group in batch:
             items += [self._state_update(group.state)] if group.state else []
             items += [self._transition(t, accepted.get(t.reading_id)) for t in group.transitions]
+            items += [self._device_update(group.device)] if group.device else []
+        items += self._peer_updates([p for group in batch for p in group.peers])
+        cells = Counter(group.new_cell for group in batch if group.new_cell)
+        items += [update(self.name("peers"), {"key": reporting_key(cell)}, "ADD devices :n", values={":n": n})
+                  for cell, n in cells.items()]
         return items
+
+    def _peer_updates(self, contributions: Sequence[PeerContribution]) -> list[dict[str, Any]]:
+        """One update per histogram item of the pack (a transaction may name an item once): ADD to its bins."""
+        bins: dict[tuple[str, int, int, int], Counter[int]] = {}
+        for p in contributions:
+            bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
+        items = []
+        for (cell, start, duration, shard), counts in bins.items():
+            adds = ", ".join(f"b{b} :b{b}" for b in counts)
+            values: dict[str, Any] = {f":b{b}": n for b, n in counts.items()}
+            values[":n"], values[":expires"] = sum(counts.values()), start + duration + PEER_HISTOGRAM_TTL_S
+            items.append(update(self.name("peers"), {"key": peer_key(cell, start, duration, shard)},
+                                f"ADD n :n, {adds} SET expires_at = :expires", values=values))
+        return items
+
+    def _device_update(self, change: DeviceUpdate) -> dict[str, Any]:
+        """A review opened (only on an active device) and/or the owner's maintenance note, on the registry item."""
+        sets, removes, names, values = [], [], {}, {}
+        condition = "attribute_exists(id)"
+        if change.review is not None:
+            names["#status"] = "status"
+            values.update({":under": "under_review", ":active": "active", ":review": dict(change.review)})
+            sets += ["#status = :under", "review = :review"]
+            condition += " AND #status = :active"
+        if change.maintenance_changed:
+            if change.maintenance is None:
+                removes.append("maintenance")
+            else:
+                values[":maintenance"] = dict(change.maintenance)
+                sets.append("maintenance = :maintenance")
+        expression = (f"SET {', '.join(sets)}" if sets else "") + (f" REMOVE {', '.join(removes)}" if removes else "")
+        return update(self.name("devices"), {"id": change.device_id}, expression.strip(), condition,
+                      names=names or None, values=values or None)
+
+    def peer_histograms(self, periods: Sequence[tuple[str, int, int]],
+                        shards: int) -> dict[tuple[str, int, int], PeerHistogram]:
+        """Each (cell, period start, duration)'s histogram, its shards merged; periods nobody reported are absent."""
+        keys = [{"key": peer_key(c, s, d, shard)} for c, s, d in dict.fromkeys(periods) for shard in range(shards)]
+        found: dict[tuple[str, int, int], PeerHistogram] = {}
+        for item in self.batch_get("peers", keys) if keys else []:
+            cell, start, duration, _ = item["key"].split("#")
+            counts = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "b" and k[1:].isdigit() and int(v) > 0}
+            period = (cell, int(start), int(duration))
+            found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(counts))
+        return found
+
+    def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
+        keys = [{"key": reporting_key(c)} for c in dict.fromkeys(cells)]
+        return {item["key"].split("#")[0]: int(item.get("devices", 0))
+                for item in (self.batch_get("peers", keys) if keys else [])}
 
     def _state_update(self, change: StateChange) -> dict[str, Any]:
         """Write a device's ranges and history only if nobody changed them since they were read."""

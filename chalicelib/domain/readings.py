@@ -26,12 +26,14 @@ Range = tuple[int, int]  # [start, end) in epoch seconds
 
 
 class ReadingStatus(StrEnum):
-    """queued → accepted | rejected | flagged; a flagged reading is reviewed into accepted or rejected."""
+    """queued → accepted | rejected | flagged | awaiting_peers; a flagged reading is reviewed into accepted or
+    rejected; one awaiting its neighbours is judged again when they have reported or its wait is over."""
 
     QUEUED = "queued"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     FLAGGED = "flagged"
+    AWAITING_PEERS = "awaiting_peers"
 
 
 class Stage(StrEnum):
@@ -237,12 +239,38 @@ class ReadingContent:
         return self.device_id, self.period_start, self.period_end, int(self.energy_wh)
 
 
+@dataclass(frozen=True)
+class PeerContribution:
+    """One judged reading's ratio added to its cell's histogram for its period (in one of `shards`)."""
+
+    cell: str
+    period_start_s: int
+    duration_s: int
+    shard: int
+    ratio_bin: int
+
+
+@dataclass(frozen=True)
+class DeviceUpdate:
+    """What the validator changes on a device's registry record: a review it opens (status active →
+    under_review), and the owner's maintenance note (set, or removed when None)."""
+
+    device_id: str
+    review: Mapping[str, Any] | None = None
+    maintenance_changed: bool = False
+    maintenance: Mapping[str, Any] | None = None
+
+
 @dataclass
 class DeviceWrites:
     """One device's verdicts: its state change (if any), its readings' transitions and their events,
-    written all at once or not at all."""
+    its ratios added to its neighbourhood's histograms, the cell it starts reporting in, and a change
+    to its registry record — written all at once or not at all."""
 
     device_id: str
     state: StateChange | None
     transitions: list[Transition]
     events: list[NewEvent]
+    peers: tuple[PeerContribution, ...] = ()
+    new_cell: str | None = None
+    device: DeviceUpdate | None = None

@@ -6,6 +6,7 @@ them from its schemas). Who may act for an account is a rule of the registry too
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum, StrEnum
@@ -17,7 +18,11 @@ from .model import AccountKind, DeviceType, OfftakerType, Principal, PrincipalKi
 
 
 class DeviceStatus(StrEnum):
+    """active → under_review (the validator: steadily above its reference) → active (cleared) | suspended."""
+
     ACTIVE = "active"
+    UNDER_REVIEW = "under_review"
+    SUSPENDED = "suspended"
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,12 @@ class Device:
     location_commitment: str | None = None
     altitude_m: float | None = None
     linke_turbidity: tuple[float, ...] | None = None  # 12 monthly values
+    # Why the device went under review and what was decided (reason, figures, opened_at, decision, note...).
+    review: Mapping[str, Any] | None = None
+    # Bumped when an operator clears a review: the validator starts the device's CUSUM afresh.
+    review_epoch: int = 0
+    # A note for the owner when output stays below its reference (nothing is held for it).
+    maintenance: Mapping[str, Any] | None = None
 
 
 # The fields a registration sets from its command: a fresh registration answers with each of

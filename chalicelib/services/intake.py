@@ -75,7 +75,7 @@ class Intake:
         device = self._devices.get(device_id)
         if device is None:
             raise RuleBroken(f"device {device_id!r} is not registered", field=f"{prefix}device_id")
-        if device.status != DeviceStatus.ACTIVE:
+        if device.status not in (DeviceStatus.ACTIVE, DeviceStatus.UNDER_REVIEW):  # under review: judged, then held
             raise RuleBroken(f"device {device_id} is {device.status}; it takes no readings",
                              field=f"{prefix}device_id")
         owner = self._accounts.get(device.owner_account_id)

@@ -10,7 +10,7 @@ from ..domain.ledger import events as ev
 from ..domain.model import Principal
 from ..domain.readings import DeviceWrites, ReadingStatus, Stage, StateChange, Transition, release
 from ..domain.time import iso, now_utc
-from ..domain.twin.judging import DeviceHistory
+from ..domain.twin.persistence import DeviceHistory
 from .access import require_operator
 from .ports.queues import Queue
 from .ports.readings import ReadingStore

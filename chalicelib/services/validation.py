@@ -1,4 +1,4 @@
-"""The validator: judges queued readings in whole batches against their devices' twins.
+"""The validator: judges queued readings in whole batches against their devices' twins and neighbours.
 
 Per device, the accepted periods (merged ranges) and the history of accepted readings
 live in one `device_state` item with a version. A batch reads them, judges every
@@ -6,20 +6,33 @@ reading vectorised, and writes the new state conditioned on the version it read,
 in the same transaction as the readings' verdicts and their `ReadingAccepted`
 events: two validators on one device never both accept overlapping periods, and a
 redelivered batch finds its readings already judged and changes nothing.
+
+Neighbours: each judged reading's ratio goes into its geohash cell's histogram for its
+period, in the same transaction; a reading is judged against the histograms of the cells
+within `PeerSettings.radius_km`. While fewer than `minimum` neighbours have reported and
+enough devices report nearby, a reading awaits them (`awaiting_peers`, holding its period)
+for at most `wait_s`; the sweep sends it back here until it is judged. The device's
+history runs a CUSUM over daily log ratios to its reference (`twin.persistence`): crossing
+it opens a review on the device record (status under_review, a `DeviceReviewOpened` event),
+after which the device's readings are judged and held until an operator decides.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.ledger import events as ev
 from ..domain.readings import (
     DeviceState,
+    DeviceUpdate,
     DeviceWrites,
+    PeerContribution,
     Range,
     ReadingStatus,
     ReceivedReading,
@@ -32,7 +45,9 @@ from ..domain.readings import (
 )
 from ..domain.registry import Device, DeviceStatus
 from ..domain.time import iso, now_utc, parse_utc
-from ..domain.twin.judging import DeviceHistory, Judgement, ReadingToJudge, judge, update_history
+from ..domain.twin.judging import PEER_MIN, Judgement, ReadingToJudge, judge
+from ..domain.twin.peers import PeerHistogram, cells_within, ratio_bin
+from ..domain.twin.persistence import DeviceHistory, fold, low_output, restart, review_due, update_history
 from .ports.queues import Queue
 from .ports.readings import ReadingStore
 from .ports.registry import RegistryStore
@@ -42,6 +57,18 @@ from .twins import twin_of
 # stays small: see the store's MAX_ITEMS_PER_COMMIT).
 PER_DEVICE = 20
 ATTEMPTS = 5
+JUDGED = (ReadingStatus.QUEUED, ReadingStatus.AWAITING_PEERS)
+HELD_BY_REVIEW = "device_under_review"
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """How neighbours are found and waited for (DREC_PEER_MIN, _RADIUS_KM, _WAIT_S, _SHARDS)."""
+
+    minimum: int = PEER_MIN
+    radius_km: float = 25.0
+    wait_s: float = 6 * 3600.0
+    shards: int = 4  # histogram items per cell and period: concurrent validators rarely meet on one
 
 
 @dataclass
@@ -51,22 +78,35 @@ class Verdict:
     rule: str
     reason: str
     numbers: dict[str, float]
+    judgement: Judgement | None = None
+    held: bool = False  # judged, then held because its device is under review
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _history(state: DeviceState | None) -> DeviceHistory:
-    data = state.history if state else {}
-    return DeviceHistory(**data) if data else DeviceHistory()
+    return DeviceHistory.from_item(state.history if state else None)
 
 
 def _rejected(reading: ReceivedReading, rule: str, reason: str) -> Verdict:
     return Verdict(reading, ReadingStatus.REJECTED, rule, reason, {})
 
 
+def _shard(device_id: str, shards: int) -> int:
+    return int.from_bytes(hashlib.sha256(device_id.encode()).digest()[:4], "big") % max(shards, 1)
+
+
+def _period(reading: ReceivedReading) -> tuple[int, int]:
+    start, end = reading.span
+    return int(start), int(end - start)
+
+
 class Validator:
-    def __init__(self, registry: RegistryStore, readings: ReadingStore, accepted_queue: Queue) -> None:
+    def __init__(self, registry: RegistryStore, readings: ReadingStore, accepted_queue: Queue,
+                 peers: PeerSettings | None = None) -> None:
         self.registry = registry
         self.store = readings
         self.accepted_queue = accepted_queue
+        self.peers = peers or PeerSettings()
 
     def validate(self, reading_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -81,7 +121,7 @@ class Validator:
 
     def _attempt(self, reading_ids: list[str], now: datetime, counts: dict[str, int]) -> tuple[list[str], bool]:
         """Judge and commit what fits; returns the ids left for another round and whether a race was lost."""
-        queued = sorted((r for r in self.store.readings(reading_ids).values() if r.status == ReadingStatus.QUEUED),
+        queued = sorted((r for r in self.store.readings(reading_ids).values() if r.status in JUDGED),
                         key=lambda r: (r.device_id, r.period_start))
         readings: list[ReceivedReading] = []
         deferred: list[ReceivedReading] = []
@@ -94,11 +134,16 @@ class Validator:
         device_ids = list(dict.fromkeys(r.device_id for r in readings))
         devices = self.registry.device_records(device_ids)
         states = self.store.device_states(device_ids)
+        for device_id, state in states.items():  # a review may have been decided since the cache read it
+            if _history(state).review_open and device_id in devices:
+                fresh = self.registry.device(device_id)
+                if fresh is not None:
+                    devices[device_id] = fresh
         verdicts = self._judge(readings, devices, states, now)
         by_device: dict[str, list[Verdict]] = defaultdict(list)
         for verdict in verdicts:
             by_device[verdict.reading.device_id].append(verdict)
-        groups = {d: self._device_writes(d, vs, states.get(d), now) for d, vs in by_device.items()}
+        groups = {d: self._device_writes(d, vs, states.get(d), now, devices.get(d)) for d, vs in by_device.items()}
         refused = {g.device_id for g in self.store.commit_verdicts(list(groups.values()))}
         retry = [v.reading.reading_id for d in refused for v in by_device[d]]
         accepted: list[str] = []
@@ -122,7 +167,7 @@ class Validator:
             if device is None:
                 verdicts.append(_rejected(reading, "unknown_device",
                                           f"device {reading.device_id} is not registered"))
-            elif device.status != DeviceStatus.ACTIVE:
+            elif device.status not in (DeviceStatus.ACTIVE, DeviceStatus.UNDER_REVIEW):
                 verdicts.append(_rejected(reading, "inactive_device",
                                           f"device {device.device_id} is {device.status}; it takes no readings"))
             else:
@@ -131,25 +176,75 @@ class Validator:
             return verdicts
         twins = {d: twin_of(devices[d]) for d in {r.device_id for r in to_judge}}
         histories = {d: _history(states.get(d)) for d in twins}
+        under_review = {d for d in twins if _under_review(devices[d], histories[d])}
+        peers, may_wait = self._neighbours(to_judge, devices, histories, under_review, now)
+        counted = {r.reading_id for r in to_judge if "peer_bin" in r.numbers}
         judgements = judge([ReadingToJudge(r.reading_id, r.device_id, parse_utc(r.period_start),
                                            parse_utc(r.period_end), int(r.energy_wh)) for r in to_judge],
-                           twins, histories, now)
+                           twins, histories, now, peers=peers, counted=counted, may_wait=may_wait,
+                           peer_min=self.peers.minimum)
         for reading, judgement in zip(to_judge, judgements):
-            verdicts.append(Verdict(reading, ReadingStatus(judgement.status), judgement.rule, judgement.reason,
-                                    _numbers(judgement)))
+            verdict = Verdict(reading, ReadingStatus(judgement.status), judgement.rule, judgement.reason,
+                              _numbers(judgement), judgement)
+            if reading.device_id in under_review and verdict.status != ReadingStatus.REJECTED:
+                review = devices[reading.device_id].review or {}
+                verdict.status, verdict.rule, verdict.held = ReadingStatus.FLAGGED, HELD_BY_REVIEW, True
+                verdict.reason = (f"held: device {reading.device_id} is under review "
+                                  f"({review.get('reason', 'opened by the validator')}); an operator clears or "
+                                  f"suspends it. The twin alone said: {judgement.reason}")
+            verdicts.append(verdict)
         return verdicts
+
+    def _neighbours(self, readings: list[ReceivedReading], devices: dict[str, Device],
+                    histories: dict[str, DeviceHistory], under_review: set[str],
+                    now: datetime) -> tuple[dict[str, PeerHistogram], set[str]]:
+        """Each reading's neighbours' histogram for its period, and the readings that may still wait for more."""
+        settings = self.peers
+        cells = {d: cells_within(float(devices[d].latitude), float(devices[d].longitude), settings.radius_km)
+                 for d in {r.device_id for r in readings}}
+        wanted = {(cell, *_period(r)) for r in readings for cell in cells[r.device_id]}
+        histograms = self.store.peer_histograms(sorted(wanted), settings.shards)
+        reporting = self.store.reporting_devices(sorted({c for found in cells.values() for c in found}))
+        merged: dict[tuple[tuple[str, ...], int, int], PeerHistogram] = {}
+        peers: dict[str, PeerHistogram] = {}
+        may_wait: set[str] = set()
+        wait = timedelta(seconds=settings.wait_s)
+        for reading in readings:
+            neighbourhood = cells[reading.device_id]
+            start, duration = _period(reading)
+            key = (neighbourhood, start, duration)
+            if key not in merged:
+                merged[key] = PeerHistogram().merged(
+                    *(histograms[(c, start, duration)] for c in neighbourhood if (c, start, duration) in histograms))
+            peers[reading.reading_id] = merged[key]
+            others = sum(reporting.get(c, 0) for c in neighbourhood) - bool(histories[reading.device_id].cell)
+            received = parse_utc(reading.received_at) if reading.received_at else now
+            if reading.device_id not in under_review and others >= settings.minimum and now < received + wait:
+                may_wait.add(reading.reading_id)
+        return peers, may_wait
+
     def _device_writes(self, device_id: str, verdicts: list[Verdict], state: DeviceState | None,
-                       now: datetime) -> DeviceWrites:
+                       now: datetime, device: Device | None) -> DeviceWrites:
         ranges: list[Range] = list(state.ranges) if state else []
         history = _history(state)
+        before = history
+        if device is not None and device.review_epoch != history.review_epoch:
+            history = restart(history, device.review_epoch)
         changed = False
         transitions: list[Transition] = []
         events: list[ev.NewEvent] = []
+        contributions: list[PeerContribution] = []
         judged_at = iso(now)
+        cell = ""
+        if device is not None:
+            cell = cells_within(float(device.latitude), float(device.longitude), self.peers.radius_km)[0]
         for verdict in sorted(verdicts, key=lambda v: v.reading.period_start):
             reading = verdict.reading
             span = reading.span
-            if verdict.status != ReadingStatus.REJECTED:
+            waited = reading.status == ReadingStatus.AWAITING_PEERS
+            if waited and verdict.status == ReadingStatus.AWAITING_PEERS:
+                continue  # still waiting: nothing to write
+            if verdict.status != ReadingStatus.REJECTED and not waited:
                 clash = overlapping(ranges, span)
                 if clash:
                     verdict.status, verdict.rule = ReadingStatus.REJECTED, "overlap"
@@ -159,30 +254,84 @@ class Validator:
                 else:
                     ranges = claim(ranges, span)
                     changed = True
+            judgement = verdict.judgement
+            numbers = dict(verdict.numbers)
+            if "peer_bin" in reading.numbers:
+                numbers["peer_bin"] = reading.numbers["peer_bin"]
+            elif (judgement is not None and cell and verdict.status != ReadingStatus.REJECTED and not verdict.held
+                  and judgement.reference in ("peers", "climatology")):
+                start, duration = _period(reading)
+                bin_ = ratio_bin(judgement.ratio)
+                contributions.append(PeerContribution(cell, start, duration, _shard(device_id, self.peers.shards),
+                                                      bin_))
+                numbers["peer_bin"] = bin_
+            if (judgement is not None and not verdict.held and judgement.reference in ("peers", "climatology")
+                    and verdict.status in (ReadingStatus.ACCEPTED, ReadingStatus.FLAGGED)):
+                history = fold(history, judgement, float(reading.energy_wh))
             if verdict.status == ReadingStatus.ACCEPTED:
-                clear_sky = verdict.numbers.get("clear_sky_wh", 0.0)
-                history = update_history(history, int(reading.energy_wh), clear_sky)
+                history = update_history(history, int(reading.energy_wh), numbers.get("clear_sky_wh", 0.0))
             # The verdict holds only for the energy judged: the write is pinned to it, and the issuer
             # pools `judged_energy_wh`, never a value the twin did not see.
             judged_wh = int(reading.energy_wh)
+            stage = (Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED
+                     else Stage.VALIDATION if verdict.status == ReadingStatus.AWAITING_PEERS else None)
             transitions.append(Transition(
-                reading.reading_id, ReadingStatus.QUEUED, verdict.status,
-                Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED else None,
+                reading.reading_id, reading.status, verdict.status, stage,
                 judged_energy_wh=judged_wh, judged_at=judged_at, rule=verdict.rule, reason=verdict.reason,
-                numbers=verdict.numbers))
+                numbers=numbers))
             if verdict.status == ReadingStatus.ACCEPTED:
                 events.append(ev.NewEvent(ev.READING_ACCEPTED, reading.reading_id, reading.source_id, judged_at,
                                           _accepted_body(reading, verdict), related_ids=(device_id,)))
+        new_cell = None
+        if contributions and not history.cell:
+            new_cell, history = cell, replace(history, cell=cell)
+        update = self._device_update(device, history, judged_at, events)
+        if update is not None and update.review is not None:
+            history = replace(history, review_open=True)
         change = None
-        if changed or events:
-            change = StateChange(device_id, state.version if state else 0, tuple(ranges), asdict(history))
-        return DeviceWrites(device_id, change, transitions, events)
+        if changed or events or history != before:
+            change = StateChange(device_id, state.version if state else 0, tuple(ranges), history.as_item())
+        return DeviceWrites(device_id, change, transitions, events, tuple(contributions), new_cell, update)
+
+    def _device_update(self, device: Device | None, history: DeviceHistory, judged_at: str,
+                       events: list[ev.NewEvent]) -> DeviceUpdate | None:
+        """A review to open (with its event, appended to `events`) and a maintenance note to set or lift."""
+        if device is None:
+            return None
+        review = None
+        reason = review_due(history)
+        if reason and device.status == DeviceStatus.ACTIVE and not history.review_open:
+            review = {"state": "open", "opened_at": judged_at, "reason": reason,
+                      "reference": history.last_day_reference, "cusum": round(history.cusum, 3),
+                      "days": history.cusum_days, "last_day_ratio": round(math.exp(history.last_day_log_ratio), 3),
+                      "review_epoch": history.review_epoch}
+            events.append(ev.NewEvent(ev.DEVICE_REVIEW_OPENED, device.device_id, device.registered_by, judged_at,
+                                      {"device_id": device.device_id, **review}))
+        note = low_output(history, device.maintenance is not None)
+        maintenance_changed = (note is None) != (device.maintenance is None)
+        maintenance = ({"since": judged_at, "reason": note, "ratio": round(math.exp(history.low_level), 3)}
+                       if note else None)
+        if review is None and not maintenance_changed:
+            return None
+        return DeviceUpdate(device.device_id, review, maintenance_changed, maintenance)
+
+
+def _under_review(device: Device, history: DeviceHistory) -> bool:
+    """Under review by the registry's record, or by a review this validator opened that nobody cleared yet."""
+    return device.status == DeviceStatus.UNDER_REVIEW or (
+        history.review_open and history.review_epoch == device.review_epoch)
 
 
 def _numbers(judgement: Judgement) -> dict[str, float]:
-    return {"expected_wh": round(float(judgement.expected_wh), 1), "sigma_wh": round(float(judgement.sigma_wh), 1),
-            "ceiling_wh": round(float(judgement.ceiling_wh), 1),
-            "clear_sky_wh": round(float(judgement.clear_sky_wh), 1)}
+    numbers = {"expected_wh": round(float(judgement.expected_wh), 1), "sigma_wh": round(float(judgement.sigma_wh), 1),
+               "ceiling_wh": round(float(judgement.ceiling_wh), 1),
+               "clear_sky_wh": round(float(judgement.clear_sky_wh), 1)}
+    if judgement.reference in ("peers", "climatology"):
+        numbers["ratio"] = judgement.ratio
+    if judgement.peer_count:
+        numbers.update({"peer_count": judgement.peer_count, "peer_median": judgement.peer_median,
+                        "peer_spread": judgement.peer_spread})
+    return numbers
 
 
 def _accepted_body(reading: ReceivedReading, verdict: Verdict) -> dict[str, Any]:

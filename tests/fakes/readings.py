@@ -9,6 +9,7 @@ still holds that energy; the groups of one pack stand or fall together, with the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,6 +26,8 @@ from chalicelib.domain.readings import (
     StateChange,
     Transition,
 )
+from chalicelib.domain.registry import DeviceStatus
+from chalicelib.domain.twin.peers import PeerHistogram
 
 from .events import FakeEventLog
 from .paging import offset_page
@@ -40,8 +43,11 @@ def stored(value: Any) -> Any:
 
 
 class FakeReadings:
-    def __init__(self, events: FakeEventLog | None = None) -> None:
+    def __init__(self, events: FakeEventLog | None = None, registry: Any = None) -> None:
         self.events = events or FakeEventLog()
+        self.registry = registry  # a FakeRegistry, for the validator's changes to device records
+        self.peer_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
+        self.reporting: Counter[str] = Counter()
         self.items: dict[str, ReceivedReading] = {}
         self.externals: dict[tuple[str, str], str] = {}  # (source_id, external_id) -> reading_id
         self.states: dict[str, DeviceState] = {}
@@ -104,7 +110,24 @@ class FakeReadings:
                 refused += batch
         return refused
 
+    def peer_histograms(self, periods: Sequence[tuple[str, int, int]],
+                        shards: int) -> dict[tuple[str, int, int], PeerHistogram]:
+        found: dict[tuple[str, int, int], PeerHistogram] = {}
+        for period in dict.fromkeys(periods):
+            for shard in range(shards):
+                counts = self.peer_bins.get((*period, shard))
+                if counts:
+                    found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(dict(counts)))
+        return found
+
+    def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
+        return {c: self.reporting[c] for c in dict.fromkeys(cells) if self.reporting[c]}
+
     def _holds(self, group: DeviceWrites) -> bool:
+        if group.device is not None and group.device.review is not None:
+            device = self.registry.devices_by_id.get(group.device_id) if self.registry else None
+            if device is None or device.status != DeviceStatus.ACTIVE:
+                return False
         if group.state is not None:
             current = self.states.get(group.state.device_id)
             if (current.version if current else 0) != group.state.old_version:
@@ -118,6 +141,17 @@ class FakeReadings:
         return True
 
     def _apply(self, group: DeviceWrites, accepted: dict[str, int]) -> None:
+        for p in group.peers:
+            self.peer_bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
+        if group.new_cell:
+            self.reporting[group.new_cell] += 1
+        if group.device is not None and self.registry is not None:
+            change, device = group.device, self.registry.devices_by_id[group.device_id]
+            if change.review is not None:
+                device = replace(device, status=DeviceStatus.UNDER_REVIEW, review=dict(change.review))
+            if change.maintenance_changed:
+                device = replace(device, maintenance=dict(change.maintenance) if change.maintenance else None)
+            self.registry.devices_by_id[group.device_id] = device
         if group.state is not None:
             self._set_state(group.state)
         for t in group.transitions:

@@ -35,7 +35,7 @@ class World:
     def __post_init__(self) -> None:
         self.registry = FakeRegistry(self.events)
         self.keys = FakeKeys(self.registry)
-        self.readings = FakeReadings(self.events)
+        self.readings = FakeReadings(self.events, self.registry)
 
     def intake(self) -> Intake:
         return Intake(self.registry, self.readings, self.readings_queue, parse_reading)

@@ -119,9 +119,9 @@ def test_payment_becomes_derived_reading(api: Api, aws: Any) -> None:
 
 def test_flagged_reading_reviewed_by_operator(api: Api, aws: Any) -> None:
     source, _, device = registered_device(api, capacity_w=100)
-    # A very low noon reading on a clear-sky site is beyond 2 sigma low: held for review.
+    # A high reading on a clear-sky site, below the ceiling, is beyond 2 sigma high: held for review.
     _, body = api.post("/readings", {"readings": [_reading(device["device_id"], "2026-10-21T06:00:00Z",
-                                                           "2026-10-21T12:00:00Z", 1)]}, key=source["api_key"])
+                                                           "2026-10-21T12:00:00Z", 550)]}, key=source["api_key"])
     pump(aws)
     reading_id = body["accepted"][0]["reading_id"]
     reading = api.get(f"/readings/{reading_id}")[1]

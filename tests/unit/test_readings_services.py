@@ -127,8 +127,8 @@ def test_a_flagged_reading_is_reviewed_by_the_operator_only_once() -> None:
     world = World()
     source, _, device = world.registered_device()
     d = device["device_id"]
-    # A very low noon reading on a clear-sky site is beyond 2 sigma low: held for review.
-    (reading_id,), counts = _judged(world, source, [_reading(d, "2026-10-21T06:00:00Z", "2026-10-21T12:00:00Z", 1)])
+    # A high reading on a clear-sky site, below the ceiling, is beyond 2 sigma high: held for review.
+    (reading_id,), counts = _judged(world, source, [_reading(d, "2026-10-21T06:00:00Z", "2026-10-21T12:00:00Z", 550)])
     assert counts == {"flagged": 1} and world.readings.states[d].ranges
     with pytest.raises(Forbidden):
         review.review_reading(world.readings, world.accepted_queue, source, reading_id, "accept", None)
@@ -144,10 +144,10 @@ def test_an_accepted_review_hands_the_judged_energy_on_for_issuance() -> None:
     world = World()
     source, _, device = world.registered_device()
     (reading_id,), _ = _judged(world, source, [_reading(device["device_id"], "2026-10-21T06:00:00Z",
-                                                        "2026-10-21T12:00:00Z", 1)])
+                                                        "2026-10-21T12:00:00Z", 550)])
     review.review_reading(world.readings, world.accepted_queue, OPERATOR, reading_id, "accept", None)
     reading = world.readings.items[reading_id]
-    assert (reading.status, reading.stage, reading.judged_energy_wh) == (ReadingStatus.ACCEPTED, Stage.POOLING, 1)
+    assert (reading.status, reading.stage, reading.judged_energy_wh) == (ReadingStatus.ACCEPTED, Stage.POOLING, 550)
     assert world.accepted_queue.reading_ids() == [reading_id]
     (event,) = world.events.of_type("ReadingAccepted")
     assert event.body["review"] == {"decision": "accept", "by": "operator"}

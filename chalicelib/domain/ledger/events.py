@@ -19,6 +19,10 @@ DREC_REDEEMED = "DrecRedeemed"
 API_KEY_ROTATED = "ApiKeyRotated"
 SOURCE_REVOKED = "SourceRevoked"
 ACCOUNT_REVOKED = "AccountRevoked"
+# A device steadily above its reference goes under review (the validator); the operator decides.
+DEVICE_REVIEW_OPENED = "DeviceReviewOpened"
+DEVICE_REVIEW_CLEARED = "DeviceReviewCleared"
+DEVICE_SUSPENDED = "DeviceSuspended"
 EVENT_TYPES = (
     SOURCE_REGISTERED,
     ACCOUNT_REGISTERED,
@@ -30,6 +34,9 @@ EVENT_TYPES = (
     API_KEY_ROTATED,
     SOURCE_REVOKED,
     ACCOUNT_REVOKED,
+    DEVICE_REVIEW_OPENED,
+    DEVICE_REVIEW_CLEARED,
+    DEVICE_SUSPENDED,
 )
 
 

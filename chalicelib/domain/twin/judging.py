@@ -1,19 +1,30 @@
-"""Judging readings against the digital twin: hard physical rules, then a 2σ flag.
+"""Judging readings against the digital twin: hard physical rules, then the neighbours, then climatology.
 
-A reading is *rejected* only when physics or bookkeeping rules it out
-(bad or over-long period, future, before commissioning, negative, energy at
-night, above nameplate × hours, above the clear-sky ceiling). Otherwise it
-is compared with a statistical expectation — the climatological clear-sky
-index of the month blended with the device's own accepted history — and
-*flagged* beyond 2σ, never rejected: the daily clear-sky index is bimodal,
-so a two-sided band would reject honest overcast days.
+A reading is *rejected* when physics or bookkeeping rules it out (bad or
+over-long period, future, before commissioning, negative, energy at night,
+above nameplate × hours, above the clear-sky ceiling). Otherwise its ratio
+k = energy / clear-sky energy is compared with a reference:
+
+- its **neighbours** — devices in nearby geohash cells that reported the same
+  period (`peers.PeerHistogram`), when at least `PEER_MIN` did: far above
+  their robust centre is *flagged* (`above_peers`), and so far above the
+  brightest of them that no local cloud explains it, *rejected*
+  (`far_above_peers`); the reason carries their figures;
+- while too few have reported and the reading may still wait, it *awaits*
+  them (`awaiting_peers`);
+- else **climatology** — the month's clear-sky index blended with the
+  device's own accepted history — and *flagged* beyond 2σ above.
+
+Producing less than expected is never held: it claims less. A low reading is
+accepted with a note (`below_peers`, `below_expected`), and a device that
+stays low gets a maintenance note (`persistence`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +36,8 @@ from .climatology import (
     month_index,
     period_sigma,
 )
+from .peers import PeerHistogram
+from .persistence import DeviceHistory
 from .physics import (
     DeviceTwin,
     TwinArrays,
@@ -51,6 +64,20 @@ MIN_SIGMA_RATIO = 0.05
 FLAG_SIGMAS = 2.0
 #: Ratios this far off suggest a unit slip (W vs kW, Wh vs kWh) rather than weather.
 UNIT_SLIP_RATIO = 500.0
+#: Neighbours needed before they are the reference (DREC_PEER_MIN).
+PEER_MIN = 5
+#: Honest neighbours never share a ratio exactly: orientation under diffuse light, soiling, mismatch,
+#: losses. Their spread is at least this share of their median (fitted on the fit set, see bench_twin).
+PEER_RELATIVE_FLOOR = 0.10
+#: Above the neighbours' median by this many spreads is flagged, and only when also this far above it.
+PEER_FLAG_SPREADS = 3.0
+PEER_FLAG_MIN_EXCESS = 0.25
+#: Rejected only when this many spreads above the median and this far above the brightest neighbour:
+#: beyond any plausible hole in the clouds over one device.
+PEER_REJECT_SPREADS = 10.0
+PEER_REJECT_OVER_HIGHEST = 1.5
+#: Below the reference by this many spreads earns a note on the reading, nothing more.
+LOW_SPREADS = 3.0
 
 ACCEPTED, REJECTED, FLAGGED = ReadingStatus.ACCEPTED.value, ReadingStatus.REJECTED.value, ReadingStatus.FLAGGED.value
 RULES = (
@@ -62,13 +89,25 @@ RULES = (
     "night",
     "above_capacity",
     "above_ceiling",
+    "far_above_peers",
+    "above_peers",
+    "awaiting_peers",
     "beyond_2_sigma_high",
-    "beyond_2_sigma_low",
+    "below_peers",
+    "below_expected",
 )
+AWAITING = ReadingStatus.AWAITING_PEERS.value
 _STATUS_OF_RULE = {
     "ok": ACCEPTED,
-    **{rule: FLAGGED if rule.startswith("beyond") else REJECTED for rule in RULES},
+    **{rule: REJECTED for rule in RULES},
+    "above_peers": FLAGGED,
+    "beyond_2_sigma_high": FLAGGED,
+    "awaiting_peers": AWAITING,
+    "below_peers": ACCEPTED,
+    "below_expected": ACCEPTED,
 }
+#: Rules a high reading is held or refused by when it is not impossible: what "caught" counts.
+HIGH_RULES = frozenset({"above_ceiling", "above_capacity", "far_above_peers", "above_peers", "beyond_2_sigma_high"})
 
 
 @dataclass(frozen=True)
@@ -81,15 +120,6 @@ class ReadingToJudge:
 
 
 @dataclass(frozen=True)
-class DeviceHistory:
-    """Running statistics of energy / clear-sky energy over a device's accepted readings (population σ)."""
-
-    accepted_count: int = 0
-    mean_ratio: float = 0.0
-    sigma_ratio: float = 0.0
-
-
-@dataclass(frozen=True)
 class Judgement:
     reading_id: str
     status: str  # "accepted" | "rejected" | "flagged"
@@ -99,24 +129,15 @@ class Judgement:
     sigma_wh: float
     ceiling_wh: float
     clear_sky_wh: float
-
-
-def update_history(
-    history: DeviceHistory, energy_wh: int, clear_sky_wh: float
-) -> DeviceHistory:
-    """Fold one accepted reading into the running mean and σ (Welford); night readings say nothing."""
-    if clear_sky_wh <= METER_NOISE_WH:
-        return history
-    ratio = energy_wh / clear_sky_wh
-    count = history.accepted_count + 1
-    delta = ratio - history.mean_ratio
-    mean = history.mean_ratio + delta / count
-    squares = history.sigma_ratio**2 * history.accepted_count + delta * (ratio - mean)
-    return DeviceHistory(
-        accepted_count=count,
-        mean_ratio=mean,
-        sigma_ratio=math.sqrt(max(squares, 0.0) / count),
-    )
+    ratio: float = 0.0  # energy / clear-sky energy; 0 when the period has no daylight to speak of
+    reference: str = "climatology"  # "peers" | "climatology" | "none" (rejected before any reference)
+    peer_count: int = 0
+    peer_median: float = 0.0
+    peer_spread: float = 0.0
+    climate_ratio: float = 0.0  # the month's climatological clear-sky index alone (no device history)
+    climate_spread: float = 0.0
+    daylight_h: float = 0.0
+    period_start: dt.datetime | None = None
 
 
 def ceiling_margin(duration_h: np.ndarray) -> np.ndarray:
@@ -133,8 +154,18 @@ def judge(
     twins: Mapping[str, DeviceTwin],
     histories: Mapping[str, DeviceHistory],
     now: dt.datetime,
+    peers: Mapping[str, PeerHistogram] | None = None,
+    counted: Collection[str] = (),
+    may_wait: Collection[str] = (),
+    peer_min: int = PEER_MIN,
 ) -> list[Judgement]:
-    """Judge a batch at once; every reading's device must be in `twins`."""
+    """Judge a batch at once; every reading's device must be in `twins`.
+
+    `peers[reading_id]` is the histogram of the neighbours' ratios for that reading's period; when the
+    reading's own ratio is already in it (`counted`: judged before, awaiting its peers) it is taken out.
+    A reading in `may_wait` with fewer than `peer_min` neighbours awaits them instead of being judged
+    on climatology.
+    """
     if not readings:
         return []
     device_ids = list(dict.fromkeys(r.device_id for r in readings))
@@ -181,7 +212,7 @@ def judge(
     )
     ceiling = np.minimum(ceiling, np.maximum(capacity_wh, float(METER_NOISE_WH)))
 
-    mean_ratio, sigma_ratio = _expected_ratio(
+    (mean_ratio, sigma_ratio), (climate_ratio, climate_sigma) = _expected_ratio(
         devices,
         [histories.get(d, DeviceHistory()) for d in device_ids],
         device_of,
@@ -192,8 +223,29 @@ def judge(
     expected = mean_ratio * clear
     sigma = sigma_ratio * clear
     judged = clear > METER_NOISE_WH
-    high = judged & (energy > expected + FLAG_SIGMAS * sigma)
-    low = judged & (energy < expected - FLAG_SIGMAS * sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(judged, energy / np.where(judged, clear, 1.0), 0.0)
+
+    references = _peer_references(readings, peers or {}, set(counted), ratio, judged)
+    peer_count = references[:, 0]
+    peer_median, peer_spread, peer_highest = references[:, 1], references[:, 2], references[:, 3]
+    with_peers = judged & (peer_count >= peer_min)
+    # The spread honest neighbours always show: a share of their median, and the meter's resolution.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise_ratio = np.where(judged, METER_NOISE_WH / np.where(judged, clear, 1.0), 0.0)
+    spread = np.maximum.reduce([peer_spread, PEER_RELATIVE_FLOOR * peer_median, noise_ratio])
+    far_above_peers = with_peers & (ratio > peer_median + PEER_REJECT_SPREADS * spread) & (
+        ratio > PEER_REJECT_OVER_HIGHEST * peer_highest
+    )
+    above_peers = with_peers & (ratio > peer_median + PEER_FLAG_SPREADS * spread) & (
+        ratio > (1.0 + PEER_FLAG_MIN_EXCESS) * peer_median
+    )
+    below_peers = with_peers & (ratio < peer_median - LOW_SPREADS * spread)
+    wait = np.array([r.reading_id in may_wait for r in readings], dtype=bool)
+    awaiting = judged & ~with_peers & wait
+    on_climate = judged & ~with_peers & ~wait
+    high = on_climate & (energy > expected + FLAG_SIGMAS * sigma)
+    low = on_climate & (energy < expected - FLAG_SIGMAS * sigma)
 
     conditions = [
         bad_period,
@@ -204,11 +256,17 @@ def judge(
         night & (energy > METER_NOISE_WH),
         energy > np.maximum(capacity_wh, METER_NOISE_WH),
         energy > ceiling,
+        far_above_peers,
+        above_peers,
+        awaiting,
         high,
+        below_peers,
         low,
     ]
     names = RULES
     decided = np.select(conditions, list(range(len(names))), default=-1)
+    physical = decided.copy()
+    physical[decided >= names.index("far_above_peers")] = -1
 
     margins = ceiling_margin(hours)
     columns = zip(
@@ -221,12 +279,24 @@ def judge(
         clear.tolist(),
         capacity_wh.tolist(),
         margins.tolist(),
+        ratio.tolist(),
+        peer_count.tolist(),
+        peer_median.tolist(),
+        spread.tolist(),
+        peer_highest.tolist(),
         strict=True,
     )
+    extra = zip(
+        physical.tolist(), with_peers.tolist(), climate_ratio.tolist(), climate_sigma.tolist(),
+        (np.maximum(duration_h, 0.0) * daylight).tolist(), strict=True,
+    )
     judgements = []
-    for reading, (rule_index, *values) in zip(readings, columns, strict=True):
+    for reading, (rule_index, *values), (physical_index, uses_peers, c_ratio, c_sigma, daylight_h) in zip(
+        readings, columns, extra, strict=True
+    ):
         rule = names[rule_index] if rule_index >= 0 else "ok"
         numbers = _Numbers(int(values[0]), *values[1:])
+        reference = "none" if physical_index >= 0 else ("peers" if uses_peers else "climatology")
         judgements.append(
             Judgement(
                 reading_id=reading.reading_id,
@@ -237,9 +307,45 @@ def judge(
                 sigma_wh=round(numbers.sigma_wh, 1),
                 ceiling_wh=round(numbers.ceiling_wh, 1),
                 clear_sky_wh=round(numbers.clear_sky_wh, 1),
+                ratio=round(numbers.ratio, 4),
+                reference=reference,
+                peer_count=int(numbers.peer_count),
+                peer_median=round(numbers.peer_median, 4),
+                peer_spread=round(numbers.peer_spread, 4),
+                climate_ratio=round(float(c_ratio), 4),
+                climate_spread=round(float(c_sigma), 4),
+                daylight_h=round(float(daylight_h), 3),
+                period_start=reading.period_start,
             )
         )
     return judgements
+
+
+def _peer_references(
+    readings: Sequence[ReadingToJudge],
+    peers: Mapping[str, PeerHistogram],
+    counted: set[str],
+    ratio: np.ndarray,
+    judged: np.ndarray,
+) -> np.ndarray:
+    """Per reading: (count, median, spread, highest) of its neighbours' ratios; zeros without neighbours."""
+    out = np.zeros((len(readings), 4))
+    cache: dict[int, tuple[float, float, float, float]] = {}
+    for i, reading in enumerate(readings):
+        histogram = peers.get(reading.reading_id)
+        if histogram is None or not judged[i]:
+            continue
+        if reading.reading_id in counted:
+            histogram = histogram.without(float(ratio[i]))
+            found = histogram.reference()
+            out[i] = (found.count, found.median, found.spread, found.highest)
+            continue
+        key = id(histogram)  # the caller's histograms stay alive while we run: ids are stable
+        if key not in cache:
+            found = histogram.reference()
+            cache[key] = (found.count, found.median, found.spread, found.highest)
+        out[i] = cache[key]
+    return out
 
 
 def _expected_ratio(
@@ -249,8 +355,9 @@ def _expected_ratio(
     start_s: np.ndarray,
     end_s: np.ndarray,
     daylight: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and σ of energy / clear-sky energy per reading: climatology blended with the device's history."""
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Mean and σ of energy / clear-sky energy per reading: climatology blended with the device's history,
+    and climatology alone."""
     kc_mean, kc_sigma = clear_sky_index_table(devices.latitude, devices.longitude)
     month = month_index((start_s + end_s) / 2.0)
     hours = np.maximum(end_s - start_s, 0.0) / 3600.0
@@ -265,7 +372,7 @@ def _expected_ratio(
     variance = (
         HISTORY_PRIOR_WEIGHT * climate_sigma**2 + count * history_sigma**2
     ) / weight
-    return mean, np.maximum(np.sqrt(variance), MIN_SIGMA_RATIO)
+    return (mean, np.maximum(np.sqrt(variance), MIN_SIGMA_RATIO)), (climate_mean, climate_sigma)
 
 
 @dataclass(frozen=True)
@@ -278,6 +385,11 @@ class _Numbers:
     clear_sky_wh: float
     capacity_wh: float
     margin: float
+    ratio: float = 0.0
+    peer_count: float = 0.0
+    peer_median: float = 0.0
+    peer_spread: float = 0.0
+    peer_highest: float = 0.0
 
 
 def _iso(value: dt.datetime) -> str:
@@ -335,21 +447,47 @@ def _reason(
             f"{n.clear_sky_wh:.0f} Wh): check the meter, the energy units, and the device's capacity_w, "
             "location and orientation."
         )
+    peers = (f"{n.peer_count:.0f} neighbours reporting the same period had a median of {n.peer_median:.2f}× "
+             f"their clear-sky energy (spread {n.peer_spread:.2f}, brightest {n.peer_highest:.2f}×)")
+    if rule == "far_above_peers":
+        return (
+            f"{n.energy_wh} Wh is {n.ratio:.2f}× this device's clear-sky energy of {n.clear_sky_wh:.0f} Wh, while "
+            f"{peers}: no hole in the clouds over one device explains {n.ratio / max(n.peer_highest, 1e-9):.1f}× "
+            "the brightest neighbour. Check the meter and the device's capacity_w and location."
+        )
+    if rule == "above_peers":
+        return (
+            f"{n.energy_wh} Wh is {n.ratio:.2f}× this device's clear-sky energy of {n.clear_sky_wh:.0f} Wh, while "
+            f"{peers}: {(n.ratio - n.peer_median) / max(n.peer_spread, 1e-9):.1f} spreads above them. Flagged for "
+            "review; if it repeats, check the meter."
+        )
+    if rule == "awaiting_peers":
+        return (
+            f"{n.peer_count:.0f} neighbours have reported this period so far; the reading waits for more "
+            "(at most the configured wait) and is then judged with whoever reported, or on climatology."
+        )
+    if rule == "below_peers":
+        return (
+            f"accepted: {n.energy_wh} Wh is {n.ratio:.2f}× this device's clear-sky energy, below its neighbours "
+            f"({peers}). Producing less claims less; if it persists, check for shading, soiling or a fault."
+        )
+    if rule == "below_expected":
+        slip = (
+            " — about 1000× low, as if sent in kWh instead of Wh"
+            if n.energy_wh > 0 and n.expected_wh / n.energy_wh >= UNIT_SLIP_RATIO
+            else ""
+        )
+        return (
+            f"accepted: {n.energy_wh} Wh is below the expected {band} (climatology and the device's history){slip}. "
+            "Producing less claims less; if it persists, check for outages, shading, soiling or a meter fault."
+        )
     if rule == "beyond_2_sigma_high":
         sigmas = (n.energy_wh - n.expected_wh) / n.sigma_wh
         return (
             f"{n.energy_wh} Wh is {sigmas:.1f}σ above the expected {band} (climatology and the device's history) "
             f"though below the ceiling of {n.ceiling_wh:.0f} Wh: flagged for review; check the meter if it repeats."
         )
-    if rule == "beyond_2_sigma_low":
-        sigmas = (n.expected_wh - n.energy_wh) / n.sigma_wh
-        slip = (
-            ", about 1000× low as if sent in kWh instead of Wh"
-            if n.energy_wh > 0 and n.expected_wh / n.energy_wh >= UNIT_SLIP_RATIO
-            else ""
-        )
-        return (
-            f"{n.energy_wh} Wh is {sigmas:.1f}σ below the expected {band}{slip}: flagged for review; "
-            "check for outages, shading, soiling or a meter fault."
-        )
+    if n.peer_count and n.ratio > 0:
+        return (f"{n.energy_wh} Wh is {n.ratio:.2f}× this device's clear-sky energy, in line with its "
+                f"neighbours ({peers}).")
     return f"{n.energy_wh} Wh is within the expected {band} and below the ceiling of {n.ceiling_wh:.0f} Wh."

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ...domain.readings import DeviceState, DeviceWrites, ReadingContent, ReadingStatus, ReceivedReading
+from ...domain.twin.peers import PeerHistogram
 
 
 class ReadingStore(Protocol):
@@ -30,6 +31,13 @@ class ReadingStore(Protocol):
         """Write each group whole or not at all: a state change only from its `old_version`, a transition
         only from its `from_status` (and energy), with the events. Returns the refused groups (whole
         packs: the groups written in one transaction stand or fall together)."""
+
+    def peer_histograms(self, periods: Sequence[tuple[str, int, int]],
+                        shards: int) -> dict[tuple[str, int, int], PeerHistogram]:
+        """The neighbours' ratio histogram of each (cell, period start [s], duration [s]), shards merged."""
+
+    def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
+        """How many devices have reported in each cell (cells with none are absent)."""
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         """Items of readings waiting at `stage` since before `received_before` (the sweep re-queues them)."""

@@ -1,0 +1,185 @@
+"""Neighbours as a reference: devices near each other see the same clouds.
+
+Each judged reading is reduced to its *ratio* k = energy_wh / clear_sky_wh: the device's output over its
+own clear-sky plane-of-array expectation, so size, tilt, azimuth and age cancel and only the sky (and the
+device's health) is left. The ratios of all devices that reported the same period in the same geohash
+cell are kept as a fixed-bin histogram — an item of at most `BINS` small counters that a transaction can
+add to, so the reference costs the same with ten devices in a cell or ten thousand, and nobody scans.
+
+A reading is compared with the robust centre of its neighbours' histogram (median, MAD spread) with
+floors for what honest neighbours never share exactly: orientation and losses under diffuse light, and
+meter resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Ratio bins: k in [0, 2) by 0.02; the last bin holds every k from 1.98 up.
+BIN_WIDTH = 0.02
+BINS = 100
+#: MAD × this is σ for a normal distribution.
+MAD_TO_SIGMA = 1.4826
+
+
+def ratio_bin(ratio: float) -> int:
+    """The histogram bin of a ratio k = energy / clear-sky energy."""
+    if not math.isfinite(ratio) or ratio <= 0.0:
+        return 0
+    return min(int(ratio / BIN_WIDTH), BINS - 1)
+
+
+def ratio_bins(ratios: np.ndarray) -> np.ndarray:
+    """`ratio_bin` of many ratios at once."""
+    values = np.nan_to_num(np.asarray(ratios, dtype=float), nan=0.0, posinf=2.0 * BINS * BIN_WIDTH)
+    return np.clip((np.maximum(values, 0.0) / BIN_WIDTH).astype(np.int64), 0, BINS - 1)
+
+
+@dataclass(frozen=True)
+class PeerReference:
+    """What the neighbours of one reading reported: how many, their median ratio and robust spread, the highest."""
+
+    count: int
+    median: float
+    spread: float  # MAD × 1.4826 [ratio]
+    highest: float
+
+
+@dataclass(frozen=True)
+class PeerHistogram:
+    """Counts of neighbours' ratios by bin (bins with no count left out)."""
+
+    counts: Mapping[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_ratios(cls, ratios: Iterable[float]) -> PeerHistogram:
+        counts: dict[int, int] = {}
+        for ratio in ratios:
+            b = ratio_bin(float(ratio))
+            counts[b] = counts.get(b, 0) + 1
+        return cls(counts)
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    def merged(self, *others: PeerHistogram) -> PeerHistogram:
+        counts = dict(self.counts)
+        for other in others:
+            for b, n in other.counts.items():
+                counts[b] = counts.get(b, 0) + n
+        return PeerHistogram({b: n for b, n in counts.items() if n > 0})
+
+    def without(self, ratio: float) -> PeerHistogram:
+        """The histogram less one reading of `ratio` (a device is never its own neighbour)."""
+        b = ratio_bin(ratio)
+        if self.counts.get(b, 0) <= 0:
+            return self
+        counts = dict(self.counts)
+        counts[b] -= 1
+        return PeerHistogram({k: n for k, n in counts.items() if n > 0})
+
+    def reference(self) -> PeerReference:
+        """Median (interpolated inside its bin), MAD-based spread and the highest ratio, from the bins."""
+        total = self.count
+        if total <= 0:
+            return PeerReference(0, 0.0, 0.0, 0.0)
+        bins = np.array(sorted(self.counts), dtype=np.int64)
+        counts = np.array([self.counts[b] for b in bins], dtype=float)
+        centres = (bins + 0.5) * BIN_WIDTH
+        median = _weighted_median(bins * BIN_WIDTH, counts, BIN_WIDTH)
+        deviation = np.abs(centres - median)
+        order = np.argsort(deviation)
+        mad = _weighted_median(deviation[order], counts[order], 0.0)
+        return PeerReference(total, float(median), float(MAD_TO_SIGMA * mad), float((bins[-1] + 1) * BIN_WIDTH))
+
+
+def _weighted_median(lower_edges: np.ndarray, counts: np.ndarray, width: float) -> float:
+    """Median of values spread evenly inside bins [edge, edge + width) with `counts` (edges ascending)."""
+    cumulative = np.cumsum(counts)
+    half = cumulative[-1] / 2.0
+    i = int(np.searchsorted(cumulative, half, side="left"))
+    before = cumulative[i] - counts[i]
+    inside = (half - before) / counts[i] if counts[i] else 0.5
+    return float(lower_edges[i] + width * inside)
+
+
+# --- geohash cells -------------------------------------------------------------------------------------
+
+_BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
+#: Cells of this many characters (≈ 39 km × 20 km at the equator) hold the per-period histograms.
+CELL_PRECISION = 4
+EARTH_RADIUS_KM = 6371.0
+
+
+def geohash(latitude: float, longitude: float, precision: int = CELL_PRECISION) -> str:
+    """The standard geohash of a point (Niemeyer 2008): interleaved longitude/latitude bisections, base 32."""
+    lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
+    chars: list[str] = []
+    bits, value, even = 0, 0, True
+    while len(chars) < precision:
+        span = lon_range if even else lat_range
+        target = longitude if even else latitude
+        middle = (span[0] + span[1]) / 2.0
+        value <<= 1
+        if target >= middle:
+            value |= 1
+            span[0] = middle
+        else:
+            span[1] = middle
+        even = not even
+        bits += 1
+        if bits == 5:
+            chars.append(_BASE32[value])
+            bits, value = 0, 0
+    return "".join(chars)
+
+
+def cell_size_deg(precision: int = CELL_PRECISION) -> tuple[float, float]:
+    """Height and width [°] of a geohash cell of `precision` characters."""
+    bits = 5 * precision
+    lon_bits = (bits + 1) // 2
+    lat_bits = bits // 2
+    return 180.0 / 2**lat_bits, 360.0 / 2**lon_bits
+
+
+def cells_within(latitude: float, longitude: float, radius_km: float,
+                 precision: int = CELL_PRECISION) -> tuple[str, ...]:
+    """The cells whose area comes within `radius_km` of a point, its own first (a grid walk over cell centres).
+
+    A neighbour found this way may be up to one cell farther than the radius: cells are the unit of
+    storage, the radius chooses how many of them make a neighbourhood.
+    """
+    height, width = cell_size_deg(precision)
+    radius_lat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    cos_lat = max(math.cos(math.radians(latitude)), 0.01)
+    radius_lon = min(radius_lat / cos_lat, 180.0)
+    own = geohash(latitude, longitude, precision)
+    # The own cell's lower-left corner, then every cell centre whose cell meets the radius's box.
+    row0 = math.floor((latitude + 90.0) / height)
+    col0 = math.floor((longitude + 180.0) / width)
+    rows = math.ceil(radius_lat / height)
+    cols = min(math.ceil(radius_lon / width), int(360.0 / width) // 2)
+    found = [own]
+    for dr in range(-rows, rows + 1):
+        for dc in range(-cols, cols + 1):
+            row, col = row0 + dr, col0 + dc
+            lat_c = -90.0 + (row + 0.5) * height
+            if not -90.0 < lat_c < 90.0:
+                continue
+            lon_c = (-180.0 + (col + 0.5) * width + 180.0) % 360.0 - 180.0
+            # Nearest point of the cell to the device, in km on a local plane.
+            near_lat = min(max(latitude, lat_c - height / 2), lat_c + height / 2)
+            d_lon = (longitude - lon_c + 180.0) % 360.0 - 180.0
+            near_dlon = max(abs(d_lon) - width / 2, 0.0)
+            dy = math.radians(near_lat - latitude) * EARTH_RADIUS_KM
+            dx = math.radians(near_dlon) * EARTH_RADIUS_KM * cos_lat
+            if math.hypot(dx, dy) <= radius_km:
+                cell = geohash(lat_c, lon_c, precision)
+                if cell not in found:
+                    found.append(cell)
+    return tuple(found)
