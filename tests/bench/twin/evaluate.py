@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from chalicelib.domain.twin.climatology import monthly_ghi
-from chalicelib.domain.twin.judging import DeviceHistory, ReadingToJudge, judge
+from chalicelib.domain.twin.judging import HIGH_RULES, ReadingToJudge, judge
 from chalicelib.domain.twin.peers import PeerHistogram
-from chalicelib.domain.twin.persistence import fold, review_due
+from chalicelib.domain.twin.persistence import DeviceHistory, fold, review_due
 from chalicelib.domain.twin.physics import DeviceTwin
 from chalicelib.domain.twin.site import site_constants
 
@@ -25,11 +25,6 @@ FLAT_RULE_MARGIN = 1.2
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 MODES = ("lone", "fleet")
 PERIODS = ("hourly", "daily")
-
-
-def is_low_rule(rule: str) -> bool:
-    """Rules of the low / maintenance family: producing less claims less, never 'caught'."""
-    return "low" in rule or "maintenance" in rule
 
 
 def twins_for(station: Station, devices: list[HonestDevice]) -> dict[str, DeviceTwin]:
@@ -115,7 +110,7 @@ class Outcome:
         status, rule, flat = self._all()
         if not len(status):
             return float("nan")
-        high = np.array([not is_low_rule(r) for r in rule], dtype=bool)
+        high = np.isin(rule, list(HIGH_RULES))
         masks = {
             "rejected": status == "rejected",
             "flagged": status == "flagged",
@@ -178,7 +173,7 @@ def evaluate_fleet(
                     flat.append(np.array([r.energy_wh > limit for r in mine], dtype=bool))
                     if mode == "fleet":
                         peers.update(peers_for(ratios, row, device_id, np.flatnonzero(slots.wh[row] > 0)))
-                judged = judge(readings, twins, {}, NOW, peers=peers) if peers else judge(readings, twins, {}, NOW)
+                judged = judge(readings, twins, {}, NOW, peers=peers)
                 results.setdefault((station.name, period, mode, factor), Outcome()).add(
                     [j.status for j in judged], [j.rule for j in judged], np.concatenate(flat)
                 )
@@ -235,9 +230,7 @@ def persistent_inflation(
                         peers.update(peers_for(ratios, row, name, sent))
             if not readings:
                 continue
-            judged = judge(readings, everyone, histories, NOW, peers=peers) if peers else judge(
-                readings, everyone, histories, NOW
-            )
+            judged = judge(readings, everyone, histories, NOW, peers=peers)
             for reading, judgement in zip(readings, judged, strict=True):
                 histories[reading.device_id] = fold(histories[reading.device_id], judgement, reading.energy_wh)
             for device_id in everyone:
