@@ -100,10 +100,11 @@ def print_persistence(persistence: Persistence, stations: list[str]) -> list[tup
     print(
         f"\n(3) Persistent inflation ×{PERSISTENT_INFLATION:g} from day 1 (hourly readings judged day by day, "
         "histories folded): day review_due first fires, over every fleet device inflated in turn;\n"
-        "    false alarms: honest devices (all fleet devices) for which review_due ever fires over the whole file."
+        "    false alarms: honest devices (all fleet devices) for which review_due ever fires over the whole file.\n"
+        "    (declared/unknown: split by whether the device declared its orientation)"
     )
-    columns = f"{'devices':>7} {'≤ 7 d':>6} {'median':>6} {'worst':>6} {'never':>5}"
-    print(f"{'file':24} {'mode':5} {columns} | {'false alarms':>12}")
+    columns = f"{'devices':>7} {'≤ 7 d (decl/unkn)':>17} {'median':>6} {'worst':>6} {'never':>5}"
+    print(f"{'file':24} {'mode':5} {columns} | false alarms (decl/unkn)")
     checks = []
     for mode in MODES:
         all_days: list[int | None] = []
@@ -115,12 +116,19 @@ def print_persistence(persistence: Persistence, stations: list[str]) -> list[tup
             fired = [d for d in days if d is not None]
             alarms += sum(d is not None for d in honest)
             total += len(honest)
-            within = sum(d <= REVIEW_WITHIN_DAYS for d in fired)
+            declared = persistence.declared[name, mode]
+
+            def split(firsts: list[int | None], limit: float, flags: list[bool] = declared) -> str:
+                hit = [d is not None and d <= limit for d in firsts]
+                yes = sum(h for h, f in zip(hit, flags, strict=True) if f)
+                return f"{sum(hit)} ({yes}/{sum(hit) - yes})"
+
             median = f"{np.median(fired):6.0f}" if fired else "   n/a"
             worst = f"{max(fired):6d}" if fired else "   n/a"
             print(
-                f"{name:24} {mode:5} {len(days):7d} {within:6d} {median} {worst} {len(days) - len(fired):5d} | "
-                f"{sum(d is not None for d in honest):5d} of {len(honest):3d}"
+                f"{name:24} {mode:5} {len(days):7d} {split(days, REVIEW_WITHIN_DAYS):>17} {median} {worst} "
+                f"{len(days) - len(fired):5d} | {split(honest, math.inf):>9} of {len(honest):3d} "
+                f"({sum(declared)}/{len(declared) - sum(declared)})"
             )
         within_all = sum(d is not None and d <= REVIEW_WITHIN_DAYS for d in all_days)
         checks.append(

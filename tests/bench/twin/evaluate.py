@@ -196,6 +196,7 @@ class Persistence:
     """Day (1-based) on which review_due first fired, per device; None = never."""
 
     inflated: dict[tuple[str, str], list[int | None]] = field(default_factory=lambda: defaultdict(list))
+    declared: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     honest: dict[tuple[str, str], list[int | None]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -239,3 +240,4 @@ def persistent_inflation(
         for device_id in ids:
             out.honest[station.name, mode].append(first[device_id])
             out.inflated[station.name, mode].append(first[f"x{device_id}"])
+            out.declared[station.name, mode].append(twins[device_id].orientation_known)
