@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tests.bench.twin.data import DROPPED, held_out_stations
+from tests.bench.twin.data import DROPPED, Station, fit_set_stations, held_out_stations
 from tests.bench.twin.evaluate import (
     INFLATIONS,
     MODES,
@@ -64,7 +64,9 @@ def _pct(value: float) -> str:
     return "   n/a" if math.isnan(value) else f"{value:6.2f}"
 
 
-def print_table(results: dict[tuple, Outcome], stations: list[str], yields: dict[str, float]) -> dict:
+def print_table(
+    results: dict[tuple, Outcome], stations: list[str], yields: dict[str, float], pooled_label: str = "ALL HELD-OUT"
+) -> dict:
     factors = "".join(f" {'x' + format(f, 'g'):>6}" for f in INFLATIONS)
     header = (
         f"{'file':24} {'period':6} {'mode':5} {'n':>7} {'rej %':>6} {'held %':>6} | caught %{factors} |"
@@ -72,12 +74,12 @@ def print_table(results: dict[tuple, Outcome], stations: list[str], yields: dict
     )
     print(header + "\n" + "-" * len(header))
     pooled: dict[tuple, Outcome] = {}
-    for name in [*stations, "ALL HELD-OUT"]:
+    for name in [*stations, pooled_label]:
         for period in PERIODS:
             for mode in MODES:
                 row = {}
                 for factor in (1.0, *INFLATIONS):
-                    if name == "ALL HELD-OUT":
+                    if name == pooled_label:
                         outcome = Outcome()
                         for s in stations:
                             outcome = outcome.merged(results[s, period, mode, factor])
@@ -167,6 +169,28 @@ def print_targets(pooled: dict[tuple, Outcome], extra: list[tuple[str, bool, str
         print(f"  {'PASS' if ok else 'MISS'}  {label:58} {figure}")
 
 
+def run(stations: list[Station], fleets: int) -> tuple[dict[tuple, Outcome], Persistence, dict[str, float]]:
+    results: dict[tuple, Outcome] = {}
+    persistence = Persistence()
+    yields = {}
+    for number, station in enumerate(stations):
+        yields[station.name] = site_yield_kwh_per_kwp(station.latitude, station.longitude)
+        for fleet in range(fleets):
+            rng = np.random.default_rng(1000 * number + fleet)
+            devices = fleet_devices(station, FLEET_SIZE, rng)
+            twins = twins_for(station, devices)
+            metered = fleet_readings(station, devices, rng)
+            specific = [m.hourly_wh.sum() / d.capacity_w for d, m in zip(devices, metered, strict=True)]
+            print(
+                f"{station.name} fleet {fleet}: honest yield over the file {min(specific):.0f}-{max(specific):.0f} "
+                f"kWh/kWp (median {np.median(specific):.0f}), {sum(d.declared for d in devices)} of "
+                f"{len(devices)} orientations declared"
+            )
+            hourly, ratios = evaluate_fleet(station, twins, metered, results)
+            persistent_inflation(station, twins, metered[0].day_start, hourly, ratios, persistence)
+    return results, persistence, yields
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
@@ -174,6 +198,7 @@ def main() -> None:
     parser.add_argument("--fleets", type=int, default=2, help="fleets of 13 per held-out file")
     parser.add_argument("--quick", action="store_true", help="1,000 devices, 20 careful device-days, 1 fleet")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--fit-set", action="store_true", help="also print the fit set's figures, labelled as such")
     args = parser.parse_args()
     if args.quick:
         args.devices, args.naive_devices, args.fleets = 1_000, 20, 1
@@ -188,28 +213,20 @@ def main() -> None:
     files = "; ".join(f"{s.name} ({s.source}, {s.latitude:.2f}°, {s.longitude:.2f}°)" for s in stations)
     print(HEADER.format(files=files, dropped="; ".join(f"{k}: {v}" for k, v in DROPPED.items())))
     print(f"Fleets: {args.fleets} per file × {FLEET_SIZE} devices (seeded).\n")
-    results: dict[tuple, Outcome] = {}
-    persistence = Persistence()
-    yields = {}
-    for number, station in enumerate(stations):
-        yields[station.name] = site_yield_kwh_per_kwp(station.latitude, station.longitude)
-        for fleet in range(args.fleets):
-            rng = np.random.default_rng(1000 * number + fleet)
-            devices = fleet_devices(station, FLEET_SIZE, rng)
-            twins = twins_for(station, devices)
-            metered = fleet_readings(station, devices, rng)
-            specific = [m.hourly_wh.sum() / d.capacity_w for d, m in zip(devices, metered, strict=True)]
-            print(
-                f"{station.name} fleet {fleet}: honest yield over the file {min(specific):.0f}-{max(specific):.0f} "
-                f"kWh/kWp (median {np.median(specific):.0f}), {sum(d.declared for d in devices)} of "
-                f"{len(devices)} orientations declared"
-            )
-            hourly, ratios = evaluate_fleet(station, twins, metered, results)
-            persistent_inflation(station, twins, metered[0].day_start, hourly, ratios, persistence)
+    results, persistence, yields = run(stations, args.fleets)
     names = [s.name for s in stations]
     pooled = print_table(results, names, yields)
     extra = print_persistence(persistence, names)
     print_targets(pooled, extra)
+    if args.fit_set:
+        fit = fit_set_stations()
+        print(
+            "\n(4) FIT SET — the constants were fitted on these files; these figures are NOT results, only a check "
+            "of the fit.\n"
+        )
+        results, persistence, yields = run(fit, args.fleets)
+        print_table(results, [s.name for s in fit], yields, pooled_label="ALL FIT SET")
+        print_persistence(persistence, [s.name for s in fit])
     print(f"\nbench-twin finished in {time.perf_counter() - started:.0f} s")
 
 

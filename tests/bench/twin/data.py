@@ -101,6 +101,38 @@ def _fill(station: Station) -> Station:
     return Station(**{**station.__dict__, "weather": w})
 
 
+def fit_set_stations() -> list[Station]:
+    """The files the constants were fitted on (pvlib 0.16.1's own data): only for `--fit-set`, labelled so."""
+    import pvlib
+
+    data_dir = Path(pvlib.__file__).parent / "data"
+    stations = []
+    for name, filename in (("Greensboro TMY3 (FIT)", "723170TYA.CSV"), ("Sand Point TMY3 (FIT)", "703165TY.csv")):
+        data, meta = iotools.read_tmy3(str(data_dir / filename), coerce_year=2021, map_variables=True)
+        # TMY3 labels each hour at its end, in local standard time.
+        start = pd.DatetimeIndex(data.index).tz_convert("UTC") - pd.Timedelta(hours=1)
+        stations.append(
+            Station(name, "TMY3, hourly", meta["latitude"], meta["longitude"], float(meta["altitude"]),
+                    float(meta["TZ"]), 60, start, _frame(data))
+        )  # fmt: skip
+    data, meta = iotools.read_tmy2(str(data_dir / "12839.tm2"))
+    # pvlib labels TMY2 hour h (ending at h:00 local standard time) as (h − 1):00: the hour's start.
+    local = pd.to_datetime(
+        {"year": 2021, "month": data["month"].astype(int), "day": data["day"].astype(int)}
+    ) + pd.to_timedelta(data["hour"].astype(int) - 1, unit="h")
+    start = (pd.DatetimeIndex(local) - pd.Timedelta(hours=float(meta["TZ"]))).tz_localize("UTC")
+    weather = pd.DataFrame(
+        {"ghi": data["GHI"].to_numpy(float), "dni": data["DNI"].to_numpy(float), "dhi": data["DHI"].to_numpy(float),
+         "temp_air": data["DryBulb"].to_numpy(float) / 10.0,  # TMY2 stores tenths of °C
+         "wind_speed": data["Wspd"].to_numpy(float) / 10.0}  # and tenths of m/s
+    )  # fmt: skip
+    stations.append(
+        Station("Miami TMY2 (FIT)", "TMY2, hourly", meta["latitude"], meta["longitude"], float(meta["altitude"]),
+                float(meta["TZ"]), 60, start, weather)
+    )  # fmt: skip
+    return [_fill(s) for s in stations]
+
+
 def held_out_stations(cache: Path = WHEEL.parent / "pvlib-0.9.5") -> list[Station]:
     """The held-out weather files that pvlib 0.16.1's readers read."""
     cache.mkdir(parents=True, exist_ok=True)
