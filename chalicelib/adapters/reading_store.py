@@ -33,7 +33,7 @@ WRITE_ATTEMPTS = 5
 # Items per verdict transaction stay under DynamoDB's 100 (state + verdict + event + links).
 MAX_ITEMS_PER_COMMIT = 90
 NUMBERS = ("expected_wh", "sigma_wh", "ceiling_wh", "clear_sky_wh", "ratio", "peer_count", "peer_median",
-           "peer_spread", "peer_bin")
+           "peer_spread", "peer_bin", "peer_diffuse_bin", "diffuse_ratio")
 #: A period's histogram is kept this long after the period (DynamoDB TTL attribute `expires_at`): readings
 #: arrive at most 31 days late in practice, and waiting ones are judged within hours.
 PEER_HISTOGRAM_TTL_S = 62 * 86400
@@ -239,14 +239,18 @@ class DynamoReadings(DynamoBase):
 
     def _peer_updates(self, contributions: Sequence[PeerContribution]) -> list[dict[str, Any]]:
         """One update per histogram item of the pack (a transaction may name an item once): ADD to its bins."""
-        bins: dict[tuple[str, int, int, int], Counter[int]] = {}
+        bins: dict[tuple[str, int, int, int], Counter[str]] = {}
         for p in contributions:
-            bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
+            counts = bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())
+            counts[f"b{p.ratio_bin}"] += 1  # the plane's ratio; d: the all-diffuse sky's
+            if p.diffuse_bin is not None:
+                counts[f"d{p.diffuse_bin}"] += 1
         items = []
         for (cell, start, duration, shard), counts in bins.items():
-            adds = ", ".join(f"b{b} :b{b}" for b in counts)
-            values: dict[str, Any] = {f":b{b}": n for b, n in counts.items()}
-            values[":n"], values[":expires"] = sum(counts.values()), start + duration + PEER_HISTOGRAM_TTL_S
+            adds = ", ".join(f"{b} :{b}" for b in counts)
+            values: dict[str, Any] = {f":{b}": n for b, n in counts.items()}
+            values[":n"] = sum(n for b, n in counts.items() if b[0] == "b")
+            values[":expires"] = start + duration + PEER_HISTOGRAM_TTL_S
             items.append(update(self.name("peers"), {"key": peer_key(cell, start, duration, shard)},
                                 f"ADD n :n, {adds} SET expires_at = :expires", values=values))
         return items
@@ -277,9 +281,10 @@ class DynamoReadings(DynamoBase):
         found: dict[tuple[str, int, int], PeerHistogram] = {}
         for item in self.batch_get("peers", keys) if keys else []:
             cell, start, duration, _ = item["key"].split("#")
-            counts = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "b" and k[1:].isdigit() and int(v) > 0}
+            plane = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "b" and k[1:].isdigit() and int(v) > 0}
+            diffuse = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "d" and k[1:].isdigit() and int(v) > 0}
             period = (cell, int(start), int(duration))
-            found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(counts))
+            found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(plane, diffuse))
         return found
 
     def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:

@@ -41,6 +41,9 @@ class Stage(StrEnum):
 
     VALIDATION = "queued"
     POOLING = "pooling"
+    # Awaiting its neighbours: the validator's again, sent back to it by the sweep until judged. Apart from
+    # "queued" so that lost messages are never stuck behind readings that are only waiting.
+    PEERS = "peers"
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class PeerContribution:
     duration_s: int
     shard: int
     ratio_bin: int
+    diffuse_bin: int | None = None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def requeue_waiting(readings: Any, queue: Callable[[str], Any],
     """Readings waiting for a stage whose message was lost are sent again; `queue(name)` gives a queue."""
     before = iso(now_utc() - (STALE_AFTER if stale_after is None else stale_after))
     counts = {}
-    for stage, name in (("queued", "readings"), ("pooling", "accepted")):
+    for stage, name in (("queued", "readings"), ("peers", "readings"), ("pooling", "accepted")):
         if queue(name).in_queue():
             counts[stage] = 0
             continue

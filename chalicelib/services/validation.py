@@ -257,14 +257,15 @@ class Validator:
             judgement = verdict.judgement
             numbers = dict(verdict.numbers)
             if "peer_bin" in reading.numbers:
-                numbers["peer_bin"] = reading.numbers["peer_bin"]
+                kept = ("peer_bin", "peer_diffuse_bin")  # counted when it first waited: never twice
+                numbers.update({k: reading.numbers[k] for k in kept if k in reading.numbers})
             elif (judgement is not None and cell and verdict.status != ReadingStatus.REJECTED and not verdict.held
                   and judgement.reference in ("peers", "climatology")):
                 start, duration = _period(reading)
-                bin_ = ratio_bin(judgement.ratio)
+                bins = ratio_bin(judgement.ratio), ratio_bin(judgement.diffuse_ratio)
                 contributions.append(PeerContribution(cell, start, duration, _shard(device_id, self.peers.shards),
-                                                      bin_))
-                numbers["peer_bin"] = bin_
+                                                      *bins))
+                numbers["peer_bin"], numbers["peer_diffuse_bin"] = bins
             if (judgement is not None and not verdict.held and judgement.reference in ("peers", "climatology")
                     and verdict.status in (ReadingStatus.ACCEPTED, ReadingStatus.FLAGGED)):
                 history = fold(history, judgement, float(reading.energy_wh))
@@ -274,7 +275,7 @@ class Validator:
             # pools `judged_energy_wh`, never a value the twin did not see.
             judged_wh = int(reading.energy_wh)
             stage = (Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED
-                     else Stage.VALIDATION if verdict.status == ReadingStatus.AWAITING_PEERS else None)
+                     else Stage.PEERS if verdict.status == ReadingStatus.AWAITING_PEERS else None)
             transitions.append(Transition(
                 reading.reading_id, reading.status, verdict.status, stage,
                 judged_energy_wh=judged_wh, judged_at=judged_at, rule=verdict.rule, reason=verdict.reason,

@@ -47,6 +47,7 @@ class FakeReadings:
         self.events = events or FakeEventLog()
         self.registry = registry  # a FakeRegistry, for the validator's changes to device records
         self.peer_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
+        self.diffuse_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
         self.reporting: Counter[str] = Counter()
         self.items: dict[str, ReceivedReading] = {}
         self.externals: dict[tuple[str, str], str] = {}  # (source_id, external_id) -> reading_id
@@ -117,7 +118,8 @@ class FakeReadings:
             for shard in range(shards):
                 counts = self.peer_bins.get((*period, shard))
                 if counts:
-                    found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(dict(counts)))
+                    diffuse = dict(self.diffuse_bins.get((*period, shard), {}))
+                    found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(dict(counts), diffuse))
         return found
 
     def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
@@ -143,6 +145,9 @@ class FakeReadings:
     def _apply(self, group: DeviceWrites, accepted: dict[str, int]) -> None:
         for p in group.peers:
             self.peer_bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
+            if p.diffuse_bin is not None:
+                self.diffuse_bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard),
+                                             Counter())[p.diffuse_bin] += 1
         if group.new_cell:
             self.reporting[group.new_cell] += 1
         if group.device is not None and self.registry is not None:

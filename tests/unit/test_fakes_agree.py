@@ -12,7 +12,9 @@ from typing import Any
 
 from chalicelib.domain.ledger.events import NewEvent
 from chalicelib.domain.readings import (
+    DeviceUpdate,
     DeviceWrites,
+    PeerContribution,
     ReadingStatus,
     ReceivedReading,
     Stage,
@@ -21,6 +23,7 @@ from chalicelib.domain.readings import (
 )
 from chalicelib.domain.registry import Account, Device, Source
 from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeysChanged
+from chalicelib.domain.twin.peers import PeerHistogram
 from chalicelib.services.access import hash_key
 from tests.fakes.readings import FakeReadings
 from tests.fakes.registry import FakeKeys, FakeRegistry
@@ -149,3 +152,44 @@ def test_the_fake_leaves_out_what_dynamodb_would_not_store() -> None:
     store = FakeReadings()
     store.store_new([replace(READING, payment={"paid_from": "a", "note": None})], "src-1")
     assert store.readings(["rdg-1"])["rdg-1"].payment == {"paid_from": "a"}
+
+
+def neighbours_scenario(registry: Any, store: Any) -> list[Any]:
+    """Histograms merged within a pack (one item named once), counted per shard, a cell's reporting devices,
+    a review opened only on an active device, a maintenance note set and lifted."""
+    registry.register(DEVICE, _event_of("dev-1"))
+    seen: list[Any] = []
+    one = PeerContribution("kzf0", 1_700_000_000, 3600, 0, 25, 30)
+    groups = [DeviceWrites("dev-1", None, [], [], (one, replace(one, ratio_bin=26)), "kzf0",
+                           DeviceUpdate("dev-1", {"state": "open", "reason": "steadily high"})),
+              DeviceWrites("dev-2", None, [], [], (one, replace(one, shard=1, diffuse_bin=None)), "kzf0")]
+    seen.append([g.device_id for g in store.commit_verdicts(groups)])
+    periods = [("kzf0", 1_700_000_000, 3600), ("kzf1", 1_700_000_000, 3600)]
+    seen.append(store.peer_histograms(periods, 2))
+    seen.append(store.peer_histograms(periods, 1))
+    seen.append(store.reporting_devices(["kzf0", "kzf1"]))
+    device = registry.device("dev-1")
+    seen.append((device.status, dict(device.review or {})))
+    # The device is under review now: opening another is refused, with everything else in its pack.
+    again = DeviceWrites("dev-1", None, [], [], (one,), None, DeviceUpdate("dev-1", {"state": "open"}))
+    seen.append([g.device_id for g in store.commit_verdicts([again])])
+    seen.append(store.peer_histograms(periods[:1], 2))
+    note = {"since": "2026-10-20T00:00:00Z", "reason": "low", "ratio": 0.6}
+    store.commit_verdicts([DeviceWrites("dev-1", None, [], [], (), None, DeviceUpdate("dev-1", None, True, note))])
+    seen.append(dict(registry.device("dev-1").maintenance or {}))
+    store.commit_verdicts([DeviceWrites("dev-1", None, [], [], (), None, DeviceUpdate("dev-1", None, True, None))])
+    seen.append(registry.device("dev-1").maintenance)
+    return seen
+
+
+def test_readings_store_neighbours_and_device_updates_agree(aws: Any) -> None:
+    fake_registry = FakeRegistry()
+    fake = neighbours_scenario(fake_registry, FakeReadings(registry=fake_registry))
+    dynamo = neighbours_scenario(aws.registry, aws.readings)
+    assert fake == dynamo
+    assert fake[0] == [] and fake[3] == {"kzf0": 2}
+    assert fake[1] == {("kzf0", 1_700_000_000, 3600): PeerHistogram({25: 3, 26: 1}, {30: 3})}
+    assert fake[2] == {("kzf0", 1_700_000_000, 3600): PeerHistogram({25: 2, 26: 1}, {30: 3})}
+    assert fake[4] == ("under_review", {"state": "open", "reason": "steadily high"})
+    assert fake[5] == ["dev-1"] and fake[6] == fake[1]
+    assert fake[7] == {"since": "2026-10-20T00:00:00Z", "reason": "low", "ratio": 0.6} and fake[8] is None

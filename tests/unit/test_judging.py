@@ -17,8 +17,8 @@ from chalicelib.domain.twin.judging import (
     ReadingToJudge,
     judge,
 )
-from chalicelib.domain.twin.persistence import DeviceHistory, update_history
 from chalicelib.domain.twin.payments import derived_energy_for_payment
+from chalicelib.domain.twin.persistence import DeviceHistory, update_history
 from chalicelib.domain.twin.physics import DeviceTwin
 from chalicelib.domain.twin.site import site_constants
 from tests.bench.bench_twin import (

@@ -51,51 +51,64 @@ class PeerReference:
 
 @dataclass(frozen=True)
 class PeerHistogram:
-    """Counts of neighbours' ratios by bin (bins with no count left out)."""
+    """Counts of neighbours' ratios by bin (bins with no count left out), twice: over the clear-sky energy on
+    each device's plane (`counts`), and over its energy under an all-diffuse sky (`diffuse`). Under cloud,
+    light comes from the whole sky and a plane's orientation hardly matters: the second compares better."""
 
     counts: Mapping[int, int] = field(default_factory=dict)
+    diffuse: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
-    def from_ratios(cls, ratios: Iterable[float]) -> PeerHistogram:
-        counts: dict[int, int] = {}
-        for ratio in ratios:
-            b = ratio_bin(float(ratio))
-            counts[b] = counts.get(b, 0) + 1
-        return cls(counts)
+    def from_ratios(cls, ratios: Iterable[float], diffuse_ratios: Iterable[float] = ()) -> PeerHistogram:
+        return cls(_count(ratios), _count(diffuse_ratios))
 
     @property
     def count(self) -> int:
         return sum(self.counts.values())
 
     def merged(self, *others: PeerHistogram) -> PeerHistogram:
-        counts = dict(self.counts)
-        for other in others:
-            for b, n in other.counts.items():
-                counts[b] = counts.get(b, 0) + n
-        return PeerHistogram({b: n for b, n in counts.items() if n > 0})
+        return PeerHistogram(_add(self.counts, *(o.counts for o in others)),
+                             _add(self.diffuse, *(o.diffuse for o in others)))
 
-    def without(self, ratio: float) -> PeerHistogram:
-        """The histogram less one reading of `ratio` (a device is never its own neighbour)."""
-        b = ratio_bin(ratio)
-        if self.counts.get(b, 0) <= 0:
+    def without(self, ratio: float, diffuse_ratio: float | None = None) -> PeerHistogram:
+        """The histogram less one reading (a device is never its own neighbour)."""
+        if self.counts.get(ratio_bin(ratio), 0) <= 0:
             return self
-        counts = dict(self.counts)
-        counts[b] -= 1
-        return PeerHistogram({k: n for k, n in counts.items() if n > 0})
+        diffuse = self.diffuse
+        if diffuse_ratio is not None and diffuse.get(ratio_bin(diffuse_ratio), 0) > 0:
+            diffuse = _add(diffuse, {ratio_bin(diffuse_ratio): -1})
+        return PeerHistogram(_add(self.counts, {ratio_bin(ratio): -1}), diffuse)
 
-    def reference(self) -> PeerReference:
+    def reference(self, diffuse: bool = False) -> PeerReference:
         """Median (interpolated inside its bin), MAD-based spread and the highest ratio, from the bins."""
-        total = self.count
+        counted = self.diffuse if diffuse else self.counts
+        total = sum(counted.values())
         if total <= 0:
             return PeerReference(0, 0.0, 0.0, 0.0)
-        bins = np.array(sorted(self.counts), dtype=np.int64)
-        counts = np.array([self.counts[b] for b in bins], dtype=float)
+        bins = np.array(sorted(counted), dtype=np.int64)
+        counts = np.array([counted[b] for b in bins], dtype=float)
         centres = (bins + 0.5) * BIN_WIDTH
         median = _weighted_median(bins * BIN_WIDTH, counts, BIN_WIDTH)
         deviation = np.abs(centres - median)
         order = np.argsort(deviation)
         mad = _weighted_median(deviation[order], counts[order], 0.0)
         return PeerReference(total, float(median), float(MAD_TO_SIGMA * mad), float((bins[-1] + 1) * BIN_WIDTH))
+
+
+def _count(ratios: Iterable[float]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for ratio in ratios:
+        b = ratio_bin(float(ratio))
+        counts[b] = counts.get(b, 0) + 1
+    return counts
+
+
+def _add(first: Mapping[int, int], *others: Mapping[int, int]) -> dict[int, int]:
+    counts = dict(first)
+    for other in others:
+        for b, n in other.items():
+            counts[b] = counts.get(b, 0) + n
+    return {b: n for b, n in counts.items() if n > 0}
 
 
 def _weighted_median(lower_edges: np.ndarray, counts: np.ndarray, width: float) -> float:

@@ -163,6 +163,9 @@ class ClearSkyEnergy:
         np.ndarray
     )  # share of the period with the sun above the horizon [0-1]
     night: np.ndarray  # True when the sun never rises inside the period
+    # Expected AC energy if the clear-sky global irradiance came as isotropic diffuse light (an overcast
+    # sky's shape): orientation barely matters then, so neighbours compare on it under cloud [Wh].
+    diffuse_wh: np.ndarray | None = None
 
 
 def to_epoch_seconds(
@@ -215,6 +218,7 @@ def clear_sky_energy(
     count = len(start_s)
     clear_wh = np.zeros(count)
     bound_wh = np.zeros(count)
+    diffuse_wh = np.zeros(count)
     daylight_s = np.zeros(count)
     first = 0
     while first < count:
@@ -223,14 +227,14 @@ def clear_sky_energy(
             1, int(np.searchsorted(cumulative, MAX_STEPS_PER_CHUNK, side="right"))
         )
         rows = slice(first, last)
-        c, b, d = _integrate_chunk(
+        c, b, d, f = _integrate_chunk(
             arrays.take(np.arange(first, last)),
             start_s[rows],
             end_s[rows],
             step_s[rows],
             n_steps[rows],
         )
-        clear_wh[rows], bound_wh[rows], daylight_s[rows] = c, b, d
+        clear_wh[rows], bound_wh[rows], daylight_s[rows], diffuse_wh[rows] = c, b, d, f
         first = last
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -242,6 +246,7 @@ def clear_sky_energy(
         upper_bound_wh=bound_wh,
         daylight_fraction=fraction,
         night=daylight_s <= 0.0,
+        diffuse_wh=diffuse_wh,
     )
 
 
@@ -251,11 +256,11 @@ def _integrate_chunk(
     end_s: np.ndarray,
     step_s: np.ndarray,
     n_steps: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     count = len(start_s)
     total = int(n_steps.sum())
     if total == 0:
-        return np.zeros(count), np.zeros(count), np.zeros(count)
+        return np.zeros(count), np.zeros(count), np.zeros(count), np.zeros(count)
     reading = np.repeat(np.arange(count), n_steps)
     offsets = np.cumsum(n_steps) - n_steps
     index_in_period = np.arange(total) - np.repeat(offsets, n_steps)
@@ -356,6 +361,10 @@ def _integrate_chunk(
     )
     degradation = np.maximum(0.0, 1.0 - DEGRADATION_PER_YEAR * age_years)
     ac_typical = dc_typical * (1.0 - SYSTEM_LOSSES) * INVERTER_EFFICIENCY * degradation
+    poa_diffuse = irradiance.isotropic(tilt, typical["ghi"]) + irradiance.get_ground_diffuse(
+        tilt, typical["ghi"], albedo=ALBEDO)
+    ac_diffuse = pvsystem.pvwatts_dc(poa_diffuse, cell_typical, capacity, GAMMA_PDC_PER_K) * (
+        (1.0 - SYSTEM_LOSSES) * INVERTER_EFFICIENCY * degradation)
 
     clear_wh = np.bincount(
         reading, weights=np.maximum(ac_typical, 0.0) * hours, minlength=count
@@ -363,7 +372,10 @@ def _integrate_chunk(
     bound_wh = np.bincount(
         reading, weights=np.maximum(dc_bound, 0.0) * hours, minlength=count
     )
-    return clear_wh, bound_wh, daylight_s
+    diffuse_wh = np.bincount(
+        reading, weights=np.maximum(ac_diffuse, 0.0) * hours, minlength=count
+    )
+    return clear_wh, bound_wh, daylight_s, diffuse_wh
 
 
 def _finite(sky: dict[str, np.ndarray] | pd.DataFrame) -> dict[str, np.ndarray]:
