@@ -121,31 +121,33 @@ class Outcome:
         return 100.0 * float(np.mean(masks[what]))
 
 
-def peer_ratios(slots: Slots, clear_sky_wh: np.ndarray) -> np.ndarray:
-    """k = energy / clear-sky energy per device and slot; NaN where nothing was sent."""
+def peer_ratios(slots: Slots, reference_wh: np.ndarray) -> np.ndarray:
+    """Ratios per kind (plane clear sky, all-diffuse sky), device and slot: energy / reference; NaN if not sent."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where((slots.wh > 0) & (clear_sky_wh > 0), slots.wh / clear_sky_wh, np.nan)
-    return ratio
+        return np.where((slots.wh > 0) & (reference_wh > 0), slots.wh / reference_wh, np.nan)
 
 
 def peers_for(ratios: np.ndarray, row: int, device_id: str, slot_ids: np.ndarray) -> dict[str, PeerHistogram]:
-    """Each reading's histogram from the *other* devices' ratios in the same slot."""
-    others = np.delete(ratios, row, axis=0)
+    """Each reading's histogram from the *other* devices' ratios (both kinds) in the same slot."""
+    others = np.delete(ratios, row, axis=1)
     out = {}
     for s in slot_ids:
-        values = others[:, s]
-        out[f"{device_id}-{s}"] = PeerHistogram.from_ratios(values[np.isfinite(values)].tolist())
+        plane, diffuse = others[0, :, s], others[1, :, s]
+        sent = np.isfinite(plane)
+        out[f"{device_id}-{s}"] = PeerHistogram.from_ratios(plane[sent].tolist(), diffuse[sent].tolist())
     return out
 
 
 def clear_sky_table(slots: Slots, twins: dict[str, DeviceTwin]) -> np.ndarray:
-    """Clear-sky energy [Wh] of every sent reading, from judging the honest fleet (no peers)."""
+    """Clear-sky and all-diffuse-sky energy [Wh] (shape 2 × devices × slots) of every sent reading, from
+    judging the honest fleet without peers."""
     ids = list(twins)
     readings = [r for row, device_id in enumerate(ids) for r in slots.readings(device_id, row)]
     judged = judge(readings, twins, {}, NOW)
-    table = np.zeros(slots.wh.shape)
+    table = np.zeros((2, *slots.wh.shape))
     for reading, j in zip(readings, judged, strict=True):
-        table[ids.index(reading.device_id), int(reading.reading_id.rsplit("-", 1)[1])] = j.clear_sky_wh
+        row, slot = ids.index(reading.device_id), int(reading.reading_id.rsplit("-", 1)[1])
+        table[:, row, slot] = j.clear_sky_wh, j.diffuse_wh
     return table
 
 

@@ -90,7 +90,9 @@ def throughput(devices: int, naive_devices: int) -> None:
     histograms = {}
     for first in range(0, len(ids), FLEET):
         for h in range(24):
-            histograms[first, h] = PeerHistogram.from_ratios(rng.uniform(0.2, 0.9, FLEET - 1).tolist())
+            k = rng.uniform(0.2, 0.9, FLEET - 1)
+            diffuse = k * rng.uniform(1.2, 1.8, FLEET - 1)  # an all-diffuse sky gives a plane less than clear sky
+            histograms[first, h] = PeerHistogram.from_ratios(k.tolist(), diffuse.tolist())
     peers = {r.reading_id: histograms[(i // 24) // FLEET * FLEET, i % 24] for i, r in enumerate(readings)}
     histories = {d: DeviceHistory() for d in twins}
     judge(readings[::24], twins, histories, NOW, peers=peers)  # the climatology cache fills once
