@@ -149,11 +149,11 @@ def print_targets(pooled: dict[tuple, Outcome], extra: list[tuple[str, bool, str
     for period in PERIODS:
         for mode in MODES:
             value = share(period, mode, 1.0, "rejected")
-            checks.append((f"honest {period} {mode}: 0 % rejected", value == 0.0, f"{value:.2f} %"))
+            checks.append((f"honest {period} {mode}: 0 % rejected", value == 0.0, f"{value:.3f} %"))
     for mode in MODES:
         for period, limit in (("hourly", 2.0), ("daily", 5.0)):
             value = share(period, mode, 1.0, "flagged")
-            checks.append((f"honest {period} {mode}: ≤ {limit:g} % held", value <= limit, f"{value:.2f} %"))
+            checks.append((f"honest {period} {mode}: ≤ {limit:g} % held", value <= limit, f"{value:.3f} %"))
     for label, period, mode, factor, limit in (
         ("lone ×2 days caught ≥ 55 %", "daily", "lone", 2.0, 55.0),
         ("lone ×3 hours caught ≥ 60 %", "hourly", "lone", 3.0, 60.0),
@@ -163,7 +163,7 @@ def print_targets(pooled: dict[tuple, Outcome], extra: list[tuple[str, bool, str
         checks.append((label, value >= limit, f"{value:.2f} %"))
     for period in PERIODS:
         value = share(period, "fleet", 1.0, "flagged")
-        checks.append((f"fleet honest {period} held ≤ 2 %", value <= 2.0, f"{value:.2f} %"))
+        checks.append((f"fleet honest {period} held ≤ 2 %", value <= 2.0, f"{value:.3f} %"))
     print("\nTargets (issue 13), pooled over the held-out files:")
     for label, ok, figure in [*checks, *extra]:
         print(f"  {'PASS' if ok else 'MISS'}  {label:58} {figure}")

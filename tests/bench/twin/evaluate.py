@@ -13,7 +13,7 @@ from chalicelib.domain.twin.climatology import monthly_ghi
 from chalicelib.domain.twin.judging import HIGH_RULES, ReadingToJudge, judge
 from chalicelib.domain.twin.peers import PeerHistogram
 from chalicelib.domain.twin.persistence import DeviceHistory, fold, review_due
-from chalicelib.domain.twin.physics import DeviceTwin
+from chalicelib.domain.twin.physics import DeviceTwin, clear_sky_energy
 from chalicelib.domain.twin.site import site_constants
 
 from .data import Station
@@ -139,16 +139,14 @@ def peers_for(ratios: np.ndarray, row: int, device_id: str, slot_ids: np.ndarray
 
 
 def clear_sky_table(slots: Slots, twins: dict[str, DeviceTwin]) -> np.ndarray:
-    """Clear-sky and all-diffuse-sky energy [Wh] (shape 2 × devices × slots) of every sent reading, from
-    judging the honest fleet without peers."""
-    ids = list(twins)
-    readings = [r for row, device_id in enumerate(ids) for r in slots.readings(device_id, row)]
-    judged = judge(readings, twins, {}, NOW)
-    table = np.zeros((2, *slots.wh.shape))
-    for reading, j in zip(readings, judged, strict=True):
-        row, slot = ids.index(reading.device_id), int(reading.reading_id.rsplit("-", 1)[1])
-        table[:, row, slot] = j.clear_sky_wh, j.diffuse_wh
-    return table
+    """Clear-sky and all-diffuse-sky energy [Wh] (shape 2 × devices × slots) of every slot: what judge() puts
+    in Judgement.clear_sky_wh and .diffuse_wh, from the twin's physics directly."""
+    devices, slot_count = slots.wh.shape
+    starts = np.tile(slots.starts.tz_convert(None).to_numpy().astype("datetime64[s]"), devices)
+    ends = starts + np.timedelta64(round(slots.hours * 3600), "s")
+    sky = clear_sky_energy([t for t in twins.values() for _ in range(slot_count)], starts, ends)
+    assert sky.diffuse_wh is not None
+    return np.stack([sky.clear_sky_wh, sky.diffuse_wh]).reshape(2, devices, slot_count)
 
 
 def evaluate_fleet(

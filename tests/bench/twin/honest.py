@@ -28,8 +28,9 @@ GAMMA_PDC_PER_K = -0.0037
 INVERTER_NOMINAL_EFFICIENCY = 0.96
 METER_NOISE_SIGMA = 0.01
 KM_PER_DEGREE = 111.2
-#: Clear-sky GHI [W m-2] below which the clear-sky index is taken against this floor (dawn, dusk).
-KT_FLOOR_W_M2 = 10.0
+#: Clear-sky GHI [W m-2] below which the station's clear-sky index is undefined (night, dawn, dusk): there the
+#: nearest defined value stands in, so a lag across sunrise carries the morning's sky, not the night's zero.
+KT_FLOOR_W_M2 = 20.0
 KT_MAX = 1.6
 
 
@@ -98,14 +99,31 @@ def _shift(values: np.ndarray, minutes_s: np.ndarray, by_min: float, step_min: i
     return np.interp(minutes_s - by_min * 60.0, minutes_s, values)
 
 
+def _nearest_defined(values: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """`values` where `defined`, else the value at the nearest defined row."""
+    rows = np.flatnonzero(defined)
+    if not len(rows):
+        return values
+    at = np.clip(np.searchsorted(rows, np.arange(len(values))), 1, len(rows) - 1) if len(rows) > 1 else None
+    if at is None:
+        return np.full(len(values), values[rows[0]])
+    before, after = rows[at - 1], rows[at]
+    index = np.arange(len(values))
+    nearest = np.where(np.abs(index - before) <= np.abs(after - index), before, after)
+    return np.where(defined, values, values[nearest])
+
+
 def device_weather(station: Station, device: HonestDevice, clear_station: pd.DataFrame) -> pd.DataFrame:
     """GHI/DNI/DHI the device sees: the station's own for device 0, frozen clouds for neighbours."""
     w = station.weather
     if device.distance_km == 0.0:
         return w
     seconds = _seconds(_middle(station))
-    kt = np.clip(w["ghi"].to_numpy() / np.maximum(clear_station["ghi"].to_numpy(), KT_FLOOR_W_M2), 0, KT_MAX)
-    diffuse = np.where(w["ghi"] > 5.0, np.clip(w["dhi"] / np.maximum(w["ghi"], 1e-9), 0.0, 1.0), 1.0)
+    clear = clear_station["ghi"].to_numpy()
+    lit = clear >= KT_FLOOR_W_M2
+    kt = _nearest_defined(np.clip(w["ghi"].to_numpy() / np.maximum(clear, KT_FLOOR_W_M2), 0, KT_MAX), lit)
+    shares = np.clip(w["dhi"].to_numpy() / np.maximum(w["ghi"].to_numpy(), 1e-9), 0.0, 1.0)
+    diffuse = _nearest_defined(shares, lit & (w["ghi"].to_numpy() > 5.0))
     kt = _shift(kt, seconds, device.lag_min, station.step_min)
     diffuse = _shift(diffuse, seconds, device.lag_min, station.step_min)
     site = location.Location(device.latitude, device.longitude, altitude=station.altitude_m)
