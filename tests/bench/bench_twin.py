@@ -53,7 +53,8 @@ Fleet: 12 neighbours + the device under test (each of the 13 takes that role in 
 clouds: neighbour j, 2-25 km away, clouds at 5-15 m/s, sees the station's clear-sky index
 k_t = GHI/GHI_clear and diffuse share shifted by τ_j = d_j/v (up to ~80 min, either sign; whole
 minutes on 1-min data, linear interpolation on hourly data), times its own clear sky. Peer
-histogram of a reading = the other 12 devices' energy / clear-sky energy in the same period.
+histogram of a reading = the other 12 devices' energy / clear-sky energy and energy / all-diffuse-sky
+energy (Judgement.clear_sky_wh, .diffuse_wh) in the same period.
 'held' = flagged (waits for an operator); 'caught' = rejected, or flagged by a high rule
 (judging.HIGH_RULES: above_peers, beyond_2_sigma_high; low readings are accepted with a note).
 Flat rule: reject above capacity × Y_site / 8760 × hours × 1.2, Y_site from the MERRA-2
