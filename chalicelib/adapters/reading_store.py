@@ -242,14 +242,15 @@ class DynamoReadings(DynamoBase):
         bins: dict[tuple[str, int, int, int], Counter[str]] = {}
         for p in contributions:
             counts = bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())
-            counts[f"b{p.ratio_bin}"] += 1  # the plane's ratio; d: the all-diffuse sky's
+            # b: a declared plane's ratio, u: an assumed plane's, d: the all-diffuse sky's
+            counts[f"{'b' if p.orientation_known else 'u'}{p.ratio_bin}"] += 1
             if p.diffuse_bin is not None:
                 counts[f"d{p.diffuse_bin}"] += 1
         items = []
         for (cell, start, duration, shard), counts in bins.items():
             adds = ", ".join(f"{b} :{b}" for b in counts)
             values: dict[str, Any] = {f":{b}": n for b, n in counts.items()}
-            values[":n"] = sum(n for b, n in counts.items() if b[0] == "b")
+            values[":n"] = sum(n for b, n in counts.items() if b[0] in "bu")
             values[":expires"] = start + duration + PEER_HISTOGRAM_TTL_S
             items.append(update(self.name("peers"), {"key": peer_key(cell, start, duration, shard)},
                                 f"ADD n :n, {adds} SET expires_at = :expires", values=values))
@@ -293,8 +294,9 @@ class DynamoReadings(DynamoBase):
             cell, start, duration, _ = item["key"].split("#")
             plane = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "b" and k[1:].isdigit() and int(v) > 0}
             diffuse = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "d" and k[1:].isdigit() and int(v) > 0}
+            assumed = {int(k[1:]): int(v) for k, v in item.items() if k[0] == "u" and k[1:].isdigit() and int(v) > 0}
             period = (cell, int(start), int(duration))
-            found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(plane, diffuse))
+            found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(plane, diffuse, assumed))
         return found
 
     def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:

@@ -252,6 +252,7 @@ class PeerContribution:
     shard: int
     ratio_bin: int
     diffuse_bin: int | None = None
+    orientation_known: bool = True  # the plane ratio goes with the declared planes' (else with the assumed ones')
 
 
 @dataclass(frozen=True)

@@ -203,12 +203,14 @@ class Validator:
         """Readings of one push are each other's neighbours too: their ratios go into the histograms in this
         very transaction. Add the batch's own (first judgement) to each reading's reference and judge again
         the readings whose reference grew; a reading never counts itself."""
-        batch: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
+        twins = context[0]
+        known = {d: twin.orientation_known for d, twin in twins.items()}
+        batch: dict[tuple[str, int, int], list[tuple[float, float, bool]]] = defaultdict(list)
         for reading, judgement in zip(readings, first):
             if (judgement.reference != "none" and reading.reading_id not in counted
                     and reading.device_id not in under_review):
                 batch[(cells[reading.device_id][0], *_period(reading))].append(
-                    (judgement.ratio, judgement.diffuse_ratio))
+                    (judgement.ratio, judgement.diffuse_ratio, known[reading.device_id]))
         if not batch:
             return first
         grown: dict[str, PeerHistogram] = {}
@@ -219,7 +221,8 @@ class Validator:
             key = (cells[reading.device_id], start, duration)
             if key not in merged:
                 found = [ratio for c in key[0] for ratio in batch.get((c, start, duration), [])]
-                merged[key] = PeerHistogram.from_ratios([r for r, _ in found], [d for _, d in found])
+                merged[key] = PeerHistogram.from_ratios([r for r, _, k in found if k], [d for _, d, _ in found],
+                                                        [r for r, _, k in found if not k])
             if merged[key].count - (reading.reading_id not in counted and judgement.reference != "none"
                                     and reading.device_id not in under_review) <= 0:
                 continue
@@ -304,8 +307,9 @@ class Validator:
                   and judgement.reference in ("peers", "climatology")):
                 start, duration = _period(reading)
                 bins = ratio_bin(judgement.ratio), ratio_bin(judgement.diffuse_ratio)
+                declared = device is None or (device.tilt_deg is not None and device.azimuth_deg is not None)
                 contributions.append(PeerContribution(cell, start, duration, _shard(device_id, self.peers.shards),
-                                                      *bins))
+                                                      *bins, declared))
                 numbers["peer_bin"], numbers["peer_diffuse_bin"] = bins
             if (judgement is not None and not verdict.held and judgement.reference in ("peers", "climatology")
                     and verdict.status in (ReadingStatus.ACCEPTED, ReadingStatus.FLAGGED)):

@@ -48,6 +48,7 @@ class FakeReadings:
         self.registry = registry  # a FakeRegistry, for the validator's changes to device records
         self.peer_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
         self.diffuse_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
+        self.assumed_bins: dict[tuple[str, int, int, int], Counter[int]] = {}
         self.reporting: Counter[str] = Counter()
         self.items: dict[str, ReceivedReading] = {}
         self.externals: dict[tuple[str, str], str] = {}  # (source_id, external_id) -> reading_id
@@ -135,10 +136,11 @@ class FakeReadings:
         found: dict[tuple[str, int, int], PeerHistogram] = {}
         for period in dict.fromkeys(periods):
             for shard in range(shards):
-                counts = self.peer_bins.get((*period, shard))
-                if counts:
-                    diffuse = dict(self.diffuse_bins.get((*period, shard), {}))
-                    found[period] = found.get(period, PeerHistogram()).merged(PeerHistogram(dict(counts), diffuse))
+                key = (*period, shard)
+                if self.peer_bins.get(key) or self.assumed_bins.get(key):
+                    part = PeerHistogram(dict(self.peer_bins.get(key, {})), dict(self.diffuse_bins.get(key, {})),
+                                         dict(self.assumed_bins.get(key, {})))
+                    found[period] = found.get(period, PeerHistogram()).merged(part)
         return found
 
     def reporting_devices(self, cells: Sequence[str]) -> dict[str, int]:
@@ -167,7 +169,8 @@ class FakeReadings:
 
     def _apply(self, group: DeviceWrites, accepted: dict[str, int]) -> None:
         for p in group.peers:
-            self.peer_bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
+            plane = self.peer_bins if p.orientation_known else self.assumed_bins
+            plane.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
             if p.diffuse_bin is not None:
                 self.diffuse_bins.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard),
                                              Counter())[p.diffuse_bin] += 1

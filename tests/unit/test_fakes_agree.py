@@ -162,7 +162,8 @@ def neighbours_scenario(registry: Any, store: Any) -> list[Any]:
     one = PeerContribution("kzf0", 1_700_000_000, 3600, 0, 25, 30)
     groups = [DeviceWrites("dev-1", None, [], [], (one, replace(one, ratio_bin=26)), "kzf0",
                            DeviceUpdate("dev-1", {"state": "open", "reason": "steadily high"})),
-              DeviceWrites("dev-2", None, [], [], (one, replace(one, shard=1, diffuse_bin=None)), "kzf0")]
+              DeviceWrites("dev-2", None, [], [], (one, replace(one, shard=1, diffuse_bin=None,
+                                                                orientation_known=False)), "kzf0")]
     seen.append([g.device_id for g in store.commit_verdicts(groups)])
     periods = [("kzf0", 1_700_000_000, 3600), ("kzf1", 1_700_000_000, 3600)]
     seen.append(store.peer_histograms(periods, 2))
@@ -188,7 +189,7 @@ def test_readings_store_neighbours_and_device_updates_agree(aws: Any) -> None:
     dynamo = neighbours_scenario(aws.registry, aws.readings)
     assert fake == dynamo
     assert fake[0] == [] and fake[3] == {"kzf0": 2}
-    assert fake[1] == {("kzf0", 1_700_000_000, 3600): PeerHistogram({25: 3, 26: 1}, {30: 3})}
+    assert fake[1] == {("kzf0", 1_700_000_000, 3600): PeerHistogram({25: 2, 26: 1}, {30: 3}, {25: 1})}
     assert fake[2] == {("kzf0", 1_700_000_000, 3600): PeerHistogram({25: 2, 26: 1}, {30: 3})}
     assert fake[4] == ("under_review", {"state": "open", "reason": "steadily high"})
     assert fake[5] == ["dev-1"] and fake[6] == fake[1]

@@ -21,7 +21,7 @@ from chalicelib.domain.twin.payments import derived_energy_for_payment
 from chalicelib.domain.twin.persistence import DeviceHistory, update_history
 from chalicelib.domain.twin.physics import DeviceTwin
 from chalicelib.domain.twin.site import site_constants
-from tests.bench.bench_twin import (
+from tests.support.fit_weather import (
     daily_readings,
     honest_hourly_wh,
     hourly_readings,

@@ -65,6 +65,9 @@ MIN_SIGMA_RATIO = 0.05
 #: Above the climatological expectation by this many σ is held (fit set, lone devices: honest hours held 1.8 %,
 #: days 2.5 %; 2σ held 2.8 % of honest hours).
 FLAG_SIGMAS = 2.5
+#: Days and longer average the weather out: held above 2.25σ (fit set, lone: honest days held 3.6 %, ×2 days
+#: caught 64 %; at 2.5σ 2.5 % and 61 %).
+FLAG_SIGMAS_DAYS = 2.25
 #: Ratios this far off suggest a unit slip (W vs kW, Wh vs kWh) rather than weather.
 UNIT_SLIP_RATIO = 500.0
 #: Neighbours needed before they are the reference (DREC_PEER_MIN).
@@ -241,7 +244,8 @@ def judge(
         has_diffuse = diffuse_clear > METER_NOISE_WH
         diffuse_ratio = np.where(has_diffuse, energy / np.where(has_diffuse, diffuse_clear, 1.0), 0.0)
 
-    references, overcast = _peer_references(readings, peers or {}, set(counted), ratio, diffuse_ratio, judged)
+    references, overcast = _peer_references(readings, peers or {}, set(counted), ratio, diffuse_ratio, judged,
+                                            arrays.orientation_known, peer_min)
     peer_count = references[:, 0]
     peer_median, peer_spread, peer_highest = references[:, 1], references[:, 2], references[:, 3]
     compared = np.where(overcast, diffuse_ratio, ratio)
@@ -251,9 +255,11 @@ def judge(
     with np.errstate(divide="ignore", invalid="ignore"):
         noise_ratio = np.where(basis > 0, METER_NOISE_WH / np.where(basis > 0, basis, 1.0), 0.0)
     spread = np.maximum.reduce([peer_spread, PEER_RELATIVE_FLOOR * peer_median, noise_ratio])
-    far_above_peers = with_peers & (compared > peer_median + PEER_REJECT_SPREADS * spread) & (
-        compared > PEER_REJECT_OVER_HIGHEST * peer_highest
-    )
+    # Refused only for a device whose plane is declared: an assumed plane facing the wrong way can make an
+    # honest morning hour look several times its neighbours'.
+    far_above_peers = (with_peers & arrays.orientation_known
+                       & (compared > peer_median + PEER_REJECT_SPREADS * spread)
+                       & (compared > PEER_REJECT_OVER_HIGHEST * peer_highest))
     above_peers = with_peers & (compared > peer_median + PEER_FLAG_SPREADS * spread) & (
         compared > (1.0 + PEER_FLAG_MIN_EXCESS) * peer_median
     )
@@ -261,8 +267,9 @@ def judge(
     wait = np.array([r.reading_id in may_wait for r in readings], dtype=bool)
     awaiting = judged & ~with_peers & wait
     on_climate = judged & ~with_peers & ~wait
-    high = on_climate & (energy > expected + FLAG_SIGMAS * sigma)
-    low = on_climate & (energy < expected - FLAG_SIGMAS * sigma)
+    flag_sigmas = np.where(duration_h >= 20.0, FLAG_SIGMAS_DAYS, FLAG_SIGMAS)
+    high = on_climate & (energy > expected + flag_sigmas * sigma)
+    low = on_climate & (energy < expected - flag_sigmas * sigma)
 
     conditions = [
         bad_period,
@@ -349,9 +356,15 @@ def _peer_references(
     ratio: np.ndarray,
     diffuse_ratio: np.ndarray,
     judged: np.ndarray,
+    known: np.ndarray,
+    peer_min: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per reading: (count, median, spread, highest) of its neighbours' ratios, zeros without neighbours; and
-    whether they were taken on the all-diffuse ratio (a mostly cloudy sky) rather than the plane's."""
+    whether they were taken on the all-diffuse ratio (a mostly cloudy sky) rather than the plane's.
+
+    In sun, neighbours that declared their plane are the reference when there are enough of them: the twin
+    assumes an equator-facing plane for the others, which most real planes fall short of, so their ratios
+    run low and would make every declared device look high."""
     out = np.zeros((len(readings), 4))
     overcast = np.zeros(len(readings), dtype=bool)
     cache: dict[int, tuple[tuple[float, float, float, float], bool]] = {}
@@ -361,11 +374,16 @@ def _peer_references(
             continue
         key = id(histogram)  # the caller's histograms stay alive while we run: ids are stable
         if reading.reading_id in counted:
-            histogram, key = histogram.without(float(ratio[i]), float(diffuse_ratio[i])), -1
+            histogram, key = histogram.without(float(ratio[i]), float(diffuse_ratio[i]), bool(known[i])), -1
         if key not in cache or key == -1:
             plane = histogram.reference()
             cloudy = plane.median < CLEAR_REGIME_RATIO and sum(histogram.diffuse.values()) >= plane.count
-            found = histogram.reference(diffuse=True) if cloudy else plane
+            if cloudy:
+                found = histogram.reference(diffuse=True)
+            elif histogram.declared >= peer_min:
+                found = histogram.reference(declared_only=True)
+            else:
+                found = plane
             cache[key] = ((found.count, found.median, found.spread, found.highest), cloudy)
         out[i], overcast[i] = cache[key]
     return out, overcast

@@ -51,48 +51,75 @@ class PeerReference:
 
 @dataclass(frozen=True)
 class PeerHistogram:
-    """Counts of neighbours' ratios by bin (bins with no count left out), twice: over the clear-sky energy on
-    each device's plane (`counts`), and over its energy under an all-diffuse sky (`diffuse`). Under cloud,
-    light comes from the whole sky and a plane's orientation hardly matters: the second compares better."""
+    """Counts of neighbours' ratios by bin (bins with no count left out): over the clear-sky energy on each
+    device's plane, apart for devices that declared their orientation (`counts`) and devices whose plane the
+    twin assumes (`unknown`: their ratio carries the assumption's error); and over each device's energy under
+    an all-diffuse sky (`diffuse`). Under cloud, light comes from the whole sky and a plane's orientation
+    hardly matters: the diffuse ratios compare better there."""
 
     counts: Mapping[int, int] = field(default_factory=dict)
     diffuse: Mapping[int, int] = field(default_factory=dict)
+    unknown: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
-    def from_ratios(cls, ratios: Iterable[float], diffuse_ratios: Iterable[float] = ()) -> PeerHistogram:
-        return cls(_count(ratios), _count(diffuse_ratios))
+    def from_ratios(cls, ratios: Iterable[float], diffuse_ratios: Iterable[float] = (),
+                    unknown_ratios: Iterable[float] = ()) -> PeerHistogram:
+        """`ratios` of devices with a declared orientation, `unknown_ratios` of the others; `diffuse_ratios` of all."""
+        return cls(_count(ratios), _count(diffuse_ratios), _count(unknown_ratios))
 
     @property
     def count(self) -> int:
+        return sum(self.counts.values()) + sum(self.unknown.values())
+
+    @property
+    def declared(self) -> int:
         return sum(self.counts.values())
 
     def merged(self, *others: PeerHistogram) -> PeerHistogram:
         return PeerHistogram(_add(self.counts, *(o.counts for o in others)),
-                             _add(self.diffuse, *(o.diffuse for o in others)))
+                             _add(self.diffuse, *(o.diffuse for o in others)),
+                             _add(self.unknown, *(o.unknown for o in others)))
 
-    def without(self, ratio: float, diffuse_ratio: float | None = None) -> PeerHistogram:
+    def without(self, ratio: float, diffuse_ratio: float | None = None, known: bool = True) -> PeerHistogram:
         """The histogram less one reading (a device is never its own neighbour)."""
-        if self.counts.get(ratio_bin(ratio), 0) <= 0:
+        plane = self.counts if known else self.unknown
+        if plane.get(ratio_bin(ratio), 0) <= 0:
             return self
+        less = _add(plane, {ratio_bin(ratio): -1})
         diffuse = self.diffuse
         if diffuse_ratio is not None and diffuse.get(ratio_bin(diffuse_ratio), 0) > 0:
             diffuse = _add(diffuse, {ratio_bin(diffuse_ratio): -1})
-        return PeerHistogram(_add(self.counts, {ratio_bin(ratio): -1}), diffuse)
+        return PeerHistogram(less if known else self.counts, diffuse, self.unknown if known else less)
 
-    def reference(self, diffuse: bool = False) -> PeerReference:
-        """Median (interpolated inside its bin), MAD-based spread and the highest ratio, from the bins."""
-        counted = self.diffuse if diffuse else self.counts
-        total = sum(counted.values())
-        if total <= 0:
-            return PeerReference(0, 0.0, 0.0, 0.0)
-        bins = np.array(sorted(counted), dtype=np.int64)
-        counts = np.array([counted[b] for b in bins], dtype=float)
-        centres = (bins + 0.5) * BIN_WIDTH
-        median = _weighted_median(bins * BIN_WIDTH, counts, BIN_WIDTH)
-        deviation = np.abs(centres - median)
-        order = np.argsort(deviation)
-        mad = _weighted_median(deviation[order], counts[order], 0.0)
-        return PeerReference(total, float(median), float(MAD_TO_SIGMA * mad), float((bins[-1] + 1) * BIN_WIDTH))
+    def reference(self, diffuse: bool = False, declared_only: bool = False) -> PeerReference:
+        """Median (interpolated inside its bin), MAD-based spread and the highest ratio, from the bins: of the
+        diffuse ratios, of the declared planes' ratios, or of every plane's."""
+        counted = (self.diffuse if diffuse else self.counts if declared_only
+                   else _add(self.counts, self.unknown) if self.unknown else self.counts)
+        return _reference(counted)
+
+
+def _reference(counted: Mapping[int, int]) -> PeerReference:
+    """Plain Python: a histogram has at most `BINS` bins, where numpy's call overhead dominates."""
+    total = sum(counted.values())
+    if total <= 0:
+        return PeerReference(0, 0.0, 0.0, 0.0)
+    bins = sorted(counted)
+    median = _median([b * BIN_WIDTH for b in bins], [counted[b] for b in bins], BIN_WIDTH, total)
+    deviations = sorted((abs((b + 0.5) * BIN_WIDTH - median), counted[b]) for b in bins)
+    mad = _median([d for d, _ in deviations], [n for _, n in deviations], 0.0, total)
+    return PeerReference(total, median, MAD_TO_SIGMA * mad, (bins[-1] + 1) * BIN_WIDTH)
+
+
+def _median(lower_edges: list[float], counts: list[int], width: float, total: int) -> float:
+    """Median of values spread evenly inside bins [edge, edge + width) with `counts` (edges ascending)."""
+    half = total / 2.0
+    seen = 0
+    for edge, n in zip(lower_edges, counts, strict=True):
+        if seen + n >= half:
+            return edge + width * ((half - seen) / n if n else 0.5)
+        seen += n
+    return lower_edges[-1] + width
 
 
 def _count(ratios: Iterable[float]) -> dict[int, int]:
@@ -109,16 +136,6 @@ def _add(first: Mapping[int, int], *others: Mapping[int, int]) -> dict[int, int]
         for b, n in other.items():
             counts[b] = counts.get(b, 0) + n
     return {b: n for b, n in counts.items() if n > 0}
-
-
-def _weighted_median(lower_edges: np.ndarray, counts: np.ndarray, width: float) -> float:
-    """Median of values spread evenly inside bins [edge, edge + width) with `counts` (edges ascending)."""
-    cumulative = np.cumsum(counts)
-    half = cumulative[-1] / 2.0
-    i = int(np.searchsorted(cumulative, half, side="left"))
-    before = cumulative[i] - counts[i]
-    inside = (half - before) / counts[i] if counts[i] else 0.5
-    return float(lower_edges[i] + width * inside)
 
 
 # --- geohash cells -------------------------------------------------------------------------------------

@@ -127,14 +127,19 @@ def peer_ratios(slots: Slots, reference_wh: np.ndarray) -> np.ndarray:
         return np.where((slots.wh > 0) & (reference_wh > 0), slots.wh / reference_wh, np.nan)
 
 
-def peers_for(ratios: np.ndarray, row: int, device_id: str, slot_ids: np.ndarray) -> dict[str, PeerHistogram]:
-    """Each reading's histogram from the *other* devices' ratios (both kinds) in the same slot."""
+def peers_for(ratios: np.ndarray, row: int, device_id: str, slot_ids: np.ndarray,
+              known: np.ndarray) -> dict[str, PeerHistogram]:
+    """Each reading's histogram from the *other* devices' ratios (both kinds) in the same slot, the plane
+    ratios of devices with a declared orientation apart from those on an assumed plane (as the validator keeps
+    them)."""
     others = np.delete(ratios, row, axis=1)
+    declared = np.delete(known, row)
     out = {}
     for s in slot_ids:
         plane, diffuse = others[0, :, s], others[1, :, s]
         sent = np.isfinite(plane)
-        out[f"{device_id}-{s}"] = PeerHistogram.from_ratios(plane[sent].tolist(), diffuse[sent].tolist())
+        out[f"{device_id}-{s}"] = PeerHistogram.from_ratios(
+            plane[sent & declared].tolist(), diffuse[sent].tolist(), plane[sent & ~declared].tolist())
     return out
 
 
@@ -172,7 +177,8 @@ def evaluate_fleet(
                     limit = twin.capacity_w * _yield(twin) / 8760.0 * slots.hours * FLAT_RULE_MARGIN
                     flat.append(np.array([r.energy_wh > limit for r in mine], dtype=bool))
                     if mode == "fleet":
-                        peers.update(peers_for(ratios, row, device_id, np.flatnonzero(slots.wh[row] > 0)))
+                        peers.update(peers_for(ratios, row, device_id, np.flatnonzero(slots.wh[row] > 0),
+                                               np.array([twins[d].orientation_known for d in ids])))
                 judged = judge(readings, twins, {}, NOW, peers=peers)
                 results.setdefault((station.name, period, mode, factor), Outcome()).add(
                     [j.status for j in judged], [j.rule for j in judged], np.concatenate(flat)
@@ -228,7 +234,8 @@ def persistent_inflation(
                         for r in hourly.readings(device_id, row, factor, in_day)
                     ]
                     if mode == "fleet":
-                        peers.update(peers_for(ratios, row, name, sent))
+                        peers.update(peers_for(ratios, row, name, sent,
+                                               np.array([twins[d].orientation_known for d in ids])))
             if not readings:
                 continue
             judged = judge(readings, everyone, histories, NOW, peers=peers)
