@@ -24,8 +24,10 @@ def _logical_id(name: str) -> str:
 def template(prefix: str, resources: Resources = RESOURCES) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in resources.tables:
-        out[_logical_id(f"table-{table.logical}")] = {"Type": "AWS::DynamoDB::Table",
-                                                      "Properties": table_definition(prefix, table)}
+        table_properties: dict[str, Any] = table_definition(prefix, table)
+        if table.ttl_attribute:
+            table_properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
+        out[_logical_id(f"table-{table.logical}")] = {"Type": "AWS::DynamoDB::Table", "Properties": table_properties}
     for queue in resources.queues:
         name = physical(prefix, queue.logical)
         dlq_id = _logical_id(f"queue-{queue.logical}-dlq")

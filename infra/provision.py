@@ -56,6 +56,12 @@ def _create_table(dynamodb: Any, prefix: str, table: Table) -> None:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
     dynamodb.get_waiter("table_exists").wait(TableName=physical(prefix, table.logical))
+    if table.ttl_attribute:
+        name = physical(prefix, table.logical)
+        status = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"].get("TimeToLiveStatus")
+        if status not in ("ENABLED", "ENABLING"):
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                "AttributeName": table.ttl_attribute, "Enabled": True})
 
 
 def _create_queue(sqs: Any, prefix: str, queue: Queue) -> str:

@@ -30,6 +30,7 @@ class Table:
     hash_key: Attribute
     indexes: tuple[Index, ...] = ()
     range_key: Attribute | None = None
+    ttl_attribute: str | None = None  # DynamoDB deletes items once this epoch-seconds attribute has passed
 
     def attributes(self) -> list[Attribute]:
         seen: dict[str, Attribute] = {}
@@ -112,7 +113,7 @@ RESOURCES = Resources(
         Table("device_state", S("device_id")),
         # Neighbours: per geohash cell and period, a histogram of reporting devices' ratios (sharded), and
         # per cell how many devices report there. Updated in the validator's transactions, never scanned.
-        Table("peers", S("key")),
+        Table("peers", S("key"), ttl_attribute="expires_at"),
         Table("pools", S("id")),
         Table(
             "drecs",
