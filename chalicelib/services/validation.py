@@ -206,9 +206,13 @@ class Validator:
         twins = context[0]
         known = {d: twin.orientation_known for d, twin in twins.items()}
         batch: dict[tuple[str, int, int], list[tuple[float, float, bool]]] = defaultdict(list)
+        def adds(reading: ReceivedReading, judgement: Judgement) -> bool:
+            """Its ratio goes into the histograms with this batch (judged, not counted before, not held)."""
+            return (judgement.reference != "none" and reading.reading_id not in counted
+                    and reading.device_id not in under_review)
+
         for reading, judgement in zip(readings, first):
-            if (judgement.reference != "none" and reading.reading_id not in counted
-                    and reading.device_id not in under_review):
+            if adds(reading, judgement):
                 batch[(cells[reading.device_id][0], *_period(reading))].append(
                     (judgement.ratio, judgement.diffuse_ratio, known[reading.device_id]))
         if not batch:
@@ -223,12 +227,11 @@ class Validator:
                 found = [ratio for c in key[0] for ratio in batch.get((c, start, duration), [])]
                 merged[key] = PeerHistogram.from_ratios([r for r, _, k in found if k], [d for _, d, _ in found],
                                                         [r for r, _, k in found if not k])
-            if merged[key].count - (reading.reading_id not in counted and judgement.reference != "none"
-                                    and reading.device_id not in under_review) <= 0:
+            own = adds(reading, judgement)
+            if merged[key].count - own <= 0:
                 continue
             grown[reading.reading_id] = peers[reading.reading_id].merged(merged[key])
-            if reading.reading_id not in counted and judgement.reference != "none" \
-                    and reading.device_id not in under_review:
+            if own:
                 also_counted.add(reading.reading_id)
         if not grown:
             return first

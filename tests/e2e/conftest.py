@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class RunningStack:
     data_dir: Path
     api_port: int
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # settings of this stack over the tests' defaults
 
     @property
     def url(self) -> str:
@@ -45,7 +47,8 @@ class RunningStack:
                    DREC_SCHEDULE_INTERVAL_S="1", DREC_STALE_AFTER_S="20",
                    # Most e2e devices stand at one spot: their readings are judged at once (the fleet test,
                    # on a stack of its own, waits for neighbours).
-                   DREC_PEER_WAIT_S=os.environ.get("DREC_PEER_WAIT_S", "0"))
+                   DREC_PEER_WAIT_S="0")
+        env.update(self.env)
         env.pop("DREC_OPERATOR_KEY", None)
         log = open(self.data_dir / "stack-output.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "infra.stack", "up"], cwd=REPO, env=env,
@@ -95,7 +98,14 @@ def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = RunningStack(tmp_path_factory.mktemp("stack"), free_port())
+    with started_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@contextmanager
+def started_stack(data_dir: Path, **env: str) -> Iterator[RunningStack]:
+    """A stack of its own in `data_dir`, with `env` over the tests' settings; stopped on the way out."""
+    running = RunningStack(data_dir, free_port(), env=env)
     running.start()
     try:
         yield running
@@ -106,9 +116,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
     """A stack of the test's own (kill tests must not break the session's shared one)."""
-    running = RunningStack(tmp_path, free_port())
-    running.start()
-    try:
+    with started_stack(tmp_path) as running:
         yield running
-    finally:
-        running.stop()

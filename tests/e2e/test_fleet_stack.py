@@ -25,9 +25,8 @@ import pytest
 from chalicelib.domain.registry import Device
 from chalicelib.domain.twin.physics import clear_sky_energy
 from chalicelib.services.twins import twin_of
-from infra.anvil import free_port
 from tests.conftest import device_body
-from tests.e2e.conftest import RunningStack, wait_for
+from tests.e2e.conftest import RunningStack, started_stack, wait_for
 
 DAYS = 7
 FIRST_DAY = date(2026, 11, 2)
@@ -44,15 +43,10 @@ KM_PER_DEG = 111.0
 
 
 @pytest.fixture
-def fleet_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningStack]:
+def fleet_stack(tmp_path: Path) -> Iterator[RunningStack]:
     """A stack of the test's own, its validator waiting at most PEER_WAIT_S for neighbours."""
-    monkeypatch.setitem(os.environ, "DREC_PEER_WAIT_S", str(PEER_WAIT_S))
-    running = RunningStack(tmp_path, free_port())
-    running.start()
-    try:
+    with started_stack(tmp_path, DREC_PEER_WAIT_S=str(PEER_WAIT_S)) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _register(stack: RunningStack) -> tuple[str, list[dict[str, Any]]]:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from infra.anvil import free_port
-from tests.e2e.conftest import REPO, RunningStack
+from tests.e2e.conftest import REPO, RunningStack, started_stack
 from tests.support.hostile_corpus import Case, cases
 
 SEED = 20261127
@@ -91,12 +90,8 @@ headers = {{ "X-Api-Key" = "{source_key}" }}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack of its own: the thousands of registrations the fuzzer makes stay out of the shared one."""
-    running = RunningStack(tmp_path_factory.mktemp("fuzz-stack"), free_port())
-    running.start()
-    try:
+    with started_stack(tmp_path_factory.mktemp("fuzz-stack")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

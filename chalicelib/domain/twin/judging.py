@@ -373,10 +373,12 @@ def _peer_references(
         histogram = peers.get(reading.reading_id)
         if histogram is None or not judged[i]:
             continue
-        key = id(histogram)  # the caller's histograms stay alive while we run: ids are stable
+        # Keyed by the caller's histogram (alive while we run: ids are stable); a reading taken out of its
+        # own histogram has one of its own.
+        key: int | None = id(histogram)
         if reading.reading_id in counted:
-            histogram, key = histogram.without(float(ratio[i]), float(diffuse_ratio[i]), bool(known[i])), -1
-        if key not in cache or key == -1:
+            histogram, key = histogram.without(float(ratio[i]), float(diffuse_ratio[i]), bool(known[i])), None
+        if key is None or key not in cache:
             plane = histogram.reference()
             cloudy = plane.median < CLEAR_REGIME_RATIO and sum(histogram.diffuse.values()) >= plane.count
             if cloudy:
@@ -385,7 +387,11 @@ def _peer_references(
                 found = histogram.reference(declared_only=True)
             else:
                 found = plane
-            cache[key] = ((found.count, found.median, found.spread, found.highest), cloudy)
+            computed = ((found.count, found.median, found.spread, found.highest), cloudy)
+            if key is None:
+                out[i], overcast[i] = computed
+                continue
+            cache[key] = computed
         out[i], overcast[i] = cache[key]
     return out, overcast
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -177,6 +178,7 @@ def cell_size_deg(precision: int = CELL_PRECISION) -> tuple[float, float]:
     return 180.0 / 2**lat_bits, 360.0 / 2**lon_bits
 
 
+@lru_cache(maxsize=65536)  # devices do not move: the validator asks again for each batch of a device
 def cells_within(latitude: float, longitude: float, radius_km: float,
                  precision: int = CELL_PRECISION) -> tuple[str, ...]:
     """The cells whose area comes within `radius_km` of a point, its own first (a grid walk over cell centres).

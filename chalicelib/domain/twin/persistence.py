@@ -79,13 +79,9 @@ class DeviceHistory:
         """A stored history (fields of earlier releases kept, unknown ones ignored)."""
         if not item:
             return cls()
-        values = {}
-        for name, f in cls.__dataclass_fields__.items():
-            if name in item and item[name] is not None:
-                kind = type(getattr(cls(), name))
-                values[name] = kind(item[name])
-            del f
-        return cls(**values)
+        defaults = cls()
+        return cls(**{name: type(getattr(defaults, name))(item[name]) for name in cls.__dataclass_fields__
+                      if item.get(name) is not None})
 
 
 def update_history(history: DeviceHistory, energy_wh: int, clear_sky_wh: float) -> DeviceHistory:

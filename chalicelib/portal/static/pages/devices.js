@@ -5,7 +5,7 @@ import {
   ChartBox, Definitions, DEVICE_TYPES, ErrorBox, Filters, Form, html, Link, Loading, NeedsKey, number, OFFTAKER_TYPES,
   Table, typed, useAsync, usePaged, wh, words,
 } from '../ui.js';
-import { ReadingsTable, statusBadge } from './readings.js';
+import { ReadingsTable, statusBadge, useDecision } from './readings.js';
 
 const DEVICE_FIELDS = [
   { name: 'owner_account_id', label: 'Owner account id', required: true },
@@ -108,20 +108,8 @@ function ReviewBanner({ device, session, onDecided }) {
 
 /** The operator's two buttons: clear (held readings are judged again) or suspend (they are rejected). */
 function DeviceDecision({ deviceId, onDone }) {
-  const [note, setNote] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const decide = async (decision) => {
-    setBusy(true); setError(null);
-    try {
-      await post(`devices/${encodeURIComponent(deviceId)}/review`, { decision, note });
-      onDone();
-    } catch (exc) {
-      setError(exc);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { note, setNote, error, busy, decide } = useDecision(
+    `devices/${encodeURIComponent(deviceId)}/review`, onDone);
   return html`<div class="review" id="device-decision">
     <label for="device-decision-note">Note (required)</label>
     <input id="device-decision-note" value=${note} maxlength="1000" onInput=${(e) => setNote(e.target.value)} />

@@ -73,14 +73,15 @@ function Upload() {
   </form>`;
 }
 
-function Review({ reading, onDone }) {
+/** A decision with an optional note posted to `path` (a reading's or a device's review); `onDone` after it. */
+export function useDecision(path, onDone) {
   const [note, setNote] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const decide = async (decision) => {
     setBusy(true); setError(null);
     try {
-      await post(`readings/${encodeURIComponent(reading.reading_id)}/review`, note ? { decision, note } : { decision });
+      await post(path, note ? { decision, note } : { decision });
       onDone();
     } catch (exc) {
       setError(exc);
@@ -88,6 +89,12 @@ function Review({ reading, onDone }) {
       setBusy(false);
     }
   };
+  return { note, setNote, error, busy, decide };
+}
+
+function Review({ reading, onDone }) {
+  const { note, setNote, error, busy, decide } = useDecision(
+    `readings/${encodeURIComponent(reading.reading_id)}/review`, onDone);
   const id = `review-${reading.reading_id}`;
   return html`<div class="review">
     <label for=${`${id}-note`}>Note</label>
