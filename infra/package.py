@@ -16,7 +16,10 @@ alone is ≈357 MB unzipped against Lambda's 250 MB.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import shutil
@@ -35,6 +38,9 @@ LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 LAMBDA_LAYER_LIMIT = 5
 #: The python3.11 runtime puts a layer's `python/lib/python3.11/site-packages` on sys.path.
 LAYER_SITE_PACKAGES = "python/lib/python3.11/site-packages"
+CHALICE_OUTPUTS = ("sam.json", "deployment.zip", "layer-deployment.zip")
+#: What the python3.11 runtime provides besides the standard library.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 #: Chalice only needs a region to name the partition's service principals; the template itself
 #: uses `${AWS::Region}`. Any region of the `aws` partition gives the same template.
 DEFAULT_REGION = "us-east-1"
@@ -103,7 +109,9 @@ def is_pruned(relative: str) -> bool:
     if relative in KEPT_TEST_FILES:
         return False
     parts = relative.split("/")
-    if PRUNED_FOLDERS.intersection(parts[:-1]) or any(relative == path or relative.startswith(path + "/") for path in PRUNED_PATHS):
+    if PRUNED_FOLDERS.intersection(parts[:-1]):
+        return True
+    if any(relative == path or relative.startswith(path + "/") for path in PRUNED_PATHS):
         return True
     if relative.endswith(PRUNED_SUFFIXES):
         return True
@@ -136,12 +144,14 @@ def _is_elf(path: Path) -> bool:
 
 
 def trim_fingerprint() -> str:
-    """Changes whenever the trimming rules (this file) change, so cached layers are rebuilt."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    """Changes whenever the trimming rules change, so that layers trimmed by older rules are rebuilt."""
+    rules = [sorted(PRUNED_FOLDERS), PRUNED_PATHS, sorted(KEPT_TEST_FILES), PRUNED_SUFFIXES, sorted(PVLIB_DATA_KEPT)]
+    code = [inspect.getsource(function) for function in (trim, is_pruned, _strip_shared_libraries)]
+    return hashlib.sha256(repr([rules, code]).encode()).hexdigest()[:16]
 
 
 def _forget_stale_layers(project_dir: Path) -> None:
-    """Chalice reuses `.chalice/deployments/*.zip` keyed on requirements.txt only: drop layers trimmed by older rules."""
+    """Chalice reuses `.chalice/deployments/*.zip` keyed on requirements.txt alone: drop those trimmed otherwise."""
     deployments = project_dir / ".chalice" / "deployments"
     stamp = deployments / "trim-fingerprint"
     if stamp.is_file() and stamp.read_text().strip() == trim_fingerprint():
@@ -164,8 +174,8 @@ def package(out_dir: Path, project_dir: Path = ROOT) -> None:
         trim(Path(target_directory))
 
     _forget_stale_layers(project_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    for output in CHALICE_OUTPUTS:
+        (out_dir / output).unlink(missing_ok=True)
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
     with mock.patch.object(DependencyBuilder, "build_site_packages", install_then_trim):
         cli.main(
@@ -180,13 +190,23 @@ def unzipped(out_dir: Path, archive: str) -> Path:
     zipped = out_dir / archive
     target = out_dir / "unzipped" / Path(archive).stem
     stamp = target.with_name(target.name + ".sha256")
-    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    digest = _digest(zipped)
     if not (stamp.is_file() and stamp.read_text() == digest):
         shutil.rmtree(target, ignore_errors=True)
         with zipfile.ZipFile(zipped) as archive_file:
             archive_file.extractall(target)
         stamp.write_text(digest)
     return target
+
+
+@functools.cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _digest(path: Path) -> str:
+    status = path.stat()
+    return _sha256(path, status.st_size, status.st_mtime_ns)
 
 
 def tree_bytes(folder: Path) -> int:
@@ -215,8 +235,24 @@ def function_sizes(out_dir: Path) -> list[FunctionSize]:
 
 def lint(templates: list[Path]) -> subprocess.CompletedProcess[str]:
     """cfn-lint over the templates; a clean run prints nothing and exits 0."""
+    command = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
+    return subprocess.run([*command, *map(str, templates)], capture_output=True, text=True, check=False)
+
+
+def smoke(out_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Import the app and run the twin from the unzipped code and layer alone (`infra/lambda_smoke.py`)."""
+    resources = json.loads((out_dir / "sam.json").read_text())["Resources"]
+    code = unzipped(out_dir, resources["APIHandler"]["Properties"]["CodeUri"])
+    layer = unzipped(out_dir, resources["ManagedLayer"]["Properties"]["ContentUri"]) / LAYER_SITE_PACKAGES
+    runtime = out_dir / "runtime-provided"
+    runtime.mkdir(exist_ok=True)
+    for name in RUNTIME_PROVIDED:
+        link = runtime / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path(importlib.import_module(name).__file__ or "").parent)
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", *map(str, templates)], capture_output=True, text=True, check=False
+        [sys.executable, "-I", "-S", str(ROOT / "infra" / "lambda_smoke.py"), str(code), str(layer), str(runtime)],
+        capture_output=True, text=True, check=False, cwd=out_dir,
     )
 
 
@@ -226,7 +262,8 @@ def templates(out_dir: Path) -> list[Path]:
 
 def render(sizes: list[FunctionSize]) -> str:
     mib = 1024 * 1024
-    lines = [f"{'function':<20}{'code MiB':>10}{'layers MiB':>12}{'total MiB':>11}  of {LAMBDA_UNZIPPED_LIMIT_BYTES / mib:.0f}"]
+    limit = f"Lambda's limit: {LAMBDA_UNZIPPED_LIMIT_BYTES / mib:.0f} MiB ({LAMBDA_UNZIPPED_LIMIT_BYTES:,} bytes)"
+    lines = [f"{'function':<20}{'code MiB':>10}{'layers MiB':>12}{'total MiB':>11}  {limit}"]
     for size in sizes:
         layer_total = sum(layer for _, layer in size.layer_bytes)
         verdict = "ok" if size.fits else "TOO BIG"
@@ -247,7 +284,11 @@ def main(argv: list[str]) -> int:
     print("cfn-lint: " + ("clean" if linted.returncode == 0 else f"exit {linted.returncode}"),
           "(" + ", ".join(str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
                           for path in templates(out_dir)) + ")")
-    return 0 if sizes and all(size.fits for size in sizes) and linted.returncode == 0 else 1
+    smoked = smoke(out_dir)
+    print(smoked.stdout + smoked.stderr, end="")
+    print("smoke: " + ("passed" if smoked.returncode == 0 else f"exit {smoked.returncode}"))
+    fits = bool(sizes) and all(size.fits for size in sizes)
+    return 0 if fits and linted.returncode == 0 and smoked.returncode == 0 else 1
 
 
 if __name__ == "__main__":
