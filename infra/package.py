@@ -38,6 +38,9 @@ LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 LAMBDA_LAYER_LIMIT = 5
 #: The python3.11 runtime puts a layer's `python/lib/python3.11/site-packages` on sys.path.
 LAYER_SITE_PACKAGES = "python/lib/python3.11/site-packages"
+#: Merged into Chalice's template: the API's role (it presigns upload URLs) gets the fixed name that
+#: infra/cloudformation.json's ApiRoleArn names (arn:aws:iam::<account>:role/drec-platform-aws).
+MERGED_TEMPLATE = ROOT / "infra" / "sam_merge.json"
 CHALICE_OUTPUTS = ("sam.json", "deployment.zip", "layer-deployment.zip")
 #: What the python3.11 runtime provides besides the standard library.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -179,7 +182,8 @@ def package(out_dir: Path, project_dir: Path = ROOT) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
     with mock.patch.object(DependencyBuilder, "build_site_packages", install_then_trim):
         cli.main(
-            args=["--project-dir", str(project_dir), "package", "--stage", STAGE, str(out_dir)],
+            args=["--project-dir", str(project_dir), "package", "--stage", STAGE,
+                  "--merge-template", str(MERGED_TEMPLATE), str(out_dir)],
             obj={},
             standalone_mode=False,
         )
@@ -209,9 +213,12 @@ def _digest(path: Path) -> str:
     return _sha256(path, status.st_size, status.st_mtime_ns)
 
 
-def tree_bytes(folder: Path) -> int:
-    """Bytes of every file under folder."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+def unzipped_bytes(out_dir: Path, archive: str) -> int:
+    """Bytes of the archive's files as unpacked on disk (files written there since, such as bytecode, not counted)."""
+    target = unzipped(out_dir, archive)
+    with zipfile.ZipFile(out_dir / archive) as archive_file:
+        names = [info.filename for info in archive_file.infolist() if not info.is_dir()]
+    return sum((target / name).stat().st_size for name in names)
 
 
 def function_sizes(out_dir: Path) -> list[FunctionSize]:
@@ -219,7 +226,7 @@ def function_sizes(out_dir: Path) -> list[FunctionSize]:
     resources = json.loads((out_dir / "sam.json").read_text())["Resources"]
     sizes = []
     for name, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
+        if resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource["Properties"]
         layers = []
@@ -227,8 +234,8 @@ def function_sizes(out_dir: Path) -> list[FunctionSize]:
             if not (isinstance(layer, dict) and "Ref" in layer):
                 raise ValueError(f"{name}: layer {layer!r} is not built here, so its size is unknown")
             content = resources[layer["Ref"]]["Properties"]["ContentUri"]
-            layers.append((layer["Ref"], tree_bytes(unzipped(out_dir, content))))
-        code = tree_bytes(unzipped(out_dir, properties["CodeUri"]))
+            layers.append((layer["Ref"], unzipped_bytes(out_dir, content)))
+        code = unzipped_bytes(out_dir, properties["CodeUri"])
         sizes.append(FunctionSize(name, code, tuple(layers)))
     return sizes
 
@@ -250,8 +257,10 @@ def smoke(out_dir: Path) -> subprocess.CompletedProcess[str]:
         link = runtime / name
         link.unlink(missing_ok=True)
         link.symlink_to(Path(importlib.import_module(name).__file__ or "").parent)
+    # -I -S: no site-packages of this machine; -B: the unpacked package stays as unzipped.
+    script = ROOT / "infra" / "lambda_smoke.py"
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(ROOT / "infra" / "lambda_smoke.py"), str(code), str(layer), str(runtime)],
+        [sys.executable, "-I", "-S", "-B", str(script), str(code), str(layer), str(runtime)],
         capture_output=True, text=True, check=False, cwd=out_dir,
     )
 

@@ -7,6 +7,7 @@ Chalice cached in `.chalice/deployments/` while requirements.txt and the trimmin
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -85,6 +86,19 @@ def test_app_runs_from_the_package_alone(built: Path) -> None:
     smoked = package.smoke(built)
     assert smoked.returncode == 0, smoked.stdout + smoked.stderr
     assert "shared libraries load" in smoked.stdout
+
+
+def test_functions_reach_their_stage_resources_and_the_api_role_is_the_one_uploads_trust(built: Path) -> None:
+    resources = json.loads((built / "sam.json").read_text())["Resources"]
+    prefix = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["DREC_PREFIX"]
+    api_role = resources[resources["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    # infra/cloudformation.json lets only this role write incoming/ in the uploads bucket.
+    assert api_role["RoleName"] == "drec-platform-aws"
+    data_template = (package.ROOT / "infra" / "cloudformation.json").read_text()
+    assert "role/drec-platform-aws" in data_template
+    statements = api_role["Policies"][0]["PolicyDocument"]["Statement"]
+    tables = next(statement for statement in statements if "dynamodb:UpdateItem" in statement["Action"])
+    assert f"arn:aws:dynamodb:*:*:table/{prefix}-*" in tables["Resource"]
 
 
 @pytest.mark.parametrize(
