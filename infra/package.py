@@ -153,16 +153,22 @@ def trim_fingerprint() -> str:
     return hashlib.sha256(repr([rules, code]).encode()).hexdigest()[:16]
 
 
-def _forget_stale_layers(project_dir: Path) -> None:
-    """Chalice reuses `.chalice/deployments/*.zip` keyed on requirements.txt alone: drop those trimmed otherwise."""
+def _forget_untrimmed_layers(project_dir: Path) -> None:
+    """Chalice reuses `.chalice/deployments/managed-layer-*.zip` keyed on requirements.txt alone: keep only
+    the layers this module trimmed under the current rules (a plain `chalice package` caches untrimmed ones)."""
     deployments = project_dir / ".chalice" / "deployments"
-    stamp = deployments / "trim-fingerprint"
-    if stamp.is_file() and stamp.read_text().strip() == trim_fingerprint():
-        return
+    stamp = deployments / "trimmed-layers"
+    recorded = stamp.read_text().split() if stamp.is_file() else []
+    trimmed = set(recorded[1:]) if recorded[:1] == [trim_fingerprint()] else set()
     for cached in deployments.glob("managed-layer-*.zip"):
-        cached.unlink()
-    deployments.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(trim_fingerprint() + "\n")
+        if cached.name not in trimmed:
+            cached.unlink()
+
+
+def _record_trimmed_layers(project_dir: Path) -> None:
+    deployments = project_dir / ".chalice" / "deployments"
+    names = sorted(cached.name for cached in deployments.glob("managed-layer-*.zip"))
+    (deployments / "trimmed-layers").write_text("\n".join([trim_fingerprint(), *names]) + "\n")
 
 
 def package(out_dir: Path, project_dir: Path = ROOT) -> None:
@@ -176,7 +182,7 @@ def package(out_dir: Path, project_dir: Path = ROOT) -> None:
         install(self, abi, requirements_filepath, target_directory)
         trim(Path(target_directory))
 
-    _forget_stale_layers(project_dir)
+    _forget_untrimmed_layers(project_dir)
     for output in CHALICE_OUTPUTS:
         (out_dir / output).unlink(missing_ok=True)
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
@@ -187,6 +193,7 @@ def package(out_dir: Path, project_dir: Path = ROOT) -> None:
             obj={},
             standalone_mode=False,
         )
+    _record_trimmed_layers(project_dir)
 
 
 def unzipped(out_dir: Path, archive: str) -> Path:
