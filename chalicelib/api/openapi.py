@@ -15,8 +15,10 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .. import telemetry
+from ..domain.errors import BadInput
 from . import schemas
-from .errors import admit, api
+from .errors import admit, api, error_response
 from .request import MAX_QUERY_VALUE
 
 
@@ -111,10 +113,31 @@ def route(blueprint: Blueprint, method: str, path: str, summary: str, response: 
             return handler(*args, **kwargs)
 
         wrapped = api(admitted)
-        blueprint.route(path, **options)(wrapped)
-        return wrapped
+
+        @functools.wraps(handler)
+        def correlated(*args: P.args, **kwargs: P.kwargs) -> Response:
+            """The request's correlation id goes on its log lines, its readings, and back in the answer."""
+            try:
+                value = telemetry.request_correlation_id(_current_request(blueprint))
+            except BadInput as error:
+                return error_response(error)
+            with telemetry.correlated(value):
+                response = wrapped(*args, **kwargs)
+            # A fresh dict: answers share their header dicts (errors.HEADERS).
+            response.headers = {**(response.headers or {}), telemetry.CORRELATION_HEADER: value}
+            return response
+
+        blueprint.route(path, **options)(correlated)
+        return correlated
 
     return declare
+
+
+def _current_request(blueprint: Blueprint) -> Any:
+    try:
+        return blueprint.current_request
+    except RuntimeError:  # called in process, outside a request
+        return None
 
 
 @lru_cache(maxsize=1)
