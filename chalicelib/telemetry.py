@@ -33,7 +33,8 @@ from .domain.errors import BadInput
 SERVICE = "drec"
 NAMESPACE = "Drec"
 CORRELATION_HEADER = "X-Correlation-Id"
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)
 
 
 class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
