@@ -34,7 +34,7 @@ def _metrics(lines: list[dict[str, Any]]) -> dict[str, float]:
     found: dict[str, float] = {}
     for doc in lines:
         for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
-            assert directive["Namespace"] == "Drec" and ["prefix"] == directive["Dimensions"][0][:1]
+            assert directive["Namespace"] == "Drec" and directive["Dimensions"][0][:1] == ["prefix"]
             for metric in directive["Metrics"]:
                 found[metric["Name"]] = found.get(metric["Name"], 0.0) + sum(doc[metric["Name"]])
     return found
