@@ -91,7 +91,7 @@ def correlated(value: str | None) -> Iterator[str | None]:
 def log_by_correlation(message: str, groups: Mapping[str | None, Mapping[str, Any]]) -> None:
     """One line per correlation id: `grep <id>` finds what was done to that request's readings."""
     for value, fields in groups.items():
-        logger.info(message, extra={"correlation_id": value or "none", **fields})
+        logger.info(message, extra={"correlation_id": value or "none", **fields}, stacklevel=3)
 
 
 def publish(counts: Mapping[str, float], unit: str = "Count", **dimensions: str) -> None:
