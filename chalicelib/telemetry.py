@@ -66,12 +66,12 @@ def request_correlation_id(request: Any) -> str:
         return new_correlation_id()
     sent = request.headers.get(CORRELATION_HEADER.lower())
     if sent is not None:
-        if not _CORRELATION_ID.match(sent):
+        if not _CORRELATION_ID.fullmatch(sent):
             raise BadInput(f"{CORRELATION_HEADER} must be 1 to 128 letters, digits, '.', '_', ':' or '-'",
                            field=CORRELATION_HEADER)
         return str(sent)
     request_id = (getattr(request, "context", None) or {}).get("requestId")
-    return str(request_id) if request_id and _CORRELATION_ID.match(str(request_id)) else new_correlation_id()
+    return str(request_id) if request_id and _CORRELATION_ID.fullmatch(str(request_id)) else new_correlation_id()
 
 
 @contextmanager
