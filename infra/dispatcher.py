@@ -4,7 +4,9 @@ Long-polls every queue the app handles (`chalicelib/api/handlers.py`, `on_sqs_me
 handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
 Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds (3), the
-sweep every `DREC_SWEEP_INTERVAL_S` (60).
+sweep every `DREC_SWEEP_INTERVAL_S` (60), the metrics of queues and anchoring lag every
+`DREC_MEASURE_INTERVAL_S` (60). The app's lines are JSON (chalicelib/telemetry.py), the
+dispatcher's own go through the same logger.
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ def main() -> None:
 
     dispatcher = Dispatcher(chalice_app.app,
                             schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")),
-                            intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60"))})
+                            intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60")),
+                                       "measure_operations": float(os.environ.get("DREC_MEASURE_INTERVAL_S", "60"))})
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

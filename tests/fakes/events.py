@@ -14,7 +14,8 @@ class FakeEventLog:
     def append(self, events: Sequence[NewEvent]) -> list[Event]:
         seq0 = len(self.events)
         stored = [Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
-                        occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids)
+                        occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
+                        correlation_ids=e.correlation_ids)
                   for i, e in enumerate(events)]
         self.events += stored
         return stored

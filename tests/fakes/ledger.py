@@ -18,7 +18,8 @@ class FakeEvents:
     def append(self, events: Sequence[NewEvent]) -> list[Event]:
         """What the outbox does inside the caller's transaction: the next numbers, and a link per subject."""
         seq0 = self.current_seq()
-        out = [Event(seq0 + i + 1, e.type, e.subject_id, e.source_id, e.occurred_at, e.body, e.related_ids)
+        out = [Event(seq0 + i + 1, e.type, e.subject_id, e.source_id, e.occurred_at, e.body, e.related_ids,
+                     e.correlation_ids)
                for i, e in enumerate(events)]
         for event in out:
             self.stored[event.seq] = event
