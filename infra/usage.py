@@ -39,7 +39,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +59,10 @@ DynamoItem = dict[str, dict[str, Any]]
 
 
 def number_size(text: str) -> int:
-    """Bytes of a DynamoDB number: (significant digits / 2) + 1, rounded up."""
-    try:
-        digits: tuple[int, ...] = Decimal(text).normalize().as_tuple().digits
-    except InvalidOperation:
-        digits = tuple(int(c) for c in text if c.isdigit())
-    significant = len(digits) if any(digits) else 1
-    return math.ceil(significant / 2) + 1
+    """Bytes of a DynamoDB number: (significant digits / 2) + 1, rounded up (up to 38 digits, no rounding)."""
+    mantissa = text.strip().lstrip("+-").lower().partition("e")[0]
+    digits = mantissa.replace(".", "").lstrip("0").rstrip("0")
+    return math.ceil(max(1, len(digits)) / 2) + 1
 
 
 def _binary_size(value: Any) -> int:
@@ -165,6 +161,8 @@ class Tally:
         self.tables: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # table: [bytes, items] seen
         self.extra: dict[str, float] = defaultdict(float)
+        # Write units per partition key value, per table and per `table/index`: where partitions run hot.
+        self.keys: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.started = time.time()
 
     def add_request(self, service: str, operation: str, count: int = 1) -> None:
@@ -184,6 +182,15 @@ class Tally:
         total, count = self.sizes.get(table, [0, 0])
         return total / count if count else 0.0
 
+    def hot_keys(self, top: int = 5) -> dict[str, dict[str, Any]]:
+        out = {}
+        for scope, keys in self.keys.items():
+            ranked = sorted(keys.items(), key=lambda kv: -kv[1])[:top]
+            out[scope] = {"write_units": sum(keys.values()), "keys": len(keys), "top": [[k, v] for k, v in ranked]}
+            if len(keys) <= 100:  # counters and other few-key tables: every key (the shards of a counter)
+                out[scope]["all"] = [[k, v] for k, v in keys.items()]
+        return out
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             tables = {t: dict(v) for t, v in self.tables.items()}
@@ -195,7 +202,7 @@ class Tally:
                                                     for v in tables.values()),
                                  "storage_bytes": sum(v.get("storage_bytes", 0.0) + v.get("index_storage_bytes", 0.0)
                                                       for v in tables.values())},
-                    "extra": dict(self.extra)}
+                    "hot_keys": self.hot_keys(), "extra": dict(self.extra)}
 
 
 TALLY = Tally()
@@ -231,6 +238,10 @@ class Store:
         except Exception:  # an unknown table or a malformed key: moto answers the client its error
             return None
         return found.to_json()["Attributes"] if found is not None else None
+
+    def partition_key(self, name: str) -> str:
+        table = self.table(name)
+        return str(table.hash_key_attr) if table is not None else ""
 
     def indexes(self, name: str) -> list[dict[str, Any]]:
         table = self.table(name)
@@ -274,19 +285,30 @@ def _writes_of(operation: str, body: dict[str, Any], store: Store) -> list[tuple
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
 
+def _key_value(item: DynamoItem | None, attribute: str) -> str:
+    value = (item or {}).get(attribute)
+    return str(next(iter(value.values()))) if value else ""
+
+
 def _count_writes(operation: str, touched: list[tuple[str, DynamoItem, DynamoItem | None]],
                   befores: list[DynamoItem | None], store: Store) -> None:
     factor = 2 if operation == "TransactWriteItems" else 1
     for (table, key, _), before in zip(touched, befores, strict=True):
         after = store.item(table, key)
         TALLY.saw(table, after)
+        units = factor * write_cost(before, after)
+        TALLY.keys[table][_key_value(key, store.partition_key(table))] += units
         index_units = 0
         index_storage = 0
         for index in store.indexes(table):
-            index_units += index_write_units(before, after, index)
+            spent = index_write_units(before, after, index)
+            if spent:
+                index_units += spent
+                scope = f"{table}/{index['name']}"
+                TALLY.keys[scope][_key_value(projected(after, index) or before, index["keys"][0])] += spent
+                TALLY.tables[table][f"index_write_units:{index['name']}"] += spent
             index_storage += stored_bytes(projected(after, index)) - stored_bytes(projected(before, index))
-        TALLY.add_table(table, write_units=factor * write_cost(before, after), items_written=1,
-                        index_write_units=index_units,
+        TALLY.add_table(table, write_units=units, items_written=1, index_write_units=index_units,
                         storage_bytes=stored_bytes(after) - stored_bytes(before), index_storage_bytes=index_storage)
 
 

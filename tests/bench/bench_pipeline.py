@@ -181,6 +181,9 @@ class Watch:
             total += page["Count"]
         return total
 
+    def reset(self) -> None:
+        requests.post(self.stack.endpoints["aws_endpoint_url"] + USAGE_PATH, timeout=60)
+
     def usage(self) -> dict[str, Any]:
         """The emulator's tally and the dispatcher's and API's, as they stand (None parts on a release without)."""
         answer = requests.get(self.stack.endpoints["aws_endpoint_url"] + USAGE_PATH, timeout=60)
@@ -239,6 +242,7 @@ def measure(label: str, code_dir: Path, devices: int, hours: int, preload: int) 
         time.sleep(IDLE_S)
         before = watch.usage()
         run.idle = cost.difference(before, quiet)
+        watch.reset()  # the emulator's tally starts again at the push (its hot keys are of the run alone)
         first_block = _block_number(stack)
         started = time.perf_counter()
         for i in range(0, len(readings), 1000):
@@ -261,7 +265,9 @@ def measure(label: str, code_dir: Path, devices: int, hours: int, preload: int) 
                 break
         run.elapsed_s = time.perf_counter() - started
         time.sleep(1.5)  # the dispatcher and API write their tallies every second
-        run.usage = cost.difference(watch.usage(), before)
+        after = watch.usage()
+        run.usage = {"emulator": after["emulator"], "lambda": cost.difference(after["lambda"], before["lambda"]),
+                     "api": cost.difference(after["api"], before["api"])}
         run.gas = _chain_gas(stack, first_block)
         run.drecs = watch.count("drecs")
         run.accepted = watch.count("events", "ReadingAccepted")
@@ -388,6 +394,8 @@ def report_cost(run: Run, devices: int) -> dict[str, Any]:
               f"{run.gas['gas'] / run.gas['anchor_transactions']:,.0f} gas each, "
               f"{run.gas['gas'] / run.readings:,.1f} gas per reading")
     return {"readings": run.readings, "devices": devices, "drecs": run.drecs, "tables": used.tables,
+            "hot_keys": usage.get("emulator", {}).get("hot_keys", {}), "label": run.label,
+            "anchor_batches": run.gas.get("anchor_transactions", 0),
             "write_units": used.write_units, "read_units": used.read_units, "storage_bytes": used.storage_bytes}
 
 
