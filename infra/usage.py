@@ -23,10 +23,11 @@
   apart. S3: PUT/POST/COPY/LIST class and GET/HEAD class, bytes put.
   `GET /_drec/usage` answers the tally as JSON, `POST /_drec/usage` resets it (both local only);
   a request carrying `X-Drec-Usage: skip` (a benchmark watching the store) is served but not
-  counted.
+  counted. Counting costs the emulator time inside its lock (≈6 % of a pipeline run), so it is
+  on only with `DREC_USAGE=1` (the pipeline benchmark sets it).
 - `Invocations` tallies calls and their durations per handler in a process (the dispatcher's Lambda
   handlers, `chalice local`'s API calls) and writes them to `<stack dir>/usage/<name>.json`
-  every second.
+  every second (also only with `DREC_USAGE=1`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .journal import read_body, service_of
 
 USAGE_PATH = "/_drec/usage"
 SKIP_HEADER = "HTTP_X_DREC_USAGE"
+ENABLED = os.environ.get("DREC_USAGE") == "1"
 ITEM_OVERHEAD_BYTES = 100  # what DynamoDB adds to each stored item (and index entry) for indexing
 SQS_CHUNK_BYTES = 64 * 1024
 READ_UNIT_BYTES = 4 * 1024
@@ -382,7 +384,7 @@ class Counting:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == USAGE_PATH:
             return self._answer(environ, start_response)
-        if environ.get(SKIP_HEADER) == "skip":
+        if not ENABLED or environ.get(SKIP_HEADER) == "skip":
             return self.app(environ, start_response)
         service = service_of(environ)
         if service not in ("dynamodb", "sqs", "s3"):
@@ -446,7 +448,7 @@ class Counting:
         if environ.get("REQUEST_METHOD") == "POST":
             with TALLY.lock:
                 TALLY.reset()
-        payload = json.dumps(TALLY.snapshot()).encode()
+        payload = json.dumps({**TALLY.snapshot(), "counting": ENABLED}).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
         return [payload]
 
@@ -468,6 +470,8 @@ class Invocations:
         self.thread: threading.Thread | None = None
 
     def record(self, handler: str, seconds: float, items: int = 0) -> None:
+        if not ENABLED:
+            return
         with self.lock:
             calls = self.calls[handler]
             calls["invocations"] += 1

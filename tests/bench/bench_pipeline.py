@@ -228,7 +228,7 @@ def measure(label: str, code_dir: Path, devices: int, hours: int, preload: int) 
         _say(f"{label}: preloaded {held['readings']:,} accepted, pooled readings of {held['devices']:,} other "
              f"devices into the snapshot in {time.perf_counter() - started:.0f} s (the emulator loads them at start)")
     # A million stored readings take moto tens of minutes to load (see tests.bench.preload).
-    stack = RunningStack(folder, free_port(), env={"DREC_STORE_LOAD_S": "7200"}, code_dir=code_dir)
+    stack = RunningStack(folder, free_port(), env={"DREC_STORE_LOAD_S": "7200", "DREC_USAGE": "1"}, code_dir=code_dir)
     started = time.perf_counter()
     stack.start(timeout_s=7200)
     _say(f"{label}: stack up in {time.perf_counter() - started:.0f} s")

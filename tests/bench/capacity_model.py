@@ -42,6 +42,7 @@ PARTITION_RCU = 3000.0
 TABLE_WCU = 40_000.0  # on-demand default per table (account quota, raisable)
 OWNER_SCOPES = ("pools", "by_owner")
 FEW_KEYS = 16
+ACCOUNT_KEY = "acc-"  # an account's id: a key that serves one owner's share of the fleet (event links of its D-RECs)
 AWS_ANCHOR_S = 60.0  # the anchoring schedule's Rate on AWS: a batch a minute at most
 
 
@@ -78,11 +79,11 @@ def shards_needed(units_s: float, limit: float = PARTITION_WCU) -> int:
     return max(1, math.ceil(units_s / limit))
 
 
-def kind_of(scope: str, keys: int, devices: int) -> str:
+def kind_of(scope: str, keys: int, devices: int, key: str = "") -> str:
     """How a table's (or index's) partition keys grow with the fleet, from what the run wrote."""
     if scope.endswith("-batches"):
         return "per anchoring batch"
-    if any(part in scope for part in OWNER_SCOPES):
+    if any(part in scope for part in OWNER_SCOPES) or key.startswith(ACCOUNT_KEY):
         return "per owner"
     if scope.endswith("-counters") or (keys <= FEW_KEYS and keys < devices / 4):
         return "fleet-wide"  # an enumeration or a handful of counters: the same keys at any fleet size
@@ -108,7 +109,7 @@ def model(measured: dict[str, Any], params: Params) -> list[Row]:
     for scope, hot in sorted(measured["hot_keys"].items()):
         if not hot["top"]:
             continue
-        kind = kind_of(scope, int(hot["keys"]), devices)
+        kind = kind_of(scope, int(hot["keys"]), devices, str(hot["top"][0][0]))
         if kind == "fleet-wide":
             # Each counter (or enumeration value) with its shards: the load spreads over them.
             for name, members in sorted(sharded_groups(hot).items()):

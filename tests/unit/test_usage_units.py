@@ -77,7 +77,8 @@ def _call(client: Client, operation: str, body: dict[str, Any], skip: bool = Fal
     return client.post("/", data=json.dumps(body), headers=headers)
 
 
-def test_the_emulator_counts_units_of_the_requests_it_serves() -> None:
+def test_the_emulator_counts_units_of_the_requests_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("infra.usage.ENABLED", True)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     client = Client(Counting(DomainDispatcherApplication(create_backend_app)))
@@ -103,3 +104,14 @@ def test_the_emulator_counts_units_of_the_requests_it_serves() -> None:
     assert tally["requests"]["dynamodb"] == {"TransactWriteItems": 1, "PutItem": 1, "GetItem": 1}
     assert tally["hot_keys"][table]["top"][0] == ["a", 6.0]
     TALLY.reset()
+
+
+def test_nothing_is_counted_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    monkeypatch.setattr("infra.usage.ENABLED", False)
+    client = Client(Counting(DomainDispatcherApplication(create_backend_app)))
+    client.post(USAGE_PATH)
+    _call(client, "ListTables", {})
+    tally = json.loads(client.get(USAGE_PATH).get_data())
+    assert tally["counting"] is False and tally["requests"] == {}
