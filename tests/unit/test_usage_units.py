@@ -1,4 +1,4 @@
-"""Request units by AWS's item-size rules (infra.usage), and the emulator's tally of real requests."""
+"""Request units by AWS's item-size rules (infra.request_units), and the emulator's tally of real requests."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from infra.usage import (
-    TALLY,
-    USAGE_PATH,
-    Counting,
+from infra.request_units import (
     index_write_units,
     item_size,
     number_size,
@@ -20,6 +17,7 @@ from infra.usage import (
     write_cost,
     write_units,
 )
+from infra.usage import TALLY, USAGE_PATH, Counting
 
 INDEX = {"name": "by_status", "keys": ["status"], "table_keys": ["id"], "projection": "ALL", "include": []}
 
