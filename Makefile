@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps package unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify fuzz contracts check-contracts clean
+.PHONY: up test deps package unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify capacity fuzz contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -77,8 +77,16 @@ bench-chain: deps
 bench-csv: deps
 	$(PY) -m tests.bench.bench_csv
 
+# Long (the previous release alone takes ~15 min): this release on empty tables and with 1,000,000
+# readings stored, the previous release (BASELINE=none skips it), stage shares, usage and AWS cost.
+# A quick look: make bench-pipeline BENCH_PIPELINE_ARGS="--devices 100 --preload 0 --baseline none"
+BASELINE ?= 2f42a3b
 bench-pipeline: deps
-	$(PY) -m tests.bench.bench_pipeline
+	$(PY) -m tests.bench.bench_pipeline --baseline $(BASELINE) $(BENCH_PIPELINE_ARGS)
+
+# Hot partitions at 10,000,000 devices, from the units per key bench-pipeline measured (or the kept run).
+capacity: deps
+	$(PY) -m tests.bench.capacity_model $(CAPACITY_ARGS)
 
 bench-signatures: deps
 	$(PY) -m tests.bench.bench_signatures

@@ -23,7 +23,10 @@ from typing import Any
 
 import boto3
 
+from .usage import Invocations
+
 log = logging.getLogger("drec.dispatcher")
+INVOCATIONS = Invocations("lambda")  # calls and durations per handler, for the benchmarks
 
 
 @dataclass
@@ -130,6 +133,7 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 handler(sqs_event(messages, arn, self.region), LambdaContext(queue))
+                INVOCATIONS.record(queue, time.monotonic() - started, len(messages))
                 log.info("%s: %d messages handled in %.2f s", queue, len(messages), time.monotonic() - started)
             except Exception:
                 log.exception("handler for %s raised; %d messages will be redelivered", queue, len(messages))
@@ -142,6 +146,7 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 handler(schedule_event(name, self.region), LambdaContext(name))
+                INVOCATIONS.record(name, time.monotonic() - started)
                 if time.monotonic() - started > 1:
                     log.info("%s ran for %.2f s", name, time.monotonic() - started)
             except Exception:

@@ -35,13 +35,14 @@ from werkzeug.serving import make_server
 
 from .journal import S3_WRITES, Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
 from .moto_transactions import install as install_fast_transactions
+from .usage import Counting
 
 
 class Serialised:
     """moto behind one lock for DynamoDB and one for S3 writes; acknowledged writes journaled first."""
 
     def __init__(self, app: WsgiApp, journal: Journal | None = None) -> None:
-        self.app = app
+        self.app = Counting(app)  # infra.usage: what each request consumed, GET /_drec/usage
         self.journal = journal
         self.lock = threading.Lock()
         self.s3_lock = threading.Lock()
