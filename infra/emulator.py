@@ -34,6 +34,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from .journal import S3_WRITES, Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
+from .moto_speed import install as install_fast_paths
 from .moto_transactions import install as install_fast_transactions
 
 
@@ -125,6 +126,7 @@ def _compact_when_large(served: Serialised, region: str, limit_bytes: int) -> No
 
 def main() -> None:
     install_fast_transactions()
+    install_fast_paths()
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
