@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
