@@ -15,6 +15,8 @@ a very hot owner across N pool items with their own serial runs.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,10 +65,13 @@ class Issuer:
 
     def issue(self, reading_ids: Sequence[str]) -> dict[str, int]:
         counts = {"drecs": 0, "readings": 0}
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             left = self._round(list(dict.fromkeys(reading_ids)), counts)
             if not left:
                 return counts
+            # Another issuer moved the same pool: step aside a random while, growing, so that
+            # concurrent issuers of one pool take turns instead of colliding again.
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
         raise RuntimeError("pools kept changing under this batch; it will be redelivered")
 
     def _round(self, reading_ids: list[str], counts: dict[str, int]) -> bool:
