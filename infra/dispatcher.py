@@ -5,7 +5,8 @@ handler with a Lambda-shaped SQS event, and deletes the batch only when the hand
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
 Each queue has `DREC_QUEUE_CONCURRENCY` pollers (4), as Lambda runs several instances of a
 queue's function at once. Scheduled handlers (`@app.schedule`) run every
-`DREC_SCHEDULE_INTERVAL_S` seconds (3), the sweep every `DREC_SWEEP_INTERVAL_S` (60), the metrics of queues and anchoring lag every
+`DREC_SCHEDULE_INTERVAL_S` seconds (3), the sweep every `DREC_SWEEP_INTERVAL_S` (60), the
+metrics of queues and anchoring lag every
 `DREC_MEASURE_INTERVAL_S` (60). The app's lines are JSON (chalicelib/telemetry.py), the
 dispatcher's own go through the same logger.
 """
