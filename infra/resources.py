@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.domain.index_keys import key_attribute
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -73,6 +75,7 @@ class Resources:
 
 
 S = Attribute
+K = key_attribute  # a write-sharded index key (`status` -> `status_key`): chalicelib/domain/index_keys.py
 N = lambda name: Attribute(name, "N")  # noqa: E731
 
 RESOURCES = Resources(
@@ -83,10 +86,10 @@ RESOURCES = Resources(
             "devices",
             S("id"),
             (
-                Index("by_entity", S("entity"), S("id")),
+                Index("by_entity", S(K("entity")), S("id")),
                 Index("by_owner", S("owner_account_id"), S("id")),
-                Index("by_country", S("country"), S("id")),
-                Index("by_type", S("device_type"), S("id")),
+                Index("by_country", S(K("country")), S("id")),
+                Index("by_type", S(K("device_type")), S("id")),
             ),
         ),
         # API key hashes, external ids and other uniqueness guards.
@@ -94,7 +97,7 @@ RESOURCES = Resources(
         Table(
             "events",
             N("seq"),
-            (Index("by_type", S("type"), N("seq")),),
+            (Index("by_type", S(K("type")), N("seq")),),
         ),
         # Which events concern a subject: its own, and e.g. a device's share in an issued D-REC.
         Table("event_links", S("subject_id"), range_key=N("seq")),
@@ -104,9 +107,9 @@ RESOURCES = Resources(
             S("id"),
             (
                 Index("by_device", S("device_id"), S("period_start")),
-                Index("by_status", S("status"), S("id")),
+                Index("by_status", S(K("status")), S("id")),
                 # Sparse: only readings waiting for the validator ("queued") or issuance ("pooling").
-                Index("by_pipeline", S("pipeline"), S("received_at")),
+                Index("by_pipeline", S(K("pipeline")), S("received_at")),
             ),
         ),
         # Per device: accepted period ranges (the overlap guard), history, version.
@@ -121,12 +124,12 @@ RESOURCES = Resources(
             (
                 Index("by_owner", S("owner_account_id"), S("serial")),
                 Index("by_owner_status", S("owner_status"), S("serial")),
-                Index("by_country", S("country"), S("serial")),
-                Index("by_device_type", S("device_type"), S("serial")),
-                Index("by_offtaker_type", S("offtaker_type"), S("serial")),
-                Index("by_status", S("status"), S("serial")),
+                Index("by_country", S(K("country")), S("serial")),
+                Index("by_device_type", S(K("device_type")), S("serial")),
+                Index("by_offtaker_type", S(K("offtaker_type")), S("serial")),
+                Index("by_status", S(K("status")), S("serial")),
                 # Sparse: D-RECs whose device and reading links are still to be written.
-                Index("by_linking", S("linking"), S("serial")),
+                Index("by_linking", S(K("linking")), S("serial")),
             ),
         ),
         # (device or reading, serial) pairs: which D-RECs a device's or a reading's Wh went into.

@@ -9,6 +9,7 @@ from typing import Any
 from ..domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from ..domain.counts import issued_in
 from ..domain.errors import Conflict
+from ..domain.index_keys import key_attribute, with_index_keys
 from ..domain.ledger.events import Event
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
 from .counters import CounterReads, Tally, stats_shard
@@ -91,12 +92,13 @@ class DynamoDrecs(CounterReads):
         """Move a reading's pooled Wh forward, only from where it was: a replay changes nothing."""
         condition = "#p = :pooling AND (attribute_not_exists(pooled_wh) OR pooled_wh = :old)" if old_pooled_wh == 0 \
             else "#p = :pooling AND pooled_wh = :old"
-        expression = "SET pooled_wh = :new" + (" REMOVE #p" if done else "")
-        return update(self.name("readings"), {"id": reading_id}, expression, condition, names={"#p": "pipeline"},
+        expression = "SET pooled_wh = :new" + (" REMOVE #p, #pk" if done else "")
+        names = {"#p": "pipeline"} | ({"#pk": key_attribute("pipeline")} if done else {})
+        return update(self.name("readings"), {"id": reading_id}, expression, condition, names=names,
                       values={":pooling": "pooling", ":old": old_pooled_wh, ":new": new_pooled_wh})
 
     def drec_put(self, record: dict[str, Any]) -> dict[str, Any]:
-        return put(self.name("drecs"), record, "attribute_not_exists(serial)")
+        return put(self.name("drecs"), with_index_keys("drecs", record), "attribute_not_exists(serial)")
 
     def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
         """Write the (device, serial) and (reading, serial) links of issued D-RECs and add each serial to
@@ -112,7 +114,8 @@ class DynamoDrecs(CounterReads):
         self.add_spenders(spenders)
         for drec in drecs:
             self.client.update_item(TableName=self.name("drecs"), Key=to_item({"serial": drec["serial"]}),
-                                    UpdateExpression="REMOVE linking")
+                                    UpdateExpression="REMOVE linking, #lk",
+                                    ExpressionAttributeNames={"#lk": key_attribute("linking")})
 
     def add_spenders(self, spenders: Mapping[str, set[str]]) -> None:
         """Add serials to readings' `drec_serials` (a string set: adding one twice keeps one), up to 100

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from ..config import cursor_key
 from ..domain.errors import BadInput, Conflict
+from ..domain.index_keys import INDEX_SHARDS, SHARDED, key_attribute, shard_value, with_index_keys
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused, read_budget
 
@@ -204,6 +205,8 @@ class DynamoBase:
             request["FilterExpression"] = " AND ".join(filter_parts)
         request["ExpressionAttributeNames"] = names
         request["ExpressionAttributeValues"] = to_item(values)
+        if index and key_name in SHARDED.get(logical, ("", ()))[1]:
+            return self._paginate_shards(request, key_value, limit, cursor)
         return self._paginate(request, limit, cursor)
 
     def scan_page(self, logical: str, limit: int, cursor: str | None) -> Page:
@@ -223,11 +226,43 @@ class DynamoBase:
         budget bounds the work even when nothing matches. Stopping on the budget still returns the
         position reached as `next_cursor`: the page may be short, even empty, and the next resumes there.
         """
-        items: list[dict[str, Any]] = []
         scope = _scope(request)
-        start = decode_cursor(cursor, scope)
+        items, stop, _ = self._read(request, limit, decode_cursor(cursor, scope), read_budget(limit))
+        return Page(items, encode_cursor(stop, scope))
+
+    def _paginate_shards(self, request: dict[str, Any], value: Any, limit: int, cursor: str | None) -> Page:
+        """`_paginate` over a write-sharded index (`domain.index_keys`): `value`'s shards one after the other.
+
+        Order is the index's within a shard, shard after shard (0 to INDEX_SHARDS - 1), not one global
+        order. The read budget is shared by all the shards a page reads; the cursor is the signed
+        (shard, position in it) where reading stopped.
+        """
+        key_name = request["ExpressionAttributeNames"]["#k"]
+        request["ExpressionAttributeNames"]["#k"] = key_attribute(key_name)
+        scope = _scope(request)  # with the plain value: one listing whatever the shard
+        position = decode_cursor(cursor, scope) or {"shard": 0, "key": None}
+        shard, start = position.get("shard"), position.get("key")
+        if not isinstance(shard, int) or not 0 <= shard < INDEX_SHARDS or not isinstance(start, (dict, type(None))):
+            raise BadInput(CURSOR_REFUSED, "cursor")
+        items: list[dict[str, Any]] = []
         budget = read_budget(limit)
+        while shard < INDEX_SHARDS:
+            request["ExpressionAttributeValues"][":k"] = to_item({"v": shard_value(value, shard)})["v"]
+            found, stop, budget = self._read(request, limit - len(items), start, budget)
+            items += found
+            shard, start = (shard, stop) if stop else (shard + 1, None)
+            if stop or len(items) >= limit or budget <= 0:
+                break
+        more = shard < INDEX_SHARDS
+        return Page(items, sign_cursor(json.dumps({"shard": shard, "key": start}, sort_keys=True), scope)
+                    if more else None)
+
+    def _read(self, request: dict[str, Any], limit: int, start: dict[str, Any] | None,
+              budget: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+        """(up to `limit` matches from `start`, the key to resume after or None at the end, budget left)."""
+        items: list[dict[str, Any]] = []
         filtered = "FilterExpression" in request
+        request.pop("ExclusiveStartKey", None)
         while True:
             if start:
                 request["ExclusiveStartKey"] = start
@@ -239,11 +274,11 @@ class DynamoBase:
             if len(batch) > room:
                 batch = batch[:room]
                 items += [from_item(i) for i in batch]
-                return Page(items, encode_cursor(self._key_of(request, batch[-1]), scope))
+                return items, self._key_of(request, batch[-1]), budget
             items += [from_item(i) for i in batch]
             start = response.get("LastEvaluatedKey")
             if not start or len(items) >= limit or budget <= 0:
-                return Page(items, encode_cursor(start, scope) if start else None)
+                return items, start or None, budget
 
     def _key_of(self, request: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         """The ExclusiveStartKey for resuming after `item` (table key plus index key)."""
@@ -268,7 +303,8 @@ class DynamoBase:
         """Unconditional puts, 25 a call (idempotent writes of deterministic items only)."""
         table = self.name(logical)
         for start in range(0, len(records), 25):
-            pending: Any = {table: [{"PutRequest": {"Item": to_item(r)}} for r in records[start:start + 25]]}
+            pending: Any = {table: [{"PutRequest": {"Item": to_item(with_index_keys(logical, r))}}
+                                    for r in records[start:start + 25]]}
             while pending:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
@@ -339,7 +375,7 @@ class DynamoBase:
     def _put_event(self, event: Event) -> dict[str, Any]:
         return put(
             self.name("events"),
-            {
+            with_index_keys("events", {
                 "seq": event.seq,
                 "event_id": event.event_id,
                 "type": event.type,
@@ -349,7 +385,7 @@ class DynamoBase:
                 "body_json": json.dumps(event.body, sort_keys=True, separators=(",", ":")),
                 "related_ids": list(event.related_ids) or None,
                 "correlation_ids": list(event.correlation_ids) or None,
-            },
+            }),
             condition="attribute_not_exists(seq)",
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..domain.counts import readings_in
 from ..domain.errors import Conflict
+from ..domain.index_keys import index_key, key_attribute, with_index_keys
 from ..domain.ledger.events import READING_ACCEPTED, Event
 from ..domain.readings import (
     DeviceState,
@@ -67,9 +68,9 @@ def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
 
 
 def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
-    """The stored item (None values are not stored). `accepted_event_seq` and `drec_serials` are written
-    by the verdict and by the linking of D-RECs, never with the received reading."""
-    return {
+    """The stored item (None values are not stored), with its write-sharded index keys. `accepted_event_seq`
+    and `drec_serials` are written by the verdict and by the linking of D-RECs, never with the received reading."""
+    return with_index_keys("readings", {
         "id": reading.reading_id, "device_id": reading.device_id, "owner_account_id": reading.owner_account_id,
         "period_start": reading.period_start, "period_end": reading.period_end, "energy_wh": reading.energy_wh,
         "external_id": reading.external_id, "status": reading.status.value,
@@ -80,7 +81,7 @@ def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
         "judged_energy_wh": reading.judged_energy_wh, "rule": reading.rule, "reason": reading.reason,
         **reading.numbers, "review": dict(reading.review) if reading.review is not None else None,
         "pooled_wh": reading.pooled_wh or None, "correlation_id": reading.correlation_id,
-    }
+    })
 
 
 def state_from_item(item: dict[str, Any]) -> DeviceState:
@@ -329,13 +330,15 @@ class DynamoReadings(DynamoBase):
         sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
         values[":from"] = t.from_status.value
         names["#status"] = "status"
-        expression = "SET " + ", ".join(sets)
-        names["#p"] = "pipeline"
+        # The index keys move with the plain attributes they shard (`domain.index_keys`).
+        names["#sk"], values[":sk"] = key_attribute("status"), index_key(t.status.value, t.reading_id)
+        expression = "SET " + ", ".join(sets) + ", #sk = :sk"
+        names["#p"], names["#pk"] = "pipeline", key_attribute("pipeline")
         if t.stage:
-            values[":p"] = t.stage.value
-            expression += ", #p = :p"
+            values[":p"], values[":pk"] = t.stage.value, index_key(t.stage.value, t.reading_id)
+            expression += ", #p = :p, #pk = :pk"
         else:
-            expression += " REMOVE #p"
+            expression += " REMOVE #p, #pk"
         condition = "#status = :from"
         if t.judged_energy_wh is not None:
             names["#e"] = "energy_wh"
@@ -375,12 +378,16 @@ class DynamoReadings(DynamoBase):
         # Its figures stay until the validator writes new ones: `peer_bin` says it already counts among its
         # neighbours (a held reading that first waited for them), so it is not counted twice.
         names = {"#status": "status", "#p": "pipeline", "#rule": "rule", "#reason": "reason", "#review": "review",
-                 "#at": "judged_at", "#wh": "judged_energy_wh"}
-        expression = "SET #status = :queued, #p = :queued, #review = :review REMOVE #rule, #reason, #at, #wh"
+                 "#at": "judged_at", "#wh": "judged_energy_wh", "#sk": key_attribute("status"),
+                 "#pk": key_attribute("pipeline")}
+        expression = ("SET #status = :queued, #p = :queued, #sk = :sk, #pk = :sk, #review = :review "
+                      "REMOVE #rule, #reason, #at, #wh")
         values = {":queued": ReadingStatus.QUEUED.value, ":flagged": ReadingStatus.FLAGGED.value, ":rule": rule,
                   ":review": review}
+        # Status and stage are both "queued": one index key serves both attributes.
         items += [update(self.name("readings"), {"id": reading_id}, expression,
-                         "#status = :flagged AND #rule = :rule", names=names, values=values)
+                         "#status = :flagged AND #rule = :rule", names=names,
+                         values={**values, ":sk": index_key(ReadingStatus.QUEUED.value, reading_id)})
                   for reading_id in dict.fromkeys(reading_ids)]
         moved = len(items) - (change is not None)
         counts = Tally()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..domain.index_keys import with_index_keys
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.registry import Account, Device, Source, fields_of
 from ..domain.stores import ExternalIdTaken, TransactionRefused
@@ -107,6 +108,7 @@ class DynamoRegistry(DynamoBase):
         """
         item = to_registry_item(record)
         record_id, entity = item["id"], item["entity"]
+        item = with_index_keys(TABLE[entity], item)
         items = [put(self.name(TABLE[entity]), item, "attribute_not_exists(id)")]
         if external:
             items.append(put(self.name("lookups"), {"k": external_lookup(*external), "target_id": record_id},

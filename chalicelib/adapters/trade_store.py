@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..domain.certificates import Drec, DrecSelection, DrecStatus
+from ..domain.index_keys import index_key, key_attribute
 from ..domain.ledger.events import Event, NewEvent
 from ..domain.moves import (
     DrecChange,
@@ -187,6 +188,7 @@ class DynamoTrades(CounterReads):
         items = []
         for change in changes:
             fields = {"owner_account_id": change.owner_account_id, "status": change.status.value,
+                      key_attribute("status"): index_key(change.status.value, change.serial),
                       "owner_status": f"{change.owner_account_id}#{change.status.value}", **change.marks}
             names = {f"#a{i}": name for i, name in enumerate(fields)}
             values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(fields.values())}

@@ -10,6 +10,7 @@ from typing import Any
 from chalicelib.adapters.drec_store import drec_from_item
 from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableReading
 from chalicelib.domain.counts import issued_in
+from chalicelib.domain.index_keys import shard_of
 from chalicelib.domain.ledger.events import Event
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
@@ -84,7 +85,8 @@ class FakeDrecs:
             self.drecs[drec["serial"]].pop("linking", None)
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
-        return [d for d in self.drecs.values() if d.get("linking") == "pending"][:limit]
+        pending = sorted((d for d in self.drecs.values() if d.get("linking") == "pending"), key=_in_shard_order)
+        return pending[:limit]
 
     # -- reading
     def drec(self, serial: str) -> Drec | None:
@@ -96,12 +98,18 @@ class FakeDrecs:
     def list_drecs(self, limit: int, cursor: str | None, filters: dict[str, Any],
                    vintage: tuple[str | None, str | None]) -> Page:
         """As the adapter lists: every filter given must match (a device by its links); with no filter
-        at all, the active ones; serial order, `cursor` the last serial."""
+        at all, the active ones. Serial order by device or owner; by a write-sharded index (country, types,
+        status) serial order within a shard, shard after shard. `cursor` is the last position read."""
         wanted = {k: v for k, v in filters.items() if v is not None and k != "device_id"}
         if not wanted and not filters.get("device_id"):
             wanted["status"] = DrecStatus.ACTIVE.value
         serials = self.links.get(filters["device_id"], []) if filters.get("device_id") else list(self.drecs)
-        ordered = [s for s in sorted(serials) if s > (cursor or "") and s in self.drecs]
+        by_serial = bool(filters.get("device_id") or filters.get("owner_account_id"))
+
+        def position(serial: str) -> str:
+            return serial if by_serial else f"{shard_of(serial):03d}|{serial}"
+
+        ordered = [s for s in sorted(serials, key=position) if position(s) > (cursor or "") and s in self.drecs]
 
         def matches(serial: str) -> bool:
             d = self.drecs[serial]
@@ -109,9 +117,9 @@ class FakeDrecs:
                     and (vintage[0] is None or d["vintage"] >= vintage[0])
                     and (vintage[1] is None or d["vintage"] <= vintage[1]))
 
-        found, position = budgeted(ordered, matches, limit)
+        found, at = budgeted(ordered, matches, limit)
         page = [copy.deepcopy(self.drecs[s]) for s in found]
-        return Page(page, None if position is None else ordered[position - 1])
+        return Page(page, None if at is None else position(ordered[at - 1]))
 
     # -- totals
     def pool_totals(self) -> list[tuple[str, int, int]]:
@@ -125,6 +133,10 @@ class FakeDrecs:
             totals[f"drecs_{drec['status']}"] += 1
             totals[issued_in(str(drec.get("vintage", "")))] += 1
         return dict(totals)
+
+
+def _in_shard_order(drec: Mapping[str, Any]) -> tuple[int, str]:
+    return shard_of(drec["serial"]), drec["serial"]
 
 
 def _with_pooled(reading: PoolableReading, pooled_wh: int) -> PoolableReading:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.adapters.reading_store import MAX_ITEMS_PER_COMMIT, pack, transaction_size
+from chalicelib.domain.index_keys import shard_of
 from chalicelib.domain.ledger.events import READING_ACCEPTED
 from chalicelib.domain.readings import (
     DeviceState,
@@ -81,11 +82,15 @@ class FakeReadings:
 
     def by_status(self, status: ReadingStatus, limit: int,
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
-        return offset_page([r for r in self.items.values() if r.status == status], limit, cursor)
+        # The index is write-sharded: id order within a shard, shard after shard, as the adapter reads it.
+        own = sorted((r for r in self.items.values() if r.status == status),
+                     key=lambda r: (shard_of(r.reading_id), r.reading_id))
+        return offset_page(own, limit, cursor)
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
-        return [{"id": r.reading_id} for r in self.items.values()
-                if r.stage == stage and (r.received_at or "") < received_before][:limit]
+        own = sorted((r for r in self.items.values() if r.stage == stage and (r.received_at or "") < received_before),
+                     key=lambda r: (shard_of(r.reading_id), r.received_at or ""))
+        return [{"id": r.reading_id} for r in own][:limit]
 
     # -- writes -------------------------------------------------------------------------------
     def store_new(self, readings: Sequence[ReceivedReading], source_id: str) -> list[str]:
