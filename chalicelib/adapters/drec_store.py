@@ -139,7 +139,8 @@ class DynamoDrecs(CounterReads):
             raise Conflict("readings kept changing while their D-RECs were linked; the sweep links them again")
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
-        return self.query_page("drecs", "by_linking", "linking", "pending", limit, None).items
+        """About `limit` D-RECs still to link, from every shard of the index alike (`query_every_shard`)."""
+        return self.query_every_shard("drecs", "by_linking", "linking", "pending", limit)
 
     def serials_of(self, subject_id: str, limit: int = 1000) -> list[str]:
         return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", subject_id, limit, None).items]

@@ -209,6 +209,31 @@ class DynamoBase:
             return self._paginate_shards(request, key_value, limit, cursor)
         return self._paginate(request, limit, cursor)
 
+    def query_every_shard(self, logical: str, index: str, key_name: str, key_value: Any, limit: int,
+                          range_condition: tuple[str, str, Any] | None = None) -> list[dict[str, Any]]:
+        """About `limit` items of a write-sharded index's `key_value`, from every shard alike.
+
+        For sweeps that must reach every item in the end: each shard gives its first
+        ceil(limit / INDEX_SHARDS) (in index order), so no shard waits behind a full one; at most
+        limit + INDEX_SHARDS items, INDEX_SHARDS queries.
+        """
+        per_shard = -(-limit // INDEX_SHARDS)
+        names = {"#k": key_attribute(key_name)}
+        expression = "#k = :k"
+        values: dict[str, Any] = {}
+        if range_condition:
+            range_name, op, operand = range_condition
+            names["#r"], values[":r"] = range_name, operand
+            expression += f" AND #r {op} :r"
+        found: list[dict[str, Any]] = []
+        for shard in range(INDEX_SHARDS):
+            values[":k"] = shard_value(key_value, shard)
+            query = {"TableName": self.name(logical), "IndexName": index, "KeyConditionExpression": expression,
+                     "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}
+            items, _, _ = self._read(query, per_shard, None, per_shard)
+            found += items
+        return found
+
     def scan_page(self, logical: str, limit: int, cursor: str | None) -> Page:
         request: dict[str, Any] = {"TableName": self.name(logical), "Limit": limit}
         scope = _scope(request)

@@ -351,9 +351,10 @@ class DynamoReadings(DynamoBase):
         return [i["serial"] for i in self.query_page("drec_links", None, "subject_id", reading_id, limit, None).items]
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
-        page = self.query_page("readings", "by_pipeline", "pipeline", stage, limit, None,
-                               range_condition=("received_at", "<", received_before))
-        return page.items
+        """Readings waiting at `stage` since before `received_before`: about `limit`, the oldest of every
+        shard of the index alike, so each sweep reaches every shard (`query_every_shard`)."""
+        return self.query_every_shard("readings", "by_pipeline", "pipeline", stage, limit,
+                                      range_condition=("received_at", "<", received_before))
 
     def device_readings(self, device_id: str, limit: int, cursor: str | None,
                         status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]:

@@ -14,7 +14,7 @@ from chalicelib.domain.index_keys import shard_of
 from chalicelib.domain.ledger.events import Event
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
-from tests.fakes.paging import budgeted
+from tests.fakes.paging import budgeted, every_shard
 
 FAILED_CONDITION = "ConditionalCheckFailed"
 
@@ -86,7 +86,7 @@ class FakeDrecs:
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
         pending = sorted((d for d in self.drecs.values() if d.get("linking") == "pending"), key=_in_shard_order)
-        return pending[:limit]
+        return every_shard(pending, lambda d: shard_of(d["serial"]), limit)
 
     # -- reading
     def drec(self, serial: str) -> Drec | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from chalicelib.domain.index_keys import INDEX_SHARDS
 from chalicelib.domain.stores import read_budget
 
 T = TypeVar("T")
@@ -29,3 +30,16 @@ def offset_page(items: Sequence[T], limit: int, cursor: str | None,
     """`budgeted` with the position as the cursor."""
     found, position = budgeted(items, matches, limit, int(cursor or 0))
     return found, (None if position is None else str(position))
+
+
+def every_shard(ordered: Sequence[T], shard: Callable[[T], int], limit: int) -> list[T]:
+    """As `DynamoBase.query_every_shard` reads: the first ceil(limit / INDEX_SHARDS) of each shard of `ordered`."""
+    per_shard = -(-limit // INDEX_SHARDS)
+    taken: dict[int, int] = {}
+    found = []
+    for item in ordered:
+        n = shard(item)
+        if taken.get(n, 0) < per_shard:
+            taken[n] = taken.get(n, 0) + 1
+            found.append(item)
+    return found

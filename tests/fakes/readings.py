@@ -31,7 +31,7 @@ from chalicelib.domain.registry import DeviceStatus
 from chalicelib.domain.twin.peers import PeerHistogram
 
 from .events import FakeEventLog
-from .paging import offset_page
+from .paging import every_shard, offset_page
 
 
 def stored(value: Any) -> Any:
@@ -90,7 +90,7 @@ class FakeReadings:
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         own = sorted((r for r in self.items.values() if r.stage == stage and (r.received_at or "") < received_before),
                      key=lambda r: (shard_of(r.reading_id), r.received_at or ""))
-        return [{"id": r.reading_id} for r in own][:limit]
+        return [{"id": r.reading_id} for r in every_shard(own, lambda r: shard_of(r.reading_id), limit)]
 
     # -- writes -------------------------------------------------------------------------------
     def store_new(self, readings: Sequence[ReceivedReading], source_id: str) -> list[str]:
