@@ -34,6 +34,7 @@ from typing import Any
 
 from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from .counters import ensure_counted
+from .index_backfill import ensure_index_keys
 from .provision import configure_notifications, provision
 from .recovery import StoreInconsistent, check_store
 from .supervisor import Part, Supervisor
@@ -193,6 +194,10 @@ class Stack:
         # Data of a release without counters: count its records once, before anything is served.
         if ensure_counted(session.client("dynamodb"), PREFIX):
             _say("counters recomputed from the records")
+        # Data of a release without write-sharded indexes: give its items their index keys once.
+        keyed = ensure_index_keys(session.client("dynamodb"), PREFIX)
+        if keyed is not None:
+            _say(f"index keys written: {keyed}")
 
     def _start_api(self) -> subprocess.Popen[bytes]:
         api = self._spawn("chalice", [sys.executable, "-m", "infra.api_local", "local", "--host", "127.0.0.1",
