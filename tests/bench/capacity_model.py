@@ -20,7 +20,12 @@ so readings/s = devices / burst. Each hot key is scaled by what it serves:
 - per anchoring batch (`batches`, `anchored_seq`): the anchoring schedule runs once a minute on AWS,
   so these are written once a minute whatever the fleet (the run's units per batch / 60 s);
 - fleet-wide (a few keys whatever the fleet: other counters, low-cardinality index keys such as
-  `pipeline` or `status`): the key's measured share of all readings, at the full peak rate.
+  `pipeline` or `status`): the key's measured share of all readings, at the full peak rate;
+- write-sharded index keys (`chalicelib/domain/index_keys.py`: an index `infra/resources.py` keys by
+  `<plain>_key`): a value's writes spread evenly over `--index-shards` keys `<value>#<nnn>` (a sha256 of
+  each item's key picks its shard), so each shard takes 1/INDEX_SHARDS of the value's fleet-wide load.
+  A measured key `<value>#<nnn>` is one shard of `<value>`; a run of a release before sharding measured
+  `<value>` whole, and the same division applies (`--index-shards 1`: as unsharded).
 The answer per key: write units/s at peak, and how many partition keys (shards) it needs to stay under
 1,000 units/s.
 """
@@ -33,6 +38,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chalicelib.domain.index_keys import INDEX_SHARDS, SHARDED, key_attribute
+from infra.resources import RESOURCES
 
 REPO = Path(__file__).resolve().parents[2]
 MEASURED = REPO / ".stack" / "bench-pipeline.json"
@@ -54,6 +62,7 @@ class Params:
     pool_shards: int = 1
     largest_pool_share: float = 0.1
     partition_wcu: float = PARTITION_WCU
+    index_shards: int = INDEX_SHARDS
 
     @property
     def peak_readings_s(self) -> float:
@@ -100,6 +109,26 @@ def sharded_groups(hot: dict[str, Any]) -> dict[str, list[tuple[str, float]]]:
     return groups
 
 
+def sharded_index(scope: str) -> bool:
+    """Whether `scope` (`<prefix>-<table>/<index>`) is an index this release keys by a write-sharded attribute."""
+    table, _, index = scope.partition("/")
+    for t in RESOURCES.tables:
+        if table.endswith("-" + t.logical.replace("_", "-")) and t.logical in SHARDED:
+            sharded = {key_attribute(p) for p in SHARDED[t.logical][1]}
+            return any(i.name == index and i.hash_key.name in sharded for i in t.indexes)
+    return False
+
+
+def index_values(hot: dict[str, Any]) -> dict[str, float]:
+    """A sharded index's measured units per plain value: `<value>#<nnn>` keys summed into `<value>`."""
+    values: dict[str, float] = {}
+    for key, units in _all_keys(hot):
+        head, _, shard = key.rpartition("#")
+        value = head if head and shard.isdigit() else key
+        values[value] = values.get(value, 0.0) + units
+    return values
+
+
 def model(measured: dict[str, Any], params: Params) -> list[Row]:
     readings = float(measured["readings"])
     devices = int(measured["devices"])
@@ -108,6 +137,14 @@ def model(measured: dict[str, Any], params: Params) -> list[Row]:
     rows = []
     for scope, hot in sorted(measured["hot_keys"].items()):
         if not hot["top"]:
+            continue
+        if sharded_index(scope):
+            for value, units in sorted(index_values(hot).items()):
+                total = units / readings * peak
+                rows.append(Row(scope, "fleet-wide, sharded" if params.index_shards > 1 else "fleet-wide",
+                                f"{value}#<shard>" if params.index_shards > 1 else value, total / peak,
+                                total / params.index_shards, params.index_shards,
+                                shards_needed(total, params.partition_wcu)))
             continue
         kind = kind_of(scope, int(hot["keys"]), devices, str(hot["top"][0][0]))
         if kind == "fleet-wide":
@@ -164,10 +201,13 @@ def main() -> None:
     parser.add_argument("--event-shards", type=int, default=defaults.event_shards)
     parser.add_argument("--pool-shards", type=int, default=defaults.pool_shards)
     parser.add_argument("--largest-pool-share", type=float, default=defaults.largest_pool_share)
+    parser.add_argument("--index-shards", type=int, default=defaults.index_shards,
+                        help="shards of each write-sharded index value (1: as if unsharded)")
     parser.add_argument("--measured", type=Path, default=MEASURED if MEASURED.exists() else KEPT)
     args = parser.parse_args()
     measured = json.loads(args.measured.read_text())
-    params = Params(args.devices, args.burst_s, args.event_shards, args.pool_shards, args.largest_pool_share)
+    params = Params(args.devices, args.burst_s, args.event_shards, args.pool_shards, args.largest_pool_share,
+                    index_shards=args.index_shards)
     print(f"measured: {args.measured} ({measured.get('label', '')}, {measured['devices']:,} devices, "
           f"{measured['readings']:,} readings, {measured.get('measured_at', '?')})")
     print(f"fleet: {params.devices:,} devices reporting hourly, all within {params.burst_s:.0f} s of the hour: "
@@ -188,7 +228,8 @@ def main() -> None:
     print(f"  {'all tables':<34} {sum(rates.values()):>14,.0f}")
     hot = [r for r in rows if not r.fits]
     print(f"\n{'no hot partition' if not hot else f'{len(hot)} hot partition keys'} at {params.devices:,} devices "
-          f"with {params.event_shards} event shards and {params.pool_shards} pool shards"
+          f"with {params.event_shards} event shards, {params.pool_shards} pool shards and {params.index_shards} "
+          f"index shards"
           + ("" if not hot else ": " + "; ".join(f"{r.scope} {r.key} needs {r.shards_needed} keys" for r in hot)))
 
 

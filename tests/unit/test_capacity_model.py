@@ -45,8 +45,26 @@ def test_event_counter_spreads_over_its_shards() -> None:
 
 
 def test_low_cardinality_index_key_takes_the_whole_fleet() -> None:
-    row = _rows(Params(devices=3_600_000, burst_s=300))["t-readings/by_status"]
+    row = _rows(Params(devices=3_600_000, burst_s=300, index_shards=1))["t-readings/by_status"]
     assert (row.kind, row.peak_units_s, row.shards_needed) == ("fleet-wide", 24_000, 24)
+
+
+def test_a_write_sharded_index_value_spreads_over_its_shards_whether_measured_whole_or_by_shard() -> None:
+    # 12,000 readings/s × 2 units = 24,000 units/s on "accepted": over 32 shards 750 each (fits), over 16 1,500
+    whole = _rows(Params(devices=3_600_000, burst_s=300, index_shards=32))["t-readings/by_status"]
+    assert (whole.kind, whole.key, whole.peak_units_s, whole.shards_needed, whole.fits) == (
+        "fleet-wide, sharded", "accepted#<shard>", 750, 24, True)
+    assert not _rows(Params(devices=3_600_000, burst_s=300, index_shards=16))["t-readings/by_status"].fits
+    # A run of this release measures `accepted#<nnn>` keys (many: not mistaken for per-reading keys)
+    shards = [[f"accepted#{n:03d}", 2000.0 / 128] for n in range(128)]
+    by_shard = {**MEASURED, "hot_keys": {"t-readings/by_status": {"keys": 128, "write_units": 2000.0,
+                                                                  "top": shards[:5], "all": shards}}}
+    (row,) = model(by_shard, Params(devices=3_600_000, burst_s=300, index_shards=32))
+    assert (row.key, row.peak_units_s, row.units_per_reading) == ("accepted#<shard>", 750, 2.0)
+    # An index keyed per owner is not sharded: its key stays whole
+    owner = {**MEASURED, "hot_keys": {"t-drecs/by_owner": {"keys": 1, "write_units": 300.0,
+                                                           "top": [["acc-1", 300.0]], "all": [["acc-1", 300.0]]}}}
+    assert model(owner, Params(devices=3_600_000, burst_s=300))[0].kind == "per owner"
 
 
 def test_pool_takes_its_owner_share_over_its_shards() -> None:
