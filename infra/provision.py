@@ -42,7 +42,7 @@ def table_definition(prefix: str, table: Table) -> dict[str, Any]:
                 "KeySchema": _key_schema(
                     index.hash_key.name, index.range_key.name if index.range_key else None
                 ),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index.projection},
             }
             for index in table.indexes
         ]

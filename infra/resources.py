@@ -24,6 +24,9 @@ class Index:
     name: str
     hash_key: Attribute
     range_key: Attribute | None = None
+    # ALL copies every attribute, so every write of the item rewrites the index entry; KEYS_ONLY
+    # holds the keys (the table's and the index's) and changes only when they do.
+    projection: str = "ALL"
 
 
 @dataclass(frozen=True)
@@ -107,9 +110,12 @@ RESOURCES = Resources(
             S("id"),
             (
                 Index("by_device", S("device_id"), S("period_start")),
-                Index("by_status", S(K("status")), S("id")),
-                # Sparse: only readings waiting for the validator ("queued") or issuance ("pooling").
-                Index("by_pipeline", S(K("pipeline")), S("received_at")),
+                # Keys only: a listing reads the page's readings by id; a verdict, pooling and linking then
+                # leave the entry alone instead of copying the whole reading into it again.
+                Index("by_status", S(K("status")), S("id"), projection="KEYS_ONLY"),
+                # Sparse: only readings waiting for the validator ("queued") or issuance ("pooling"); the
+                # sweep needs their ids only.
+                Index("by_pipeline", S(K("pipeline")), S("received_at"), projection="KEYS_ONLY"),
             ),
         ),
         # Per device: accepted period ranges (the overlap guard), history, version.

@@ -364,8 +364,12 @@ class DynamoReadings(DynamoBase):
 
     def by_status(self, status: ReadingStatus, limit: int,
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
+        """A page of the index (keys only), then its readings by id; one that moved on to another status
+        since the index was written (it lags the table a little) is left out: the page may be short."""
         page = self.query_page("readings", "by_status", "status", status.value, limit, cursor)
-        return [reading_from_item(i) for i in page.items], page.next_cursor
+        found = {i["id"]: i for i in self.batch_get("readings", [{"id": i["id"]} for i in page.items])}
+        return ([reading_from_item(found[i["id"]]) for i in page.items
+                 if i["id"] in found and found[i["id"]]["status"] == status.value], page.next_cursor)
 
     def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
                              review: dict[str, Any]) -> bool:

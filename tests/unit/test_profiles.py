@@ -24,8 +24,8 @@ def _described(aws: Any, prefix: str) -> dict[str, Any]:
         table = dynamodb.describe_table(TableName=name)["Table"]
         tables[name] = {
             "keys": [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]],
-            "indexes": sorted((g["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]))
-                              for g in table.get("GlobalSecondaryIndexes", [])),
+            "indexes": sorted((g["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]),
+                               g["Projection"]["ProjectionType"]) for g in table.get("GlobalSecondaryIndexes", [])),
         }
     queues = {}
     for url in sqs.list_queues()["QueueUrls"]:
@@ -58,8 +58,8 @@ def _from_template(prefix: str) -> dict[str, Any]:
         if resource["Type"] == "AWS::DynamoDB::Table":
             tables[p["TableName"]] = {
                 "keys": [(k["AttributeName"], k["KeyType"]) for k in p["KeySchema"]],
-                "indexes": sorted((g["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]))
-                                  for g in p.get("GlobalSecondaryIndexes", [])),
+                "indexes": sorted((g["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]),
+                                   g["Projection"]["ProjectionType"]) for g in p.get("GlobalSecondaryIndexes", [])),
             }
         elif resource["Type"] == "AWS::SQS::Queue":
             redrive = p.get("RedrivePolicy")
