@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps package unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify capacity fuzz contracts check-contracts clean
+.PHONY: up test deps package unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify bench-index-projections capacity fuzz contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -87,6 +87,10 @@ bench-pipeline: deps
 # Hot partitions at 10,000,000 devices, from the units per key bench-pipeline measured (or the kept run).
 capacity: deps
 	$(PY) -m tests.bench.capacity_model $(CAPACITY_ARGS)
+
+# Write units of one reading's life in each readings index, ALL against the projections declared.
+bench-index-projections: deps
+	$(PY) -m tests.bench.bench_index_projections
 
 bench-signatures: deps
 	$(PY) -m tests.bench.bench_signatures
