@@ -104,6 +104,9 @@ class Tally:
             out[scope] = {"write_units": sum(keys.values()), "keys": len(keys), "top": [[k, v] for k, v in ranked]}
             if len(keys) <= 100:  # counters and other few-key tables: every key (the shards of a counter)
                 out[scope]["all"] = [[k, v] for k, v in keys.items()]
+            values = _sharded_values(keys)
+            if values:  # a write-sharded index (`<value>#<nnn>` keys): each value's shards summed
+                out[scope]["values"] = [[k, v] for k, v in values.items()]
         return out
 
     def snapshot(self) -> dict[str, Any]:
@@ -167,6 +170,17 @@ class Store:
                  "projection": (index.projection or {}).get("ProjectionType", "ALL"),
                  "include": (index.projection or {}).get("NonKeyAttributes", [])}
                 for index in table.global_indexes]
+
+
+def _sharded_values(keys: dict[str, float]) -> dict[str, float]:
+    """Units per value when every key is `<value>#<3 digits>` (chalicelib/domain/index_keys.py), else none."""
+    values: dict[str, float] = {}
+    for key, units in keys.items():
+        value, _, shard = key.rpartition("#")
+        if not value or len(shard) != 3 or not shard.isdigit():
+            return {}
+        values[value] = values.get(value, 0.0) + units
+    return values
 
 
 def _writes_of(operation: str, body: dict[str, Any], store: Store) -> list[tuple[str, DynamoItem, DynamoItem | None]]:

@@ -119,8 +119,16 @@ def sharded_index(scope: str) -> bool:
     return False
 
 
-def index_values(hot: dict[str, Any]) -> dict[str, float]:
-    """A sharded index's measured units per plain value: `<value>#<nnn>` keys summed into `<value>`."""
+def index_values(hot: dict[str, Any], index_shards: int) -> dict[str, float]:
+    """A sharded index's measured units per plain value: `<value>#<nnn>` keys summed into `<value>`.
+
+    From the run's per-value sums (`values`), else from every key (`all`); a run that kept neither
+    (only its top keys) gives the hottest shard × `index_shards`, an upper bound."""
+    if "values" in hot:
+        return {k: float(u) for k, u in hot["values"]}
+    if "all" not in hot:
+        key, units = hot["top"][0]
+        return {key.rpartition("#")[0] or key: float(units) * index_shards}
     values: dict[str, float] = {}
     for key, units in _all_keys(hot):
         head, _, shard = key.rpartition("#")
@@ -139,7 +147,7 @@ def model(measured: dict[str, Any], params: Params) -> list[Row]:
         if not hot["top"]:
             continue
         if sharded_index(scope):
-            for value, units in sorted(index_values(hot).items()):
+            for value, units in sorted(index_values(hot, params.index_shards).items()):
                 total = units / readings * peak
                 rows.append(Row(scope, "fleet-wide, sharded" if params.index_shards > 1 else "fleet-wide",
                                 f"{value}#<shard>" if params.index_shards > 1 else value, total / peak,

@@ -101,3 +101,19 @@ def test_a_device_year_is_8760_readings_plus_storage() -> None:
     year = cost.per_device_year(used, cost.load_prices(), memory_mb=1024)
     assert year["requests"] == pytest.approx(8760 * 1.6 * 0.625e-6)
     assert year["storage (year one)"] == 0
+
+
+def test_a_run_sums_each_sharded_values_shards_and_the_model_reads_the_sums() -> None:
+    from infra.usage import Tally
+
+    tally = Tally()
+    for n in range(200):  # more keys than a run lists one by one
+        tally.keys["t-readings/by_status"][f"accepted#{n % 128:03d}"] += 10.0
+        tally.keys["t-readings/by_status"][f"queued#{n % 128:03d}"] += 5.0
+    tally.keys["t-readings"]["rdg-1#x"] += 1.0  # not shard-shaped: no sums
+    hot = tally.hot_keys()
+    assert "all" not in hot["t-readings/by_status"] and "values" not in hot["t-readings"]
+    assert sorted(hot["t-readings/by_status"]["values"]) == [["accepted", 2000.0], ["queued", 1000.0]]
+    rows = model({**MEASURED, "hot_keys": {"t-readings/by_status": hot["t-readings/by_status"]}},
+                 Params(devices=3_600_000, burst_s=300, index_shards=32))
+    assert [(r.key, r.peak_units_s) for r in rows] == [("accepted#<shard>", 750), ("queued#<shard>", 375)]
