@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..domain.anchoring import Anchor, Backoff, Batch, BatchStatus
+from ..domain.stores import TransactionRefused
 from .dynamo import DynamoBase, from_item, key, to_item, update
 
 ANCHORED_SEQ = "anchored_seq"
@@ -53,10 +56,15 @@ class DynamoBatches(DynamoBase):
     def rewind(self, shard: int, old: int, new: int) -> None:
         """Put the shard's watermark back from `old` to `new` (the chain holds only `1..new`): the batches
         after it are anchored again, from the same stored events, so with the same roots."""
-        self.client.update_item(TableName=self.name("counters"), Key=key(name=watermark(shard)),
-                                UpdateExpression="SET #v = :new", ConditionExpression="#v = :old",
-                                ExpressionAttributeNames={"#v": "value"},
-                                ExpressionAttributeValues=to_item({":old": old, ":new": new}))
+        try:
+            self.client.update_item(TableName=self.name("counters"), Key=key(name=watermark(shard)),
+                                    UpdateExpression="SET #v = :new", ConditionExpression="#v = :old",
+                                    ExpressionAttributeNames={"#v": "value"},
+                                    ExpressionAttributeValues=to_item({":old": old, ":new": new}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise TransactionRefused(["ConditionalCheckFailed"]) from exc
+            raise
 
     def covering(self, shard: int, seq: int) -> Batch | None:
         """The batch of `shard` holding event `seq`, if one was prepared."""
