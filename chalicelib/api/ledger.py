@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from .. import bootstrap
+from ..config import event_shards
 from ..domain.ledger.events import EVENT_TYPES
 from ..services import provenance
 from . import schemas
@@ -31,10 +32,10 @@ def event_proof(c: Any, event_id: str) -> dict[str, Any]:
     return c.proofs.proof(event_id, chain["chain_id"], chain["contract_address"])
 
 
-SHARD = Param("shard", {"type": "string", "pattern": "^[0-9]{1,5}$", "default": "0"},
+SHARD = Param("shard", {"type": "integer", "minimum": 0, "maximum": event_shards() - 1, "default": 0},
               "Without subject_id: the event shard to list, in sequence order (0 .. event_shards - 1 of "
-              "GET /ledger; default 0, the registry shard). A subject's events span shards and ignore it.",
-              example="0")
+              "GET /ledger; default 0, the registry shard), in ASCII digits. A subject's events span shards "
+              "and ignore it.", example=0)
 
 
 @route(ledger, "get", "/events", "List events: a subject's (every shard, by time), else one shard's in "
