@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import requests
 
+from chalicelib.config import event_shards
 from infra.anvil import free_port
 from tests.conftest import device_body
 from tests.e2e.conftest import RunningStack
@@ -75,10 +76,13 @@ def _raw_ceiling(stack: RunningStack, blocks: int, per_device: int) -> float:
     def event(subject: str, related: str) -> list[dict[str, Any]]:
         nonlocal seq
         seq += 1
-        return [{"Put": {"TableName": f"{prefix}-events", "ConditionExpression": "attribute_not_exists(seq)",
-                         "Item": {"seq": n(seq), "type": s("Bench"), "subject_id": s(subject),
+        position = f"2026-11-01T00:00:00Z#00000#{seq:012d}"
+        return [{"Put": {"TableName": f"{prefix}-events", "ConditionExpression": "attribute_not_exists(id)",
+                         "Item": {"id": s(f"ev-0-{seq:012d}"), "shard": n(0), "seq": n(seq), "position": s(position),
+                                  "type": s("Bench"), "type_shard": s("Bench#0"), "subject_id": s(subject),
                                   "body_json": s("{}")}}}] + [
-            {"Put": {"TableName": f"{prefix}-event-links", "Item": {"subject_id": s(x), "seq": n(seq)}}}
+            {"Put": {"TableName": f"{prefix}-event-links", "Item": {"subject_id": s(x), "position": s(position),
+                                                                    "event_id": s(f"ev-0-{seq:012d}")}}}
             for x in (subject, related)]
 
     def counter() -> dict[str, Any]:
@@ -171,10 +175,11 @@ def main() -> None:
                 return total
 
             def unanchored() -> int:
-                seq = int(dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": "event_seq"}})[
-                    "Item"]["value"]["N"])
-                anchored = dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": "anchored_seq"}})
-                return seq - int(anchored.get("Item", {}).get("value", {}).get("N", "0"))
+                def value(name: str) -> int:
+                    item = dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": name}}).get("Item")
+                    return int(item["value"]["N"]) if item else 0
+
+                return sum(value(f"event_seq#{s}") - value(f"anchored_seq#{s}") for s in range(event_shards()))
 
             sqs = boto3.client("sqs", endpoint_url=stack.endpoints["aws_endpoint_url"], region_name="us-east-1",
                                aws_access_key_id="testing", aws_secret_access_key="testing")
