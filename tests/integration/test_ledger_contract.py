@@ -334,7 +334,7 @@ def test_each_shard_has_its_own_sequence_and_batch_ids_count_every_shard(
     info = ledger.root_info(root_of("s7-a"))
     assert info is not None and (info.shard, info.first_seq, info.event_count, info.batch_id) == (7, 1, 2, 2)
     # AND the log names the shard as an indexed topic, so a verifier can follow one shard's batches
-    w3, contract = web3_contract(anvil, ledger)
+    _, contract = web3_contract(anvil, ledger)
     logs = contract.events.BatchAnchored().get_logs(from_block=0, argument_filters={"shard": 7})
     assert [log["args"]["root"] for log in logs] == [root_of("s7-a")]
 
