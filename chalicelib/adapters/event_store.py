@@ -12,10 +12,8 @@ IN_ORDER = "events in sequence order"
 
 class DynamoEvents(DynamoBase):
     def event(self, event_id: str) -> Event | None:
-        if parse_event_id(event_id) is None:
-            return None
-        shard, seq = parse_event_id(event_id) or (0, 0)
-        item = self.get("events", id=event_id_for(shard, seq))
+        found = parse_event_id(event_id)
+        item = self.get("events", id=event_id_for(*found)) if found else None
         return event_from_item(item) if item else None
 
     def events_by_id(self, event_ids: Sequence[str]) -> list[Event]:
