@@ -5,13 +5,15 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test deps unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify fuzz contracts check-contracts clean
+.PHONY: up test deps package unit integration e2e lint bench bench-twin bench-chain bench-csv bench-pipeline bench-signatures bench-hostile-csv bench-journal bench-verify capacity fuzz contracts check-contracts clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): requirements.txt
+# requirements.txt is what the Lambda functions import (Chalice packages it); requirements-dev.txt
+# adds the tests, emulators and tools, and is what a machine installs.
+$(STAMP_PY): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -24,6 +26,13 @@ up: deps  ## STACK=localstack to use a running LocalStack instead of moto
 test: deps
 	sh tests/e2e/install_chromium.sh
 	$(PY) -m pytest tests
+
+# The AWS deployment: chalice package --stage aws with a trimmed dependency layer, into
+# .stack/package/ (sam.json, deployment.zip, layer-deployment.zip); prints each function's unzipped
+# size with its layers against Lambda's 250 MB, lints the templates and runs the app from the package.
+AWS_DEFAULT_REGION ?= us-east-1
+package: deps
+	AWS_DEFAULT_REGION=$(AWS_DEFAULT_REGION) $(PY) -m infra.package .stack/package
 
 unit: deps
 	$(PY) -m pytest tests/unit
@@ -68,8 +77,16 @@ bench-chain: deps
 bench-csv: deps
 	$(PY) -m tests.bench.bench_csv
 
+# Long (the previous release alone takes ~15 min): this release on empty tables and with 1,000,000
+# readings stored, the previous release (BASELINE=none skips it), stage shares, usage and AWS cost.
+# A quick look: make bench-pipeline BENCH_PIPELINE_ARGS="--devices 100 --preload 0 --baseline none"
+BASELINE ?= 2f42a3b
 bench-pipeline: deps
-	$(PY) -m tests.bench.bench_pipeline
+	$(PY) -m tests.bench.bench_pipeline --baseline $(BASELINE) $(BENCH_PIPELINE_ARGS)
+
+# Hot partitions at 10,000,000 devices, from the units per key bench-pipeline measured (or the kept run).
+capacity: deps
+	$(PY) -m tests.bench.capacity_model $(CAPACITY_ARGS)
 
 bench-signatures: deps
 	$(PY) -m tests.bench.bench_signatures

@@ -101,10 +101,12 @@ class Container:
 
     def intake(self, parse: ReadingParser) -> Intake:
         """A fresh intake per request or file (it caches the devices it has looked up); the edge
-        hands it the parser of raw readings (JSON items, CSV rows)."""
+        hands it the parser of raw readings (JSON items, CSV rows). Its readings carry the
+        correlation id of the request or upload being handled."""
         from .services.intake import Intake
+        from .telemetry import correlation_id
 
-        return Intake(self.registry, self.readings, self.queue("readings"), parse)
+        return Intake(self.registry, self.readings, self.queue("readings"), parse, correlation_id())
 
     @cached_property
     def validator(self) -> Validator:

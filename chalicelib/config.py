@@ -49,7 +49,7 @@ class Settings:
 
 def load() -> Settings:
     return Settings(
-        prefix=os.environ.get("DREC_PREFIX", "drec-local"),
+        prefix=prefix(),
         operator_key=os.environ.get("DREC_OPERATOR_KEY") or None,
         chain_rpc=os.environ.get("DREC_CHAIN_RPC") or None,
         chain_private_key=os.environ.get("DREC_CHAIN_PRIVATE_KEY") or None,
@@ -93,6 +93,11 @@ def cursor_key() -> bytes:
     return hashlib.sha256(b"drec-cursor\0" + seed.encode()).digest()
 
 
+def prefix() -> str:
+    """The stack's prefix (DREC_PREFIX): names its resources and is the metrics' `prefix` dimension."""
+    return os.environ.get("DREC_PREFIX", "drec-local")
+
+
 def queue_name(logical: str) -> str:
     """Queue names are needed when app.py is imported (event source decorators)."""
-    return _resource(os.environ.get("DREC_PREFIX", "drec-local"), logical)
+    return _resource(prefix(), logical)

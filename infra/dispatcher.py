@@ -3,8 +3,12 @@
 Long-polls every queue the app handles (`chalicelib/api/handlers.py`, `on_sqs_message`), invokes the
 handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
-Scheduled handlers (`@app.schedule`) run every `DREC_SCHEDULE_INTERVAL_S` seconds (3), the
-sweep every `DREC_SWEEP_INTERVAL_S` (60).
+Each queue has `DREC_QUEUE_CONCURRENCY` pollers (4), as Lambda runs several instances of a
+queue's function at once. Scheduled handlers (`@app.schedule`) run every
+`DREC_SCHEDULE_INTERVAL_S` seconds (3), the sweep every `DREC_SWEEP_INTERVAL_S` (60), the
+metrics of queues and anchoring lag every
+`DREC_MEASURE_INTERVAL_S` (60). The app's lines are JSON (chalicelib/telemetry.py), the
+dispatcher's own go through the same logger.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from typing import Any
 
 import boto3
 
+from .usage import Invocations
+
 log = logging.getLogger("drec.dispatcher")
+INVOCATIONS = Invocations("lambda")  # calls and durations per handler, for the benchmarks
 
 
 @dataclass
@@ -75,7 +82,7 @@ def schedule_event(name: str, region: str) -> dict[str, Any]:
 class Dispatcher:
     def __init__(self, app: Any, session: boto3.session.Session | None = None,
                  schedule_interval_s: float = 3.0, wait_s: int = 1,
-                 intervals: dict[str, float] | None = None) -> None:
+                 intervals: dict[str, float] | None = None, concurrency: int = 1) -> None:
         from chalice.app import ScheduledEventConfig, SQSEventConfig
 
         self.app = app
@@ -84,6 +91,8 @@ class Dispatcher:
         self.sqs = self.session.client("sqs")
         self.stopping = threading.Event()
         self.wait_s = wait_s
+        # Lambda runs several instances of a queue's function at once; so do `concurrency` pollers.
+        self.concurrency = max(1, concurrency)
         # Schedules run every `schedule_interval_s` locally (on AWS: their Rate), except those
         # given their own interval (the sweep scans indexes; it need not run every few seconds).
         self.schedule_interval_s = schedule_interval_s
@@ -96,7 +105,8 @@ class Dispatcher:
 
     def start(self) -> None:
         for queue, batch_size, handler in self.queues:
-            self._spawn(f"sqs:{queue}", self._poll, queue, batch_size, handler)
+            for worker in range(self.concurrency):
+                self._spawn(f"sqs:{queue}:{worker}", self._poll, queue, batch_size, handler)
         for name, handler in self.schedules:
             self._spawn(f"schedule:{name}", self._tick, name, handler)
 
@@ -128,6 +138,7 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 handler(sqs_event(messages, arn, self.region), LambdaContext(queue))
+                INVOCATIONS.record(queue, time.monotonic() - started, len(messages))
                 log.info("%s: %d messages handled in %.2f s", queue, len(messages), time.monotonic() - started)
             except Exception:
                 log.exception("handler for %s raised; %d messages will be redelivered", queue, len(messages))
@@ -140,6 +151,7 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 handler(schedule_event(name, self.region), LambdaContext(name))
+                INVOCATIONS.record(name, time.monotonic() - started)
                 if time.monotonic() - started > 1:
                     log.info("%s ran for %.2f s", name, time.monotonic() - started)
             except Exception:
@@ -154,7 +166,9 @@ def main() -> None:
 
     dispatcher = Dispatcher(chalice_app.app,
                             schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")),
-                            intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60"))})
+                            intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60")),
+                                       "measure_operations": float(os.environ.get("DREC_MEASURE_INTERVAL_S", "60"))},
+                            concurrency=int(os.environ.get("DREC_QUEUE_CONCURRENCY", "4")))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -13,7 +13,8 @@ served (`infra.recovery`).
 Environment: DREC_STACK_DIR (data folder, default .stack), DREC_API_PORT (8000),
 DREC_MOTO_PORT (free port), DREC_ANVIL_PORT (8545 when free), DREC_JOURNAL_FSYNC (1: fsync
 every journaled write, for power loss; default: written to the OS before answering, which
-a killed process cannot lose), DREC_JOURNAL_COMPACT_MB (256), DREC_OPERATOR_KEY
+a killed process cannot lose), DREC_JOURNAL_COMPACT_MB (256), DREC_STORE_LOAD_S (900: seconds the
+emulator may take to load its store before the start is given up), DREC_OPERATOR_KEY
 (default: a dev key generated once and kept in the data folder).
 """
 
@@ -161,7 +162,8 @@ class Stack:
         moto = self._spawn("moto", [sys.executable, "-m", "infra.emulator", "--host", "127.0.0.1", "--port",
                                     str(self.moto_port), "--data", str(store), "--prefix", PREFIX])
         try:
-            wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", 900, moto, self.logs / "moto.log")
+            wait_http(f"http://127.0.0.1:{self.moto_port}/moto-api/", float(os.environ.get("DREC_STORE_LOAD_S", "900")),
+                      moto, self.logs / "moto.log")
             self.restored = json.loads((store / "recovered.json").read_text())
             _say(f"store recovered: {self.restored}")
             self._check_store()

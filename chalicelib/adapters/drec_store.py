@@ -56,7 +56,7 @@ class DynamoDrecs(CounterReads):
                                 period_start=r["period_start"], period_end=r["period_end"],
                                 source_id=r["source_id"], judged_energy_wh=int(r["judged_energy_wh"]),
                                 pooled_wh=int(r.get("pooled_wh", 0)), signature=r.get("signature"),
-                                signer=r.get("signer")) for r in items]
+                                signer=r.get("signer"), correlation_id=r.get("correlation_id")) for r in items]
 
     def issue(self, step: Issuance) -> list[Event]:
         """Commit one issuing step atomically; TransactionRefused when the pool or a reading moved first."""

@@ -346,7 +346,8 @@ class DynamoBase:
             seq0 = self.current_seq(shard) if events else 0
             stored = [
                 Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
-                      occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids, shard=shard)
+                      occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
+                      correlation_ids=e.correlation_ids, shard=shard)
                 for i, e in enumerate(events)
             ]
             own = items(stored) if callable(items) else list(items)
@@ -394,6 +395,7 @@ class DynamoBase:
                 "occurred_at": event.occurred_at,
                 "body_json": json.dumps(event.body, sort_keys=True, separators=(",", ":")),
                 "related_ids": list(event.related_ids) or None,
+                "correlation_ids": list(event.correlation_ids) or None,
             },
             condition="attribute_not_exists(id)",
         )
@@ -420,4 +422,5 @@ def event_from_item(item: dict[str, Any]) -> Event:
         occurred_at=item["occurred_at"],
         body=json.loads(item["body_json"]),
         related_ids=tuple(item.get("related_ids") or ()),
+        correlation_ids=tuple(item.get("correlation_ids") or ()),
     )

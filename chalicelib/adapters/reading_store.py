@@ -63,6 +63,7 @@ def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
         pooled_wh=int(item.get("pooled_wh", 0)),
         accepted_event_id=accepted_event_id_of(item),
         drec_serials=frozenset(item.get("drec_serials") or ()),
+        correlation_id=item.get("correlation_id"),
     )
 
 
@@ -79,7 +80,7 @@ def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
         "received_at": reading.received_at, "judged_at": reading.judged_at,
         "judged_energy_wh": reading.judged_energy_wh, "rule": reading.rule, "reason": reading.reason,
         **reading.numbers, "review": dict(reading.review) if reading.review is not None else None,
-        "pooled_wh": reading.pooled_wh or None,
+        "pooled_wh": reading.pooled_wh or None, "correlation_id": reading.correlation_id,
     }
 
 

@@ -26,8 +26,7 @@ class SqsQueue:
     def send_json(self, bodies: Sequence[Any]) -> None:
         """Send each body as one message, ten to a call; failed entries are sent again."""
         for start in range(0, len(bodies), 10):
-            entries = [{"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
-                       for i, body in enumerate(bodies[start:start + 10])]
+            entries = [_entry(i, body) for i, body in enumerate(bodies[start:start + 10])]
             for _ in range(5):
                 failed = self.client.send_message_batch(QueueUrl=self.url, Entries=entries).get("Failed", [])
                 if not failed:
@@ -36,6 +35,15 @@ class SqsQueue:
                 entries = [e for e in entries if e["Id"] in retry]
             else:
                 raise RuntimeError(f"could not send {len(entries)} messages to {self.queue_name}")
+
+
+def _entry(index: int, body: Any) -> dict[str, Any]:
+    """One message; a body's correlation id is also a message attribute (seen in the console, on the DLQ)."""
+    entry: dict[str, Any] = {"Id": str(index), "MessageBody": json.dumps(body, separators=(",", ":"))}
+    correlation_id = body.get("correlation_id") if isinstance(body, dict) else None
+    if correlation_id:
+        entry["MessageAttributes"] = {"correlation_id": {"DataType": "String", "StringValue": str(correlation_id)}}
+    return entry
 
 
 def record_bodies(event_records: Any) -> list[Any]:

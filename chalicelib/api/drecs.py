@@ -7,7 +7,6 @@ same services the routes call, so verifying never calls this API back over HTTP.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from ..services import certificates, intake, provenance, redemptions
 from ..services.anchoring import Proofs
 from ..services.ports.ledger import Batches, Events
 from ..services.ports.readings import ReadingStore
+from ..telemetry import logger
 from ..verify import Verifier
 from . import schemas
 from .errors import INTERNAL, json_response, json_text, page_body, status_of
@@ -32,7 +32,7 @@ from .ledger import event_proof, events_page
 from .openapi import PAGED, Param, one_of, route
 from .request import PAGING, incoming, paging
 
-log = logging.getLogger("drec.api")
+log = logger
 
 drecs = Blueprint(__name__)
 

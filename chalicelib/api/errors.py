@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
@@ -22,8 +21,9 @@ from ..domain.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
+from ..telemetry import logger
 
-log = logging.getLogger("drec.api")
+log = logger
 
 P = ParamSpec("P")
 

@@ -6,27 +6,43 @@ them through the app's `event_sources` and `handler_map`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from chalice import Blueprint, Rate
 
-from .. import bootstrap
+from .. import bootstrap, telemetry
 from ..adapters.sqs import record_bodies
 from ..config import queue_name
-from ..services import anchoring, maintenance, uploads
+from ..services import anchoring, maintenance, operations, uploads
+from ..telemetry import logger, publish
 from .reading_input import parse_reading
 
 handlers = Blueprint(__name__)
 
 
-def _reading_ids(event: Any) -> list[str]:
-    return [i for body in record_bodies(event) for i in body.get("reading_ids", [])]
+def _reading_ids(bodies: list[Any]) -> list[str]:
+    return [i for body in bodies for i in body.get("reading_ids", [])]
+
+
+def _correlation_ids(bodies: list[Any]) -> list[str]:
+    return sorted({str(body["correlation_id"]) for body in bodies if body.get("correlation_id")})
 
 
 @handlers.on_sqs_message(queue=queue_name("readings"), batch_size=10)
 def validate_readings(event: Any) -> None:
-    bootstrap.container().validator.validate(_reading_ids(event))
+    bodies = record_bodies(event)
+    logger.info("judging readings", extra={"messages": len(bodies), "correlation_ids": _correlation_ids(bodies)})
+    counts = bootstrap.container().validator.validate(_reading_ids(bodies))
+    publish(judged_metrics(counts))
+
+
+def judged_metrics(counts: Mapping[str, int]) -> dict[str, int]:
+    """The validator's counts by verdict as metrics; held = flagged (incl. held by a review) or awaiting peers."""
+    decided = {s: counts.get(s, 0) for s in ("accepted", "rejected", "flagged", "awaiting_peers")}
+    return {"ReadingsJudged": sum(decided.values()), "ReadingsAccepted": decided["accepted"],
+            "ReadingsRejected": decided["rejected"], "ReadingsHeld": decided["flagged"] + decided["awaiting_peers"]}
 
 
 @handlers.on_sqs_message(queue=queue_name("uploads"), batch_size=1)
@@ -34,13 +50,19 @@ def ingest_upload(event: Any) -> None:
     c = bootstrap.container()
     for body in record_bodies(event):
         for notified in uploads.s3_records(body):
-            uploads.ingest_object(c.intake(parse_reading), c.registry, c.upload_announcements, c.uploads_bucket,
-                                  notified)
+            # One correlation id per uploaded file: its readings, their messages and events carry it.
+            with telemetry.correlated(telemetry.new_correlation_id()):
+                logger.info("upload notified", extra={"bucket": notified.bucket, "key": notified.key})
+                uploads.ingest_object(c.intake(parse_reading), c.registry, c.upload_announcements,
+                                      c.uploads_bucket, notified)
 
 
 @handlers.on_sqs_message(queue=queue_name("accepted"), batch_size=10)
 def issue_drecs(event: Any) -> None:
-    bootstrap.container().issuer.issue(_reading_ids(event))
+    bodies = record_bodies(event)
+    logger.info("pooling readings", extra={"messages": len(bodies), "correlation_ids": _correlation_ids(bodies)})
+    counts = bootstrap.container().issuer.issue(_reading_ids(bodies))
+    publish({"DrecsIssued": counts.get("drecs", 0), "ReadingsPooled": counts.get("readings", 0)})
 
 
 @handlers.schedule(Rate(1, unit=Rate.MINUTES))
@@ -55,4 +77,14 @@ def sweep(event: Any) -> None:
 def anchor_events(event: Any) -> None:
     c = bootstrap.container()
     if c.chain is not None:
-        anchoring.anchor_pending(c.events, c.batches, c.chain, c.ledger_bucket, c.settings.anchor_batch_size)
+        done = anchoring.anchor_pending(c.events, c.batches, c.chain, c.ledger_bucket, c.settings.anchor_batch_size)
+        if done["events"]:
+            publish({"EventsAnchored": done["events"], "BatchesAnchored": done["batches"]})
+
+
+@handlers.schedule(Rate(1, unit=Rate.MINUTES))
+def measure_operations(event: Any) -> None:
+    """Queue and dead-letter depths and anchoring lag as metrics (the alarms watch them)."""
+    c = bootstrap.container()
+    figures = operations.publish_operations(c.queue, c.events, c.batches)
+    logger.info("operations measured", extra=figures)

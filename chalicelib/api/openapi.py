@@ -15,8 +15,10 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .. import telemetry
+from ..domain.errors import BadInput
 from . import schemas
-from .errors import admit, api
+from .errors import admit, api, error_response
 from .request import MAX_QUERY_VALUE
 
 
@@ -111,10 +113,31 @@ def route(blueprint: Blueprint, method: str, path: str, summary: str, response: 
             return handler(*args, **kwargs)
 
         wrapped = api(admitted)
-        blueprint.route(path, **options)(wrapped)
-        return wrapped
+
+        @functools.wraps(handler)
+        def correlated(*args: P.args, **kwargs: P.kwargs) -> Response:
+            """The request's correlation id goes on its log lines, its readings, and back in the answer."""
+            try:
+                value = telemetry.request_correlation_id(_current_request(blueprint))
+            except BadInput as error:
+                return error_response(error)
+            with telemetry.correlated(value):
+                response = wrapped(*args, **kwargs)
+            # A fresh dict: answers share their header dicts (errors.HEADERS).
+            response.headers = {**(response.headers or {}), telemetry.CORRELATION_HEADER: value}
+            return response
+
+        blueprint.route(path, **options)(correlated)
+        return correlated
 
     return declare
+
+
+def _current_request(blueprint: Blueprint) -> Any:
+    try:
+        return blueprint.current_request
+    except RuntimeError:  # called in process, outside a request
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -154,6 +177,13 @@ ERROR_STATUSES = {400: "malformed: the field named does not match this document"
                   503: "the store or the chain did not answer in time: send the same request again (Retry-After)"}
 
 
+CORRELATION_PARAMETER: dict[str, Any] = {
+    "name": telemetry.CORRELATION_HEADER, "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": telemetry.CORRELATION_ID_PATTERN},
+    "description": "Your id for this request (else API Gateway's request id, else a new one): stored on the "
+                   "readings it brings and written on every log line about them; answered in the same header"}
+
+
 def _parameter(param: str | Param) -> dict[str, Any]:
     spec = param if isinstance(param, Param) else text(param, "Filter; leave it out to not filter by it")
     out: dict[str, Any] = {"name": spec.name, "in": "query", "required": spec.required, "schema": spec.schema}
@@ -183,7 +213,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     elif op.key_optional:
         codes.add(401)
     responses: dict[str, Any] = {str(op.status): {"description": "success", "content": {op.response_media: {
-        "schema": body_schema}}}}
+        "schema": body_schema}}, "headers": {telemetry.CORRELATION_HEADER: {
+            "description": "The request's correlation id: its readings, their log lines and events carry it",
+            "schema": {"type": "string"}}}}}
     if op.replayed is not None:
         responses["200"] = {"description": "already registered: the existing record (no key)", "content": {
             "application/json": {"schema": _ref(op.replayed)}}}
@@ -195,8 +227,8 @@ def _operation(op: Operation) -> dict[str, Any]:
                    "schema": {"type": "string", "minLength": 1, "pattern": schemas.NO_CONTROL_CHARACTERS}}
                   for p in op.path.split("/") if p.startswith("{")]
     parameters += [_parameter(q) for q in op.query]
-    if parameters:
-        out["parameters"] = parameters
+    parameters.append(CORRELATION_PARAMETER)
+    out["parameters"] = parameters
     if op.request is not None:
         media: dict[str, Any] = {"schema": _ref(op.request)}
         if op.example is not None:

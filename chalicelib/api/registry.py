@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from .. import bootstrap
 from ..domain.registry import RegisterAccount, RegisterDevice, RegisterSource
-from ..services import device_review, stats
+from ..services import device_review, operations, stats
 from ..services import registry as registering
 from . import schemas
 from .errors import api, json_response, page_body
@@ -32,9 +32,14 @@ def whoami() -> Response:
     return json_response({"kind": principal.kind, "id": principal.id})
 
 
-@route(registry, "get", "/stats", "Registry totals and issuance by month", schemas.StatsOut)
+@route(registry, "get", "/stats", "Registry totals, issuance by month, and the pipeline's operations: queue and "
+       "dead-letter depths, anchoring lag, readings by status (counters and queue attributes, never a scan)",
+       schemas.StatsOut)
 def get_stats() -> Response:
-    return json_response(stats.registry_stats(bootstrap.container().drecs))
+    c = bootstrap.container()
+    totals = c.drecs.totals()
+    return json_response({**stats.registry_stats(c.drecs, totals),
+                          "operations": operations.operations(c.queue, c.events, c.batches, totals)})
 
 
 def _listed(lister: Callable[..., Any], *filters: str) -> Response:

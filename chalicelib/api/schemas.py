@@ -462,6 +462,34 @@ class MonthCount(BaseModel):
     count: int
 
 
+class QueueDepthOut(BaseModel):
+    queue: str = Field(description="Logical queue name: uploads, readings (to the validator), accepted (to the issuer)")
+    depth: int = Field(description="Messages waiting or in flight (SQS's approximate counts)")
+    dead_letter_depth: int = Field(description="Messages in the queue's dead-letter queue `<queue>-dlq`: each is a "
+                                   "batch that failed max_receive_count times and waits for an operator")
+
+
+class AnchoringLagOut(BaseModel):
+    newest_seq: int = Field(description="Events appended, summed over the event shards (each shard's newest seq)")
+    anchored_seq: int = Field(description="Events anchored on the chain, summed over the event shards")
+    lag_events: int = Field(description="Events not anchored yet (newest_seq - anchored_seq)")
+    lag_seconds: float = Field(description="Age of the oldest event not anchored yet [s]; 0 when none waits")
+
+
+class ReadingsByStatusOut(BaseModel):
+    queued: int
+    accepted: int
+    rejected: int
+    flagged: int
+    awaiting_peers: int
+
+
+class OperationsOut(BaseModel):
+    queues: list[QueueDepthOut]
+    anchoring: AnchoringLagOut
+    readings_by_status: ReadingsByStatusOut = Field(description="Readings now in each status (counters)")
+
+
 class StatsOut(BaseModel):
     devices: int
     accounts: int
@@ -472,3 +500,4 @@ class StatsOut(BaseModel):
     transfers: int
     redemptions: int
     issuance_by_month: list[MonthCount]
+    operations: OperationsOut

@@ -76,6 +76,7 @@ class PoolableReading:
     pooled_wh: int = 0
     signature: str | None = None
     signer: str | None = None
+    correlation_id: str | None = None  # the request that brought it (telemetry)
 
 
 @dataclass(frozen=True)

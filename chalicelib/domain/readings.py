@@ -142,9 +142,11 @@ def release(ranges: list[Range], span: Range) -> list[Range]:
     return out
 
 
-def id_messages(reading_ids: Sequence[str]) -> list[dict[str, list[str]]]:
-    """Queue message bodies naming `reading_ids` in order, `IDS_PER_MESSAGE` to a body."""
-    return [{"reading_ids": list(reading_ids[start:start + IDS_PER_MESSAGE])}
+def id_messages(reading_ids: Sequence[str], correlation_id: str | None = None) -> list[dict[str, Any]]:
+    """Queue message bodies naming `reading_ids` in order, `IDS_PER_MESSAGE` to a body, with the
+    correlation id of the request they came from (when there is one)."""
+    extra = {"correlation_id": correlation_id} if correlation_id else {}
+    return [{"reading_ids": list(reading_ids[start:start + IDS_PER_MESSAGE]), **extra}
             for start in range(0, len(reading_ids), IDS_PER_MESSAGE)]
 
 
@@ -179,6 +181,8 @@ class ReceivedReading:
     accepted_event_id: str | None = None
     # Serials of the D-RECs that spend it (when `accepted_event_id` is set: every one, once linked).
     drec_serials: frozenset[str] = frozenset()
+    # The request (or upload) that brought it: what its log lines, messages and events are found by.
+    correlation_id: str | None = None
 
     @property
     def content(self) -> tuple[str, str, str, int]:

@@ -29,6 +29,7 @@ from ..domain.ledger.events import Event, parse_event_id
 from ..domain.ledger.merkle import MerkleTree, from_hex, leaf_hash, to_hex
 from ..domain.stores import ChainError
 from ..domain.time import iso, now_utc
+from ..telemetry import log_by_correlation
 from .ports.ledger import Batches, Chain, Events, Files
 
 MAX_BACKOFF_S = 300
@@ -102,6 +103,7 @@ def _anchor_next(shard: int, events: Events, batches: Batches, chain: Chain, buc
                  batch_size: int) -> int:
     first = batches.anchored_through(shard) + 1
     prepared = batches.batch(shard, first)
+    batch: list[Event] | None = None
     if prepared is None:
         last = min(events.current_seq(shard), first + batch_size - 1)
         if last < first:
@@ -122,7 +124,22 @@ def _anchor_next(shard: int, events: Events, batches: Batches, chain: Chain, buc
         receipt = chain.anchor_batch(shard, root, first, prepared.count, bytes.fromhex(prepared.data_sha256))
     batches.record_anchored(shard, first, prepared.count, Anchor(receipt.batch_id, prepared.root, receipt.tx_hash,
                                                                  receipt.block_number))
+    if batch is None:  # prepared by an earlier run: read its events for the log
+        batch = events.events_by_seq(shard, list(range(first, first + prepared.count)))
+    _log_anchored(batch, prepared, receipt.tx_hash)
     return prepared.count
+
+
+def _log_anchored(batch: list[Event], prepared: Batch, tx_hash: str) -> None:
+    """One line per request whose readings' events this batch anchored (events of no request: one line)."""
+    lines: dict[str | None, dict[str, Any]] = {}
+    for event in batch:
+        for correlation_id in event.correlation_ids or (None,):
+            line = lines.setdefault(correlation_id, {"shard": prepared.shard, "first_seq": prepared.first_seq,
+                                                     "count": prepared.count,
+                                                     "root": prepared.root, "tx_hash": tx_hash, "event_ids": []})
+            line["event_ids"].append(event.event_id)
+    log_by_correlation("events anchored", lines)
 
 
 class Proofs:

@@ -21,6 +21,7 @@ from ..domain.readings import (
 )
 from ..domain.registry import Account, Device, DeviceStatus, Source, may_act_for
 from ..domain.time import iso, now_utc
+from ..telemetry import logger, publish
 from .ports.queues import Queue
 from .ports.readings import ReadingStore
 from .ports.registry import RegistryStore
@@ -46,11 +47,14 @@ class IntakeResult:
 class Intake:
     """Checks readings against the registry and queues the new ones for the validator."""
 
-    def __init__(self, registry: RegistryStore, readings: ReadingStore, queue: Queue, parse: ReadingParser) -> None:
+    def __init__(self, registry: RegistryStore, readings: ReadingStore, queue: Queue, parse: ReadingParser,
+                 correlation_id: str | None = None) -> None:
         self.registry = registry
         self.store = readings
         self.queue = queue
         self.parse = parse
+        # Stored on every reading this intake writes and sent with their messages (telemetry.py).
+        self.correlation_id = correlation_id
         self._devices: dict[str, Device | None] = {}
         self._accounts: dict[str, Account | None] = {}
         self._sources: dict[str, Source | None] = {}
@@ -138,14 +142,22 @@ class Intake:
                 reading.reading_id, reading.device_id, device.owner_account_id, iso(reading.period_start),
                 iso(reading.period_end), reading.energy_wh, principal.id, ReadingStatus.QUEUED, Stage.VALIDATION,
                 external_id=reading.external_id, signer=signed[0] if signed else None,
-                signature=signed[1] if signed else None, derived=bool(derived), payment=derived)
+                signature=signed[1] if signed else None, derived=bool(derived), payment=derived,
+                correlation_id=self.correlation_id)
             valid.append((index, reading, record))
         written = self._store(principal, valid, result, field_prefix)
+        place = {record.reading_id: (record.device_id, record.period_start) for _, _, record in valid}
+        written.sort(key=lambda reading_id: place.get(reading_id, ("", reading_id)))
         if written:
             self.queue_ids(written)
         result.queued = len(written)
         result.accepted.sort()
         result.errors.sort(key=lambda e: e[0])
+        logger.info("readings received", extra={
+            "correlation_id": self.correlation_id or "none", "source_id": principal.id, "submitted": len(items),
+            "queued": result.queued, "repeated": len(result.accepted) - result.queued, "refused": len(result.errors),
+            "reading_ids": written})
+        publish({"ReadingsReceived": result.queued, "ReadingsRefused": len(result.errors)})
         return result
 
     def _store(self, principal: Principal, valid: list[tuple[int, Reading, ReceivedReading]], result: IntakeResult,
@@ -196,7 +208,9 @@ class Intake:
         return written
 
     def queue_ids(self, reading_ids: Sequence[str]) -> None:
-        self.queue.send_json(id_messages(reading_ids))
+        """Queued in the order given: `submit` puts a device's readings next to each other, so that
+        one message holds whole devices and validators running at once rarely share a device."""
+        self.queue.send_json(id_messages(reading_ids, self.correlation_id))
 
 
 def _existing(reading: Reading, record: ReceivedReading, externals: dict[str, str],

@@ -15,6 +15,8 @@ a very hot owner across N pool items with their own serial runs.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ from ..domain.issuance.slices import Slice
 from ..domain.ledger import events as ev
 from ..domain.stores import TransactionRefused
 from ..domain.time import iso, now_utc, parse_utc
+from ..telemetry import log_by_correlation
 from .ports.certificates import Devices, Drecs
 
 READINGS_PER_COMMIT = 25
@@ -62,10 +65,13 @@ class Issuer:
 
     def issue(self, reading_ids: Sequence[str]) -> dict[str, int]:
         counts = {"drecs": 0, "readings": 0}
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             left = self._round(list(dict.fromkeys(reading_ids)), counts)
             if not left:
                 return counts
+            # Another issuer moved the same pool: step aside a random while, growing, so that
+            # concurrent issuers of one pool take turns instead of colliding again.
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
         raise RuntimeError("pools kept changing under this batch; it will be redelivered")
 
     def _round(self, reading_ids: list[str], counts: dict[str, int]) -> bool:
@@ -89,6 +95,7 @@ class Issuer:
         stored, version = self.store.pool(key.pool_id)
         state = PoolState.from_dict(stored) if stored else PoolState.empty(key.pool_id)
         pooled = {r.id: r.pooled_wh for r, _ in entries}
+        requests = {r.id: r.correlation_id for r, _ in entries}
         while entries:
             chunk, entries = self._chunk(state, entries, pooled)
             slices = [s for _, s in chunk]
@@ -109,7 +116,8 @@ class Issuer:
                                for r, piece in chunk),
                 drecs=tuple(drec_record(d, issued_at) for d in drafts),
                 events=tuple(ev.NewEvent(ev.DREC_ISSUED, d.serial, "operator", issued_at, issued_body(d),
-                                         related_ids=(d.owner_account_id,)) for d in drafts))
+                                         related_ids=(d.owner_account_id,),
+                                         correlation_ids=_correlation_ids(d, requests)) for d in drafts))
             try:
                 self.store.issue(step)
             except TransactionRefused:
@@ -120,6 +128,7 @@ class Issuer:
             counts["drecs"] += len(drafts)
             counts["readings"] += len({r.id for r, _ in chunk})
             self.store.link_drecs([d.to_dict() for d in drafts])
+            _log_step(key.pool_id, chunk, drafts, requests)
         return False
 
     @staticmethod
@@ -144,6 +153,27 @@ class Issuer:
                 chunk.append((reading, whole.with_energy(room)))
             break
         return chunk, rest
+
+
+def _correlation_ids(draft: DrecDraft, requests: Mapping[str, str | None]) -> tuple[str, ...]:
+    """The requests whose readings a D-REC spends."""
+    return tuple(sorted({c for c in (requests.get(s.reading_id) for s in draft.contributions) if c}))
+
+
+def _log_step(pool_id: str, chunk: list[tuple[PoolableReading, Slice]], drafts: Sequence[DrecDraft],
+              requests: Mapping[str, str | None]) -> None:
+    """Per request: which of its readings went into the pool, with how many Wh, and the D-RECs they helped cut."""
+    lines: dict[str | None, dict[str, Any]] = {}
+    for reading, piece in chunk:
+        line = lines.setdefault(reading.correlation_id, {"pool_id": pool_id, "reading_ids": [], "pooled_wh": 0,
+                                                         "serials": []})
+        line["reading_ids"].append(reading.id)
+        line["pooled_wh"] += piece.energy_wh
+    for draft in drafts:
+        for correlation_id in _correlation_ids(draft, requests):
+            lines.setdefault(correlation_id, {"pool_id": pool_id, "reading_ids": [], "pooled_wh": 0, "serials": []})
+            lines[correlation_id]["serials"].append(draft.serial)
+    log_by_correlation("readings pooled", lines)
 
 
 def _slice(reading: PoolableReading, device: Mapping[str, Any], energy_wh: int) -> Slice:

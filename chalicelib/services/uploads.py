@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,12 +30,13 @@ from ..domain.errors import BadInput, DomainError, Forbidden
 from ..domain.model import Principal, PrincipalKind
 from ..domain.stores import ObjectGone
 from ..domain.time import iso, now_utc
+from ..telemetry import logger
 from .intake import Intake
 from .ports.buckets import Bucket
 from .ports.registry import RegistryStore, UploadAnnouncements
 from .text_lines import MAX_LINE_BYTES, READ_CHUNK_BYTES, FileStopped, byte_chunks, text_lines
 
-log = logging.getLogger("drec.uploads")
+log = logger
 
 REQUIRED = ("device_id", "period_start", "period_end", "energy_wh")
 OPTIONAL = ("external_id", "signature")

@@ -41,6 +41,7 @@ from ..domain.readings import (
     Transition,
     claim,
     from_epoch,
+    id_messages,
     overlapping,
 )
 from ..domain.registry import Device, DeviceStatus
@@ -48,6 +49,7 @@ from ..domain.time import iso, now_utc, parse_utc
 from ..domain.twin.judging import PEER_MIN, Judgement, ReadingToJudge, judge
 from ..domain.twin.peers import PeerHistogram, cells_within, ratio_bin
 from ..domain.twin.persistence import DeviceHistory, fold, low_output, restart, review_due, update_history
+from ..telemetry import log_by_correlation
 from .ports.queues import Queue
 from .ports.readings import ReadingStore
 from .ports.registry import RegistryStore
@@ -146,16 +148,27 @@ class Validator:
         groups = {d: self._device_writes(d, vs, states.get(d), now, devices.get(d)) for d, vs in by_device.items()}
         refused = {g.device_id for g in self.store.commit_verdicts(list(groups.values()))}
         retry = [v.reading.reading_id for d in refused for v in by_device[d]]
-        accepted: list[str] = []
+        accepted: dict[str | None, list[str]] = defaultdict(list)  # by correlation id
+        judged: dict[str | None, dict[str, Any]] = {}
         for device_id, group_verdicts in by_device.items():
             if device_id in refused:
                 continue
             for v in group_verdicts:
+                if v.reading.status == v.status == ReadingStatus.AWAITING_PEERS:
+                    counts["still_waiting"] += 1  # sent round again, nothing decided: not counted twice
+                    continue
                 counts[v.status.value] += 1
+                line = judged.setdefault(v.reading.correlation_id, {"reading_ids": []})
+                line[v.status.value] = line.get(v.status.value, 0) + 1
+                line["reading_ids"].append(v.reading.reading_id)
+                if v.held:
+                    line["held_by_review"] = line.get("held_by_review", 0) + 1
                 if v.status == ReadingStatus.ACCEPTED:
-                    accepted.append(v.reading.reading_id)
-        if accepted:
-            self.accepted_queue.send_json([{"reading_ids": accepted[i:i + 100]} for i in range(0, len(accepted), 100)])
+                    accepted[v.reading.correlation_id].append(v.reading.reading_id)
+        log_by_correlation("readings judged", judged)
+        messages = [body for cid, ids in accepted.items() for body in id_messages(ids, cid)]
+        if messages:
+            self.accepted_queue.send_json(messages)
         return retry + [r.reading_id for r in deferred], bool(retry)
 
     def _judge(self, readings: list[ReceivedReading], devices: dict[str, Device], states: dict[str, DeviceState],
@@ -330,7 +343,8 @@ class Validator:
                 numbers=numbers))
             if verdict.status == ReadingStatus.ACCEPTED:
                 events.append(ev.NewEvent(ev.READING_ACCEPTED, reading.reading_id, reading.source_id, judged_at,
-                                          _accepted_body(reading, verdict), related_ids=(device_id,)))
+                                          _accepted_body(reading, verdict), related_ids=(device_id,),
+                                          correlation_ids=(reading.correlation_id,) if reading.correlation_id else ()))
         new_cell = None
         if contributions and not history.cell:
             new_cell, history = cell, replace(history, cell=cell)

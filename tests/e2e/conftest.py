@@ -28,6 +28,7 @@ class RunningStack:
     api_port: int
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # settings of this stack over the tests' defaults
+    code_dir: Path = REPO  # whose code runs (the pipeline bench starts the previous release's too)
 
     @property
     def url(self) -> str:
@@ -51,7 +52,7 @@ class RunningStack:
         env.update(self.env)
         env.pop("DREC_OPERATOR_KEY", None)
         log = open(self.data_dir / "stack-output.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "infra.stack", "up"], cwd=REPO, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "infra.stack", "up"], cwd=self.code_dir, env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -19,7 +19,8 @@ class FakeEventLog:
         shard = shard_of(shard_key, self.shards)
         seq0 = self.counters.get(shard, 0)
         stored = [Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
-                        occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids, shard=shard)
+                        occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
+                        correlation_ids=e.correlation_ids, shard=shard)
                   for i, e in enumerate(events)]
         if stored:
             self.counters[shard] = seq0 + len(stored)

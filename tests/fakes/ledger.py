@@ -23,7 +23,8 @@ class FakeEvents:
         """What the outbox does inside the caller's transaction: the shard's next numbers, and a link per subject."""
         shard = shard_of(shard_key, self.shards)
         seq0 = self.current_seq(shard)
-        out = [Event(seq0 + i + 1, e.type, e.subject_id, e.source_id, e.occurred_at, e.body, e.related_ids, shard)
+        out = [Event(seq0 + i + 1, e.type, e.subject_id, e.source_id, e.occurred_at, e.body, e.related_ids,
+                     e.correlation_ids, shard)
                for i, e in enumerate(events)]
         for event in out:
             self.stored[event.event_id] = event

@@ -59,6 +59,8 @@ class NewEvent:
     body: dict[str, Any]
     # Further subjects (e.g. each device of an issued D-REC) that should find this event.
     related_ids: tuple[str, ...] = field(default_factory=tuple)
+    # The requests whose readings it records (operations only: kept beside the event, never hashed or published).
+    correlation_ids: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Event:
     occurred_at: str
     body: dict[str, Any]
     related_ids: tuple[str, ...] = ()
+    correlation_ids: tuple[str, ...] = ()  # not in `document()`: what the logs know it by, not what is anchored
     shard: int = 0
 
     @property

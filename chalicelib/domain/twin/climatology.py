@@ -16,6 +16,7 @@ never to reject.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,9 +49,20 @@ class MonthlyClearSkyIndex:
     cell_longitude: float
 
 
-@lru_cache(maxsize=1)
+_LOADING = threading.Lock()
+
+
 def _cell_statistics() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cell monthly mean and σ of daily mean GHI [W m-2], NaN where the package has no data."""
+    """Per-cell monthly mean and σ of daily mean GHI [W m-2], NaN where the package has no data.
+
+    Loaded once per process: handlers running in threads (the local dispatcher) wait for the
+    first load instead of each loading the package at the same time."""
+    with _LOADING:
+        return _load_cell_statistics()
+
+
+@lru_cache(maxsize=1)
+def _load_cell_statistics() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     import gsee_climate_data
 
     data = gsee_climate_data.load()
