@@ -32,14 +32,14 @@ def anchoring_lag(events: Events, batches: Batches, now: datetime | None = None)
     them in any shard [s] (0 when none waits)."""
     newest = anchored = 0
     seconds = 0.0
+    waiting: list[str] = []  # each shard's oldest unanchored event, read in one batch below
     for shard in range(events.shards):
         shard_newest, shard_anchored = events.current_seq(shard), batches.anchored_through(shard)
         newest, anchored = newest + shard_newest, anchored + min(shard_anchored, shard_newest)
         if shard_newest > shard_anchored:
-            oldest = events.event(event_id_for(shard, shard_anchored + 1))
-            if oldest is not None:
-                age = ((now or now_utc()) - parse_utc(oldest.occurred_at)).total_seconds()
-                seconds = max(seconds, age)
+            waiting.append(event_id_for(shard, shard_anchored + 1))
+    for oldest in events.events_by_id(waiting) if waiting else []:
+        seconds = max(seconds, ((now or now_utc()) - parse_utc(oldest.occurred_at)).total_seconds())
     return {"newest_seq": newest, "anchored_seq": anchored, "lag_events": newest - anchored,
             "lag_seconds": round(seconds, 1)}
 
