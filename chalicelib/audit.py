@@ -3,13 +3,17 @@
     python -m chalicelib.audit --api URL --rpc URL [--contract ADDRESS]
 
 Where `chalicelib.verify` follows one D-REC through the registry's indexes, the audit
-reads the entire event sequence in order and trusts nothing but the chain: each batch's
-Merkle root is recomputed from its events and must be the root the contract anchored
-for exactly that range of sequence numbers, and together the batches must cover every
-sequence number the contract has seen. Over that stream it checks what no index can
-hide: each reading is accepted once, the D-RECs that name it spend at most its judged
-energy, its signature recovers to the key registered for its device or source, each
-serial is issued once, and each D-REC moves only from its holder and never after its
+reads every shard's entire event sequence in order and trusts nothing but the chain: each
+batch's Merkle root is recomputed from its events and must be the root the contract
+anchored for exactly that shard and range of sequence numbers, and together the batches
+must cover every sequence number the contract has seen in every shard. Each event must be
+in the shard the routing rule (`domain.ledger.shards`) gives it. The shards' streams are
+then replayed in causal order (registrations of sources and accounts, then every device's
+history, then issuances, then the registry shard's moves; `domain.ledger.shards` says why
+that order holds), and over that it checks what no index can hide: each reading is
+accepted once, the D-RECs that name it spend at most its judged energy, its signature
+recovers to the key registered for its device or source, each serial is issued once,
+and each D-REC moves only from its holder and never after its
 redemption. Exits 1 naming every mismatch.
 """
 
@@ -25,7 +29,9 @@ from urllib.parse import quote
 from .domain.errors import BadInput
 from .domain.issuance.serials import expand_range
 from .domain.ledger.canonical import canonical_json
+from .domain.ledger.events import DOCUMENT_FIELDS
 from .domain.ledger.merkle import MerkleTree, from_hex, leaf_hash
+from .domain.ledger.shards import REGISTRY_SHARD, device_key, shard_of
 from .verify import PAGE, Check, Verification, expected_signer, recovered_signer, render, signing_source_id
 
 
@@ -47,32 +53,49 @@ class Auditor:
         self.passed += ok
         return ok
 
-    def events(self) -> Iterator[dict[str, Any]]:
+    def events(self, shard: int) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
         while True:
-            page = self.get(f"/events?limit={PAGE}" + (f"&cursor={quote(cursor)}" if cursor else ""))
+            page = self.get(f"/events?limit={PAGE}&shard={shard}" + (f"&cursor={quote(cursor)}" if cursor else ""))
             yield from page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
                 return
 
-    def run(self) -> Verification:
+    def read_shard(self, shard: int, shards: int) -> list[dict[str, Any]]:
+        """A shard's events, checked for gaps, routing and their batches against the chain."""
         batch: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         expected_seq = 1
-        for event in self.events():
-            self.check(event["event_id"], "sequence has no gap", int(event["seq"]) == expected_seq,
-                       f"expected seq {expected_seq}")
+        for event in self.events(shard):
+            self.check(event["event_id"], f"shard {shard}'s sequence has no gap",
+                       int(event["shard"]) == shard and int(event["seq"]) == expected_seq,
+                       f"expected shard {shard} seq {expected_seq}")
+            routed = routed_shard(event, shards)
+            self.check(event["event_id"], "is in the shard its subject is routed to", routed in (None, shard),
+                       f"in shard {shard}, routed to {routed}")
             expected_seq = int(event["seq"]) + 1
             if batch and (event.get("anchor") or {}).get("root") != (batch[0].get("anchor") or {}).get("root"):
                 self.check_batch(batch)
                 batch = []
             batch.append(event)
-            self.apply(event)
+            events.append(event)
         if batch:
             self.check_batch(batch)
-        anchored_through = int(self.chain.next_seq()) - 1
-        self.check("chain", f"every anchored sequence number (1..{anchored_through}) is in the ledger",
-                   expected_seq - 1 >= anchored_through, f"the ledger ends at {expected_seq - 1}")
+        anchored_through = int(self.chain.next_seq(shard)) - 1
+        self.check(f"chain shard {shard}",
+                   f"every anchored sequence number of shard {shard} (1..{anchored_through}) is in the ledger",
+                   expected_seq - 1 >= anchored_through, f"the ledger's shard {shard} ends at {expected_seq - 1}")
+        return events
+
+    def run(self) -> Verification:
+        shards = int(self.get("/ledger").get("event_shards") or 1)
+        streams = [self.read_shard(shard, shards) for shard in range(shards)]
+        replay = sorted((e for stream in streams for e in stream),
+                        key=lambda e: (causal_phase(e["type"]), int(e["shard"]), int(e["seq"])))
+        for event in replay:
+            self.apply(event)
+        total = len(replay)
         for reading_id, spent in self.spent_wh.items():
             total, judged = sum(spent.values()), self.judged_wh.get(reading_id)
             self.check(reading_id, "spent only after it was accepted", judged is not None)
@@ -80,7 +103,8 @@ class Auditor:
                        judged is None or total <= judged,
                        f"{total} Wh spent by " + ", ".join(f"{s} ({wh} Wh)" for s, wh in spent.items()))
         if not self.result.checks:
-            self.result.checks.append(Check("ledger", f"{self.passed} checks over {expected_seq - 1} events", True))
+            self.result.checks.append(Check("ledger", f"{self.passed} checks over {total} events in {shards} shards",
+                                            True))
         return self.result
 
     def check_batch(self, batch: list[dict[str, Any]]) -> None:
@@ -88,16 +112,14 @@ class Auditor:
         anchor = first.get("anchor")
         if not anchor:
             return  # the newest events wait for their batch: nothing is claimed for them yet
-        root = MerkleTree([leaf_hash(canonical_json({k: e[k] for k in ("seq", "event_id", "type", "subject_id",
-                                                                       "source_id", "occurred_at", "body")}))
-                           for e in batch]).root
+        root = MerkleTree([leaf_hash(canonical_json({k: e[k] for k in DOCUMENT_FIELDS})) for e in batch]).root
         on_chain = self.chain.root_info(from_hex(anchor["root"]))
-        span = f"seq {first['seq']}..{batch[-1]['seq']}"
+        span = f"shard {first['shard']} seq {first['seq']}..{batch[-1]['seq']}"
         self.check(first["event_id"], f"batch root recomputed from the events of {span}",
                    root == from_hex(anchor["root"]), f"API names root {anchor['root']}")
         self.check(first["event_id"], f"the chain anchored this root for exactly {span}",
-                   on_chain is not None and (on_chain.first_seq, on_chain.event_count) == (int(first["seq"]),
-                                                                                            len(batch)),
+                   on_chain is not None and (on_chain.shard, on_chain.first_seq, on_chain.event_count)
+                   == (int(first["shard"]), int(first["seq"]), len(batch)),
                    f"chain says {on_chain}")
 
     # -- what the events claim ----------------------------------------------------------------
@@ -154,6 +176,29 @@ class Auditor:
             recovered = recovered_signer(body)
             self.check(event_id, "signature recovers to the registered key", recovered.lower() == expected,
                        f"recovers to {recovered}")
+
+
+# Replay order across shards: what each step needs was written by an earlier phase (`domain.ledger.shards`).
+_PHASES = {"SourceRegistered": 0, "AccountRegistered": 0, "DrecIssued": 2, "DrecTransferred": 3, "DrecRedeemed": 3}
+_DEVICE_EVENTS = ("DeviceRegistered", "DeviceReviewOpened", "DeviceReviewCleared", "DeviceSuspended")
+
+
+def causal_phase(event_type: str) -> int:
+    """Sources and accounts, then devices' histories (each in its shard's order), issuances, moves."""
+    return _PHASES.get(event_type, 1)
+
+
+def routed_shard(event: dict[str, Any], shards: int) -> int | None:
+    """The shard the routing rule gives `event`, where its document alone says (None: it does not)."""
+    kind, body = event["type"], event["body"]
+    if kind in _DEVICE_EVENTS:
+        return shard_of(device_key(str(event["subject_id"])), shards)
+    if kind == "ReadingAccepted":
+        return shard_of(device_key(str(body.get("device_id"))), shards)
+    if kind in ("SourceRegistered", "AccountRegistered", "DrecTransferred", "DrecRedeemed", "ApiKeyRotated",
+                "SourceRevoked", "AccountRevoked"):
+        return REGISTRY_SHARD
+    return None  # an issuance: its pool id is not in its document
 
 
 def main(argv: list[str] | None = None) -> int:

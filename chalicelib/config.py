@@ -32,6 +32,8 @@ class Settings:
     peer_radius_km: float = 25.0
     peer_wait_s: float = 21600.0
     peer_shards: int = 4
+    # Event sequences (`domain.ledger.shards`): fixed for a deployment.
+    event_shards: int = 8
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
@@ -62,7 +64,18 @@ def load() -> Settings:
         peer_radius_km=min(200.0, max(0.0, float(os.environ.get("DREC_PEER_RADIUS_KM", "25")))),
         peer_wait_s=max(0.0, float(os.environ.get("DREC_PEER_WAIT_S", "21600"))),
         peer_shards=min(32, max(1, int(os.environ.get("DREC_PEER_SHARDS", "4")))),
+        event_shards=event_shards(),
     )
+
+
+def event_shards() -> int:
+    """How many event sequences (DREC_EVENT_SHARDS, default 8): each has its own counter and batches.
+
+    Fixed for a deployment: a device's or pool's events stay in the shard its id hashes to.
+    """
+    from .domain.ledger.shards import MAX_SHARDS
+
+    return min(MAX_SHARDS, max(1, int(os.environ.get("DREC_EVENT_SHARDS", "8"))))
 
 
 def cursor_key() -> bytes:

@@ -34,6 +34,7 @@ from .adapters.chain import ChainLedger
 from .domain.errors import BadInput
 from .domain.issuance.serials import RANGE_SEPARATOR, parse_serial
 from .domain.ledger.canonical import canonical_json
+from .domain.ledger.events import DOCUMENT_FIELDS, event_id_for, history_key, parse_event_id, position_of
 from .domain.ledger.merkle import from_hex, leaf_hash, to_hex, verify_proof
 from .domain.stores import ChainError
 
@@ -108,6 +109,12 @@ def signing_source_id(device: dict[str, Any] | None, account: dict[str, Any] | N
     return None
 
 
+def canonical_event_id(event_id: str) -> str | None:
+    """`ev-<shard>-<seq>` for any id spelling the API takes (the unsharded `ev-<seq>` is shard 0)."""
+    found = parse_event_id(event_id)
+    return event_id_for(*found) if found else None
+
+
 def recovered_signer(accepted: dict[str, Any]) -> str:
     """Who signed the values a `ReadingAccepted` body publishes (a reading's, or its payment's)."""
     from .services.signatures import recover_payment, recover_reading
@@ -165,7 +172,7 @@ class Verifier:
             many(paths)
 
     def events_of(self, subject_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
-        """Every event of a subject (all pages), in sequence order."""
+        """Every event of a subject (all pages, every shard), by position: time, then shard and seq."""
         query = events_path(subject_id, event_type)
         items: list[dict[str, Any]] = []
         cursor = None
@@ -174,10 +181,10 @@ class Verifier:
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
-                return sorted(items, key=lambda e: int(e["seq"]))
+                return sorted(items, key=lambda e: position_of(e["occurred_at"], int(e["shard"]), int(e["seq"])))
 
-    def anchored_over(self, root: bytes, seq: int) -> bool:
-        """The contract anchored `root` for a range of events that includes `seq`.
+    def anchored_over(self, root: bytes, shard: int, seq: int) -> bool:
+        """The contract anchored `root` for a range of `shard`'s events that includes `seq`.
 
         Asked once per root (`rootInfo`), not once per event: every event of a batch shares its
         root, and the proof leading to the root is checked here, as the contract's `verifyEvent`
@@ -186,7 +193,8 @@ class Verifier:
         if root not in self._roots:
             self._roots[root] = self.chain.root_info(root)
         batch = self._roots[root]
-        return batch is not None and int(batch.first_seq) <= seq < int(batch.first_seq) + int(batch.event_count)
+        return (batch is not None and int(batch.shard) == shard
+                and int(batch.first_seq) <= seq < int(batch.first_seq) + int(batch.event_count))
 
     # -- one event ------------------------------------------------------------------------
     def verify_event(self, event_id: str) -> dict[str, Any] | None:
@@ -194,9 +202,12 @@ class Verifier:
         if event_id in self._events:
             return self._events[event_id]
         event = self.get(f"/events/{event_id}")
-        document = {k: event[k] for k in ("seq", "event_id", "type", "subject_id", "source_id", "occurred_at",
-                                          "body")}
+        document = {k: event[k] for k in DOCUMENT_FIELDS}
         leaf = leaf_hash(canonical_json(document))
+        self.check(event_id, "event id names its shard and seq",
+                   canonical_event_id(event_id) == event["event_id"] == event_id_for(int(event["shard"]),
+                                                                                      int(event["seq"])),
+                   f"{event['event_id']} is shard {event['shard']} seq {event['seq']}")
         try:
             proof = self.get(f"/events/{event_id}/proof")
         except LookupError as exc:
@@ -209,11 +220,11 @@ class Verifier:
         root = from_hex(proof["root"])
         self.check(event_id, "Merkle proof leads to the root", verify_proof(leaf, siblings, root))
         try:
-            on_chain = self.anchored_over(root, int(event["seq"]))
+            on_chain = self.anchored_over(root, int(event["shard"]), int(event["seq"]))
         except ChainError as exc:
             on_chain = False
             proof["tx_hash"] = f"{proof['tx_hash']} ({exc})"
-        self.check(event_id, f"root anchored on chain covering seq {event['seq']}", on_chain,
+        self.check(event_id, f"root anchored on chain covering shard {event['shard']} seq {event['seq']}", on_chain,
                    f"root {proof['root']} tx {proof['tx_hash']}")
         self._events[event_id] = event
         return event
@@ -283,7 +294,7 @@ class Verifier:
         """Issued owner → each transfer's sender is the holder → redeemed once, never moved after."""
         owner: str | None = None
         redeemed: dict[str, Any] | None = None
-        for event in events:
+        for event in sorted(events, key=lambda e: history_key(e["type"], int(e["shard"]), int(e["seq"]))):
             body, event_id = event["body"], event["event_id"]
             if event["type"] == "DrecIssued":
                 owner = body.get("owner_account_id")

@@ -4,7 +4,10 @@ Long-polls every queue the app handles (`chalicelib/api/handlers.py`, `on_sqs_me
 handler with a Lambda-shaped SQS event, and deletes the batch only when the handler
 returns (a raise leaves it for redelivery and, after `max_receive_count`, the DLQ).
 Each queue has `DREC_QUEUE_CONCURRENCY` pollers (4), as Lambda runs several instances of a
-queue's function at once. Scheduled handlers (`@app.schedule`) run every
+queue's function at once, except the issuer's (`DREC_ISSUER_CONCURRENCY`, 1): issuance
+serialises on its pool item, and issuers running at once on one owner's pool only lose races
+to each other (measured: batches redelivered after the visibility timeout).
+Scheduled handlers (`@app.schedule`) run every
 `DREC_SCHEDULE_INTERVAL_S` seconds (3), the sweep every `DREC_SWEEP_INTERVAL_S` (60), the
 metrics of queues and anchoring lag every
 `DREC_MEASURE_INTERVAL_S` (60). The app's lines are JSON (chalicelib/telemetry.py), the
@@ -82,7 +85,8 @@ def schedule_event(name: str, region: str) -> dict[str, Any]:
 class Dispatcher:
     def __init__(self, app: Any, session: boto3.session.Session | None = None,
                  schedule_interval_s: float = 3.0, wait_s: int = 1,
-                 intervals: dict[str, float] | None = None, concurrency: int = 1) -> None:
+                 intervals: dict[str, float] | None = None, concurrency: int = 1,
+                 concurrency_of: dict[str, int] | None = None) -> None:
         from chalice.app import ScheduledEventConfig, SQSEventConfig
 
         self.app = app
@@ -93,6 +97,7 @@ class Dispatcher:
         self.wait_s = wait_s
         # Lambda runs several instances of a queue's function at once; so do `concurrency` pollers.
         self.concurrency = max(1, concurrency)
+        self.concurrency_of = concurrency_of or {}
         # Schedules run every `schedule_interval_s` locally (on AWS: their Rate), except those
         # given their own interval (the sweep scans indexes; it need not run every few seconds).
         self.schedule_interval_s = schedule_interval_s
@@ -105,7 +110,8 @@ class Dispatcher:
 
     def start(self) -> None:
         for queue, batch_size, handler in self.queues:
-            for worker in range(self.concurrency):
+            workers = self.concurrency_of.get(queue.rsplit("-", 1)[-1], self.concurrency)
+            for worker in range(max(1, workers)):
                 self._spawn(f"sqs:{queue}:{worker}", self._poll, queue, batch_size, handler)
         for name, handler in self.schedules:
             self._spawn(f"schedule:{name}", self._tick, name, handler)
@@ -168,7 +174,8 @@ def main() -> None:
                             schedule_interval_s=float(os.environ.get("DREC_SCHEDULE_INTERVAL_S", "3")),
                             intervals={"sweep": float(os.environ.get("DREC_SWEEP_INTERVAL_S", "60")),
                                        "measure_operations": float(os.environ.get("DREC_MEASURE_INTERVAL_S", "60"))},
-                            concurrency=int(os.environ.get("DREC_QUEUE_CONCURRENCY", "4")))
+                            concurrency=int(os.environ.get("DREC_QUEUE_CONCURRENCY", "4")),
+                            concurrency_of={"accepted": int(os.environ.get("DREC_ISSUER_CONCURRENCY", "1"))})
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

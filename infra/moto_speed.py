@@ -366,7 +366,7 @@ def cached_condition_parser(expr: str | None, names: dict[str, str] | None,
     """moto's condition parser, memoised on the whole request (expression, names and values).
 
     Parsed conditions are only evaluated afterwards, never changed, so one parse serves every
-    request with the same text and placeholders (`attribute_not_exists(seq)`, `#s = :q`...).
+    request with the same text and placeholders (`attribute_not_exists(id)`, `#s = :q`...).
     A condition that does not parse is parsed again each time, so moto raises its own error.
     """
     cache_key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))

@@ -1,12 +1,12 @@
 """Start-up checks of the store against itself and the chain, with the repairs that are safe.
 
-The event outbox (`chalicelib.adapters.dynamo`) numbers events 1, 2, 3, ... with the
-`event_seq` counter, advanced in the same transaction as the events, so in a live store
+The event outbox (`chalicelib.adapters.dynamo`) numbers each shard's events 1, 2, 3, ...
+with the shard's `event_seq#<shard>` counter, advanced in the same transaction as the events, so in a live store
 the counter always equals the highest stored event. A restored store need not: a
 snapshot is scanned table by table (`infra.snapshot`), so the counter can be older or
 newer than the events beside it. Either way every later write is refused (the next
 number is taken, or the events in between can never be read), the registry answers 409
-to every write and anchoring stalls. So before serving:
+to every write and anchoring stalls. So before serving, for every shard:
 
 - counter BELOW the highest stored event: raise it. The stored events are recorded
   writes; a higher counter can never hand out a number twice, while lowering the
@@ -29,7 +29,11 @@ from typing import Any
 
 from .resources import physical
 
-EVENT_SEQ = "event_seq"  # the counter's name in `counters` (chalicelib.adapters.dynamo.EVENT_SEQ)
+EVENT_SEQ = "event_seq"  # the counters' prefix in `counters` (chalicelib.adapters.dynamo.seq_counter)
+
+
+def seq_counter(shard: int) -> str:
+    return f"{EVENT_SEQ}#{shard}"
 
 
 class StoreInconsistent(RuntimeError):
@@ -66,36 +70,43 @@ def highest_stored_seq(exists: Callable[[int], bool], hint: int) -> int:
     return low
 
 
-def check_store(dynamodb: Any, prefix: str, anchored_through: int | None) -> Findings:
-    """Check the event counter against the stored events and the chain; repair or refuse.
+def check_shards(dynamodb: Any, prefix: str, anchored_through: list[int] | None, shards: int) -> list[Findings]:
+    """`check_store` of every shard; `anchored_through` is the chain's per shard (`next_seqs - 1`)."""
+    return [check_store(dynamodb, prefix, anchored_through[shard] if anchored_through else None, shard)
+            for shard in range(shards)]
 
-    `anchored_through` is the chain's last anchored seq (`ChainLedger.next_seq() - 1`), or
-    None when there is no chain to check against. Raises StoreInconsistent when the chain is
+
+def check_store(dynamodb: Any, prefix: str, anchored_through: int | None, shard: int = 0) -> Findings:
+    """Check a shard's event counter against its stored events and the chain; repair or refuse.
+
+    `anchored_through` is the chain's last anchored seq of the shard (`ChainLedger.next_seq(shard) - 1`),
+    or None when there is no chain to check against. Raises StoreInconsistent when the chain is
     ahead of the store; otherwise returns what it found and repaired.
     """
     events, counters = physical(prefix, "events"), physical(prefix, "counters")
 
     def exists(seq: int) -> bool:
-        found = dynamodb.get_item(TableName=events, Key={"seq": {"N": str(seq)}},
-                                  ProjectionExpression="seq", ConsistentRead=True)
+        found = dynamodb.get_item(TableName=events, Key={"id": {"S": f"ev-{shard}-{seq:012d}"}},
+                                  ProjectionExpression="id", ConsistentRead=True)
         return "Item" in found
 
-    item = dynamodb.get_item(TableName=counters, Key={"name": {"S": EVENT_SEQ}},
+    item = dynamodb.get_item(TableName=counters, Key={"name": {"S": seq_counter(shard)}},
                              ConsistentRead=True).get("Item")
     counter = int(item["value"]["N"]) if item and "value" in item else 0
     highest = highest_stored_seq(exists, counter)
     findings = Findings(counter, highest, anchored_through)
     if anchored_through is not None and anchored_through > highest:
         raise StoreInconsistent(
-            f"the chain's ledger has anchored events 1..{anchored_through}, but the store holds "
-            f"events 1..{highest} only (event counter {counter}): the data folder is older than "
+            f"the chain's ledger has anchored events 1..{anchored_through} of shard {shard}, but the store "
+            f"holds events 1..{highest} only (event counter {counter}): the data folder is older than "
             "the chain, so new events would take numbers the chain already commits to. Restore "
             "the data folder (snapshot) that was saved with this chain state, or start afresh "
             "with `make clean` (deletes the local data and the chain state together).")
     if counter != highest:
-        dynamodb.put_item(TableName=counters, Item={"name": {"S": EVENT_SEQ}, "value": {"N": str(highest)}})
+        dynamodb.put_item(TableName=counters, Item={"name": {"S": seq_counter(shard)},
+                                                    "value": {"N": str(highest)}})
         direction, why = (("raised", "events beyond the counter were stored") if highest > counter else
                           ("lowered", "events beyond the highest stored one were lost with the snapshot"))
-        findings.repairs.append(f"event counter {direction} from {counter} to {highest}, "
+        findings.repairs.append(f"shard {shard}'s event counter {direction} from {counter} to {highest}, "
                                 f"the highest stored event ({why})")
     return findings

@@ -97,13 +97,16 @@ RESOURCES = Resources(
         ),
         # API key hashes, external ids and other uniqueness guards.
         Table("lookups", S("k")),
+        # Each event its own partition (`id`, the event id `ev-<shard>-<seq>`), never the shard: a shard
+        # as partition key would be one hot partition again. By type, per shard (`type_shard`).
         Table(
             "events",
-            N("seq"),
-            (Index("by_type", S(K("type")), N("seq")),),
+            S("id"),
+            (Index("by_type", S("type_shard"), N("seq")),),
         ),
-        # Which events concern a subject: its own, and e.g. a device's share in an issued D-REC.
-        Table("event_links", S("subject_id"), range_key=N("seq")),
+        # Which events concern a subject: its own, and e.g. a device's share in an issued D-REC;
+        # sorted by `position` (occurred_at#shard#seq), unique across shards.
+        Table("event_links", S("subject_id"), range_key=S("position")),
         Table("counters", S("name")),
         Table(
             "readings",
@@ -142,7 +145,7 @@ RESOURCES = Resources(
         Table("drec_links", S("subject_id"), range_key=S("serial")),
         Table("transfers", S("id"), (Index("by_account", S("account_id"), S("id")),)),
         Table("redemptions", S("id"), (Index("by_account", S("account_id"), S("id")),)),
-        # Anchored batches of events, by first sequence number (one partition: batches are few).
+        # Anchored batches of events, by shard (`ledger` = shard-<n>) and first sequence number.
         Table("batches", S("ledger"), range_key=N("first_seq")),
     ),
     queues=(

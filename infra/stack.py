@@ -36,7 +36,7 @@ from .anvil import DEV_PRIVATE_KEY, free_port, rpc_url, start_anvil, stop_anvil
 from .counters import ensure_counted
 from .index_backfill import ensure_index_keys
 from .provision import configure_notifications, provision
-from .recovery import StoreInconsistent, check_store
+from .recovery import StoreInconsistent, check_shards
 from .supervisor import Part, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,10 +186,13 @@ class Stack:
 
         session = boto3.session.Session()
         from chalicelib.adapters.chain import ChainLedger
+        from chalicelib.config import event_shards
 
         ledger = ChainLedger.reader(self.env["DREC_CHAIN_RPC"], self.env["DREC_LEDGER_ADDRESS"])
-        findings = check_store(session.client("dynamodb"), PREFIX, anchored_through=ledger.next_seq() - 1)
-        for repair in findings.repairs:
+
+        shards = event_shards()
+        found = check_shards(session.client("dynamodb"), PREFIX, [n - 1 for n in ledger.next_seqs(shards)], shards)
+        for repair in (r for findings in found for r in findings.repairs):
             _say(f"repaired: {repair}")
         # Data of a release without counters: count its records once, before anything is served.
         if ensure_counted(session.client("dynamodb"), PREFIX):

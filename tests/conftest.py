@@ -84,6 +84,20 @@ class Api:
         """Reads are public by default; a key shows what that principal may see."""
         return self.call("get", path, key=key, **kw)
 
+    def every_event(self) -> dict[str, Any]:
+        """Every event of every shard (`GET /events?shard=`, all pages), as one listing's body."""
+        items: list[Any] = []
+        for shard in range(self.get("/ledger")[1]["event_shards"]):
+            cursor = ""
+            while True:
+                status, page = self.get(f"/events?limit=1000&shard={shard}" + (f"&cursor={cursor}" if cursor else ""))
+                assert status == 200, page
+                items += page["items"]
+                cursor = page.get("next_cursor") or ""
+                if not cursor:
+                    break
+        return {"items": items}
+
 
 @pytest.fixture
 def api(aws: Any) -> Iterator[Api]:

@@ -11,6 +11,7 @@ from ..domain.counts import issued_in
 from ..domain.errors import Conflict
 from ..domain.index_keys import key_attribute, with_index_keys
 from ..domain.ledger.events import Event
+from ..domain.ledger.shards import pool_key
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused
 from .counters import CounterReads, Tally, stats_shard
 from .dynamo import from_item, put, to_item, update
@@ -64,7 +65,8 @@ class DynamoDrecs(CounterReads):
         items += [self.reading_pooled(r.reading_id, r.from_wh, r.to_wh, r.done) for r in step.readings]
         items += [self.drec_put({**d, "owner_status": f"{d['owner_account_id']}#{DrecStatus.ACTIVE.value}",
                                  "linking": "pending"}) for d in step.drecs]
-        return self.commit(items, list(step.events), counts=self.tally(issued(step)))
+        # An issuance's events go to its pool's shard (`domain.ledger.shards`).
+        return self.commit(items, list(step.events), counts=self.tally(issued(step)), shard_key=pool_key(step.pool_id))
 
     def pool_totals(self) -> list[tuple[str, int, int]]:
         """(pool id, accepted Wh, D-RECs issued) of every pool (a scan: for tests and maintenance, not requests)."""

@@ -2,8 +2,10 @@
 
 Every registry write that records an event goes through `DynamoBase.commit`, which
 appends the events with gap-free sequence numbers in the SAME transaction as the
-write: the `event_seq` counter is advanced with a condition on its old value, so
-two writers never take the same number and a failed write leaves no event.
+write: the shard's `event_seq#<shard>` counter is advanced with a condition on its old
+value, so two writers never take the same number and a failed write leaves no event.
+Shards (`domain.ledger.shards`) keep writers of different devices and pools off each
+other's counter; each event is its own partition of `events` (key `id`, the event id).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,16 +22,48 @@ from typing import Any, ClassVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ..config import cursor_key
+from ..config import cursor_key, event_shards
 from ..domain.errors import BadInput, Conflict
 from ..domain.index_keys import INDEX_SHARDS, SHARDED, key_attribute, shard_value, with_index_keys
-from ..domain.ledger.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent, position_of
+from ..domain.ledger.shards import shard_of
 from ..domain.stores import MAX_ATOMIC_ITEMS, Page, TransactionRefused, read_budget
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 EVENT_SEQ = "event_seq"
+
+
+def seq_counter(shard: int) -> str:
+    """The counter item of a shard's sequence."""
+    return f"{EVENT_SEQ}#{shard}"
+
+
+class RaceCounter:
+    """How many times `commit` lost the race for its shard's sequence numbers and tried again.
+
+    Process-wide, for tests and benchmarks: writers on different shards should never lose one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.lost: dict[int, int] = {}
+
+    def note(self, shard: int) -> None:
+        with self._lock:
+            self.lost[shard] = self.lost.get(shard, 0) + 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.lost.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.lost.clear()
+
+
+SEQUENCE_RACES = RaceCounter()
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -139,9 +174,10 @@ def check(table: str, item_key: dict[str, Any], condition: str,
 class DynamoBase:
     """A DynamoDB client with the platform's table names."""
 
-    def __init__(self, client: Any, name: Callable[[str], str]) -> None:
+    def __init__(self, client: Any, name: Callable[[str], str], shards: int | None = None) -> None:
         self.client = client
         self.name = name
+        self.shards = event_shards() if shards is None else shards
 
     # -- reads -------------------------------------------------------------------
     def get(self, logical: str, consistent: bool = True, **item_key: Any) -> dict[str, Any] | None:
@@ -351,26 +387,33 @@ class DynamoBase:
                 raise TransactionRefused(reasons) from exc
             raise
 
-    def current_seq(self) -> int:
-        counter = self.get("counters", name=EVENT_SEQ)
+    def current_seq(self, shard: int) -> int:
+        counter = self.get("counters", name=seq_counter(shard))
         return int(counter["value"]) if counter else 0
 
-    def commit(self, items: list[dict[str, Any]] | Callable[[list[Event]], list[dict[str, Any]]],
-               events: Sequence[NewEvent], attempts: int = 100, counts: Sequence[dict[str, Any]] = ()) -> list[Event]:
-        """Write `items` and append `events` atomically; returns the events with their seq.
+    def shard_for(self, shard_key: str | None) -> int:
+        return shard_of(shard_key, self.shards)
 
-        `items` may be a function of the events as they will be stored (with their seq), for a write
-        that records an event's seq in the same transaction; it is called again on every attempt.
-        `counts` are the unconditional counter updates of the write (`adapters.counters`), in the
-        same transaction. Raises TransactionRefused (with indices into `items`) when one of the
-        caller's conditions fails; losing the race for sequence numbers is retried here.
+    def commit(self, items: list[dict[str, Any]] | Callable[[list[Event]], list[dict[str, Any]]],
+               events: Sequence[NewEvent], attempts: int = 100, counts: Sequence[dict[str, Any]] = (),
+               shard_key: str | None = None) -> list[Event]:
+        """Write `items` and append `events` atomically; returns the events with their shard and seq.
+
+        Every event of one transaction goes to the shard of `shard_key` (`domain.ledger.shards`; None:
+        the registry shard), so a transaction advances one counter. `items` may be a function of the
+        events as they will be stored (with their seq), for a write that records an event's id in the
+        same transaction; it is called again on every attempt. `counts` are the unconditional counter
+        updates of the write (`adapters.counters`), in the same transaction. Raises TransactionRefused
+        (with indices into `items`) when one of the caller's conditions fails; losing the race for
+        sequence numbers is retried here (and counted in `SEQUENCE_RACES`).
         """
+        shard = self.shard_for(shard_key)
         for _ in range(attempts):
-            seq0 = self.current_seq()
+            seq0 = self.current_seq(shard) if events else 0
             stored = [
                 Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
                       occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
-                      correlation_ids=e.correlation_ids)
+                      correlation_ids=e.correlation_ids, shard=shard)
                 for i, e in enumerate(events)
             ]
             own = items(stored) if callable(items) else list(items)
@@ -378,9 +421,9 @@ class DynamoBase:
                 raise ValueError("transaction too large: split the write")
             tx = list(own)
             if events:
-                tx.append(self._advance_seq(seq0, seq0 + len(events)))
+                tx.append(self._advance_seq(shard, seq0, seq0 + len(events)))
                 tx += [self._put_event(e) for e in stored]
-                tx += [put(self.name("event_links"), {"subject_id": subject, "seq": e.seq})
+                tx += [put(self.name("event_links"), link_item(subject, e))
                        for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
             tx += counts
             try:
@@ -391,37 +434,53 @@ class DynamoBase:
                 if any(mine):
                     raise TransactionRefused(mine) from refused
                 # Someone else took these sequence numbers first: read the counter again.
+                SEQUENCE_RACES.note(shard)
                 continue
         raise Conflict("the event sequence is busy; retry the request")
 
-    def _advance_seq(self, old: int, new: int) -> dict[str, Any]:
+    def _advance_seq(self, shard: int, old: int, new: int) -> dict[str, Any]:
         if old == 0:
             condition = "attribute_not_exists(#v) OR #v = :old"
         else:
             condition = "#v = :old"
-        return update(self.name("counters"), {"name": EVENT_SEQ}, "SET #v = :new", condition,
+        return update(self.name("counters"), {"name": seq_counter(shard)}, "SET #v = :new", condition,
                       names={"#v": "value"}, values={":old": old, ":new": new})
 
     def _put_event(self, event: Event) -> dict[str, Any]:
         return put(
             self.name("events"),
-            with_index_keys("events", {
+            {
+                "id": event.event_id,
+                "shard": event.shard,
                 "seq": event.seq,
-                "event_id": event.event_id,
+                "position": event.position,
                 "type": event.type,
+                "type_shard": type_shard(event.type, event.shard),
                 "subject_id": event.subject_id,
                 "source_id": event.source_id,
                 "occurred_at": event.occurred_at,
                 "body_json": json.dumps(event.body, sort_keys=True, separators=(",", ":")),
                 "related_ids": list(event.related_ids) or None,
                 "correlation_ids": list(event.correlation_ids) or None,
-            }),
-            condition="attribute_not_exists(seq)",
+            },
+            condition="attribute_not_exists(id)",
         )
+
+
+def type_shard(event_type: str, shard: int) -> str:
+    """The `by_type` index's key: a type's events per shard, so no type is one hot partition."""
+    return f"{event_type}#{shard}"
+
+
+def link_item(subject_id: str, event: Event) -> dict[str, Any]:
+    """A subject's link to an event, sorted among its others by `position` (time, shard, seq)."""
+    return {"subject_id": subject_id, "position": position_of(event.occurred_at, event.shard, event.seq),
+            "event_id": event.event_id}
 
 
 def event_from_item(item: dict[str, Any]) -> Event:
     return Event(
+        shard=int(item.get("shard", 0)),
         seq=int(item["seq"]),
         type=item["type"],
         subject_id=item["subject_id"],

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from ..domain.counts import readings_in
 from ..domain.errors import Conflict
 from ..domain.index_keys import index_key, key_attribute, with_index_keys
-from ..domain.ledger.events import READING_ACCEPTED, Event
+from ..domain.ledger.events import READING_ACCEPTED, Event, event_id_for
+from ..domain.ledger.shards import device_key
 from ..domain.readings import (
     DeviceState,
     DeviceUpdate,
@@ -61,14 +62,14 @@ def reading_from_item(item: dict[str, Any]) -> ReceivedReading:
         rule=item.get("rule"), reason=item.get("reason"),
         numbers={k: item[k] for k in NUMBERS if k in item}, review=item.get("review"),
         pooled_wh=int(item.get("pooled_wh", 0)),
-        accepted_event_seq=None if item.get("accepted_event_seq") is None else int(item["accepted_event_seq"]),
+        accepted_event_id=accepted_event_id_of(item),
         drec_serials=frozenset(item.get("drec_serials") or ()),
         correlation_id=item.get("correlation_id"),
     )
 
 
 def reading_to_item(reading: ReceivedReading) -> dict[str, Any]:
-    """The stored item (None values are not stored), with its write-sharded index keys. `accepted_event_seq`
+    """The stored item (None values are not stored), with its write-sharded index keys. `accepted_event_id`
     and `drec_serials` are written by the verdict and by the linking of D-RECs, never with the received reading."""
     return with_index_keys("readings", {
         "id": reading.reading_id, "device_id": reading.device_id, "owner_account_id": reading.owner_account_id,
@@ -89,9 +90,16 @@ def state_from_item(item: dict[str, Any]) -> DeviceState:
                        tuple((int(r[0]), int(r[1])) for r in item.get("ranges", [])), item.get("history") or {})
 
 
-def accepted_seqs(events: Sequence[Event]) -> dict[str, int]:
-    """reading id -> seq of its `ReadingAccepted` event, among `events` (stored, with their seq)."""
-    return {e.subject_id: e.seq for e in events if e.type == READING_ACCEPTED}
+def accepted_event_id_of(item: dict[str, Any]) -> str | None:
+    if item.get("accepted_event_id") is not None:
+        return str(item["accepted_event_id"])
+    # Written before the sequence was sharded: a seq of the one sequence, now shard 0.
+    return None if item.get("accepted_event_seq") is None else event_id_for(0, int(item["accepted_event_seq"]))
+
+
+def accepted_ids(events: Sequence[Event]) -> dict[str, str]:
+    """reading id -> id of its `ReadingAccepted` event, among `events` (stored, with their shard and seq)."""
+    return {e.subject_id: e.event_id for e in events if e.type == READING_ACCEPTED}
 
 
 def transaction_size(group: DeviceWrites) -> int:
@@ -100,19 +108,24 @@ def transaction_size(group: DeviceWrites) -> int:
             + peers + (group.new_cell is not None) + (group.device is not None) + 1)
 
 
-def pack(groups: Sequence[DeviceWrites]) -> list[list[DeviceWrites]]:
-    """Device groups packed into transactions of at most MAX_ITEMS_PER_COMMIT items."""
+def pack(groups: Sequence[DeviceWrites], shard: Callable[[str], int] = lambda _: 0) -> list[list[DeviceWrites]]:
+    """Device groups packed into transactions of at most MAX_ITEMS_PER_COMMIT items, each of devices of
+    one event shard (`shard(device_id)`): a transaction's events take numbers from one shard's counter."""
     batches: list[list[DeviceWrites]] = []
-    current: list[DeviceWrites] = []
-    used = 0
+    by_shard: dict[int, list[DeviceWrites]] = {}
     for group in groups:
-        if current and used + transaction_size(group) > MAX_ITEMS_PER_COMMIT:
+        by_shard.setdefault(shard(group.device_id), []).append(group)
+    for same_shard in by_shard.values():
+        current: list[DeviceWrites] = []
+        used = 0
+        for group in same_shard:
+            if current and used + transaction_size(group) > MAX_ITEMS_PER_COMMIT:
+                batches.append(current)
+                current, used = [], 0
+            current.append(group)
+            used += transaction_size(group)
+        if current:
             batches.append(current)
-            current, used = [], 0
-        current.append(group)
-        used += transaction_size(group)
-    if current:
-        batches.append(current)
     return batches
 
 
@@ -210,24 +223,25 @@ class DynamoReadings(DynamoBase):
 
         A pack is written whole or not at all; returns the groups of refused packs (a condition failed:
         another writer changed a state or a reading since it was read), for the caller to read again.
-        An accepted reading records the seq of its `ReadingAccepted` event in the same transaction.
+        An accepted reading records the id of its `ReadingAccepted` event in the same transaction. A pack
+        holds devices of one event shard only (`domain.ledger.shards`: a device's events stay in its shard).
         """
         refused: list[DeviceWrites] = []
-        for batch in pack(groups):
+        for batch in pack(groups, lambda device_id: self.shard_for(device_key(device_id))):
             counts = Tally()
             for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
                 shard = stats_shard(batch[0].device_id)
                 counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
             try:
                 self.commit(partial(self._writes, batch), [e for group in batch for e in group.events],
-                            counts=counts.updates(self.name("counters")))
+                            counts=counts.updates(self.name("counters")), shard_key=device_key(batch[0].device_id))
             except TransactionRefused:
                 refused += batch
         return refused
 
     def _writes(self, batch: Sequence[DeviceWrites], stored: list[Event]) -> list[dict[str, Any]]:
         """The pack's items, given its events as they will be stored."""
-        accepted = accepted_seqs(stored)
+        accepted = accepted_ids(stored)
         items: list[dict[str, Any]] = []
         for group in batch:
             items += [self._state_update(group.state)] if group.state else []
@@ -317,13 +331,13 @@ class DynamoReadings(DynamoBase):
         return update(self.name("device_state"), {"device_id": change.device_id},
                       "SET version = :new, ranges = :ranges, history = :history", condition, values=values)
 
-    def _transition(self, t: Transition, accepted_event_seq: int | None = None) -> dict[str, Any]:
+    def _transition(self, t: Transition, accepted_event_id: str | None = None) -> dict[str, Any]:
         """A verdict, written only if the reading is still in `from_status` and (given `judged_energy_wh`)
-        still holds the energy that was judged; with the seq of its `ReadingAccepted` event, if any."""
+        still holds the energy that was judged; with the id of its `ReadingAccepted` event, if any."""
         fields: dict[str, Any] = {"status": t.status.value, "rule": t.rule, "reason": t.reason,
                                   "judged_at": t.judged_at, "judged_energy_wh": t.judged_energy_wh, **t.numbers,
                                   "review": dict(t.review) if t.review is not None else None,
-                                  "accepted_event_seq": accepted_event_seq}
+                                  "accepted_event_id": accepted_event_id}
         fields = {k: v for k, v in fields.items() if v is not None}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": value for i, value in enumerate(fields.values())}

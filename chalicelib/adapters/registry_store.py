@@ -8,6 +8,7 @@ from typing import Any
 
 from ..domain.index_keys import with_index_keys
 from ..domain.ledger.events import Event, NewEvent
+from ..domain.ledger.shards import REGISTRY_KEY, device_key
 from ..domain.registry import Account, Device, Source, fields_of
 from ..domain.stores import ExternalIdTaken, TransactionRefused
 from .counters import Tally, stats_shard
@@ -121,7 +122,9 @@ class DynamoRegistry(DynamoBase):
                                                     "version": 0}, "attribute_not_exists(k)"))
         try:
             counts = Tally().add(stats_shard(record_id), f"{entity}s").updates(self.name("counters"))
-            (stored,) = self.commit(items, [event], counts=counts)
+            # A device's history lives in its own shard; sources and accounts in the registry shard.
+            shard_key = device_key(record_id) if entity == "device" else REGISTRY_KEY
+            (stored,) = self.commit(items, [event], counts=counts, shard_key=shard_key)
         except TransactionRefused as refused:
             if external and refused.reasons[1] == "ConditionalCheckFailed":
                 existing = self.find_external(*external)
@@ -180,7 +183,7 @@ class DynamoRegistry(DynamoBase):
                                                     "target_id": after.device_id, **record},
                              "attribute_not_exists(k)"))
         try:
-            (stored,) = self.commit(items, [event])
+            (stored,) = self.commit(items, [event], shard_key=device_key(after.device_id))
         finally:
             self.__dict__.get("_device_cache", {}).pop(after.device_id, None)
         return stored

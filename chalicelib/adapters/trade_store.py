@@ -22,7 +22,7 @@ from typing import Any
 
 from ..domain.certificates import Drec, DrecSelection, DrecStatus
 from ..domain.index_keys import index_key, key_attribute
-from ..domain.ledger.events import Event, NewEvent
+from ..domain.ledger.events import Event, NewEvent, event_id_for
 from ..domain.moves import (
     DrecChange,
     Move,
@@ -35,7 +35,7 @@ from ..domain.moves import (
 from ..domain.stores import TransactionRefused
 from .counters import CounterReads, Tally, stats_shard
 from .drec_store import drec_from_item
-from .dynamo import from_item, put, to_item, update
+from .dynamo import from_item, link_item, put, to_item, update
 
 LOCKING = MoveStatus.LOCKING.value
 APPLYING = MoveStatus.APPLYING.value
@@ -68,7 +68,7 @@ def move_item(move: Move) -> dict[str, Any]:
              "created_at": move.created_at, "principal_id": move.principal_id,
              "request_sha256": move.request_sha256, "idempotency_key": move.idempotency_key,
              "completed_at": move.completed_at, "failure": dict(move.failure) if move.failure else None,
-             "event_seq": move.event_seq}
+             "event_id": move.event_id}
     return {k: v for k, v in item.items() if v is not None}
 
 
@@ -80,7 +80,8 @@ def move_from_item(kind: MoveKind, item: Mapping[str, Any]) -> Move:
         "request_sha256": item["request_sha256"], "locked": int(item.get("locked", 0)),
         "applied": int(item.get("applied", 0)), "idempotency_key": item.get("idempotency_key"),
         "completed_at": item.get("completed_at"), "failure": item.get("failure"),
-        "event_seq": int(item["event_seq"]) if item.get("event_seq") is not None else None,
+        "event_id": item.get("event_id") or (event_id_for(0, int(item["event_seq"]))  # before shards: shard 0
+                                             if item.get("event_seq") is not None else None),
     }
     if kind is MoveKind.TRANSFERS:
         return Transfer(**common, from_account_id=item["from_account_id"], to_account_id=item["to_account_id"])
@@ -249,14 +250,14 @@ class DynamoTrades(CounterReads):
                                 UpdateExpression="ADD token_hashes :t",
                                 ExpressionAttributeValues=to_item({":t": {token_hash}}))
 
-    def record_event(self, move: Move, seq: int) -> None:
+    def record_event(self, move: Move, event: Event) -> None:
         self.client.update_item(TableName=self.name(move.kind.value), Key=to_item({"id": move.id}),
-                                UpdateExpression="SET event_seq = :seq", ExpressionAttributeValues=to_item(
-                                    {":seq": seq}))
+                                UpdateExpression="SET event_id = :id", ExpressionAttributeValues=to_item(
+                                    {":id": event.event_id}))
 
-    def link_event(self, subjects: Sequence[str], seq: int) -> None:
+    def link_event(self, subjects: Sequence[str], event: Event) -> None:
         """Let each subject (a serial, a device) find an event its transaction had no room to link."""
-        self.batch_put("event_links", [{"subject_id": s, "seq": seq} for s in dict.fromkeys(subjects)])
+        self.batch_put("event_links", [link_item(s, event) for s in dict.fromkeys(subjects)])
 
     # -- reads of D-RECs ------------------------------------------------------------------------
     def drecs(self, serials: Sequence[str]) -> list[Drec]:

@@ -18,7 +18,7 @@ from .. import bootstrap
 from ..domain.anchoring import Batch, BatchStatus
 from ..domain.certificates import DrecStatus
 from ..domain.errors import BadInput, DomainError
-from ..domain.ledger.events import Event, seq_of
+from ..domain.ledger.events import Event, event_id_for, parse_event_id
 from ..domain.readings import ReceivedReading
 from ..services import certificates, intake, provenance, redemptions
 from ..services.anchoring import Proofs
@@ -97,52 +97,62 @@ class KnownEvents:
 
     def __init__(self, events: Events) -> None:
         self.store = events
-        self.by_seq: dict[int, Event] = {}
-        # (subject, limit, cursor) -> (seqs, next cursor) of pages `prefetch` read
-        self.pages: dict[tuple[str, int, str | None], tuple[list[int], str | None]] = {}
+        self.by_id: dict[str, Event] = {}
+        # (subject, limit, cursor) -> (event ids, next cursor) of pages `prefetch` read
+        self.pages: dict[tuple[str, int, str | None], tuple[list[str], str | None]] = {}
 
     def _keep(self, events: list[Event]) -> list[Event]:
-        self.by_seq.update((e.seq, e) for e in events)
+        self.by_id.update((e.event_id, e) for e in events)
         return events
 
-    def current_seq(self) -> int:
-        return self.store.current_seq()
+    @property
+    def shards(self) -> int:
+        return self.store.shards
 
-    def event(self, seq: int) -> Event | None:
-        if seq not in self.by_seq:
-            found = self.store.event(seq)
-            if found is None:
-                return None
-            self.by_seq[seq] = found
-        return self.by_seq[seq]
+    def current_seq(self, shard: int) -> int:
+        return self.store.current_seq(shard)
 
-    def events_by_seq(self, seqs: list[int]) -> list[Event]:
-        missing = [s for s in seqs if s not in self.by_seq]
-        self._keep(self.store.events_by_seq(missing) if missing else [])
-        return [self.by_seq[s] for s in seqs if s in self.by_seq]
+    def event(self, event_id: str) -> Event | None:
+        found = self.events_by_id([event_id])
+        return found[0] if found else None
+
+    def events_by_id(self, event_ids: Sequence[str]) -> list[Event]:
+        wanted = [canonical_id(e) for e in event_ids]
+        missing = [e for e in wanted if e and e not in self.by_id]
+        self._keep(self.store.events_by_id(missing) if missing else [])
+        return [self.by_id[e] for e in wanted if e in self.by_id]
+
+    def events_by_seq(self, shard: int, seqs: list[int]) -> list[Event]:
+        return self.events_by_id([event_id_for(shard, s) for s in seqs])
 
     def list_events(self, limit: int, cursor: str | None, subject_id: str | None = None,
-                    event_type: str | None = None) -> tuple[list[Event], str | None]:
+                    event_type: str | None = None, shard: int = 0) -> tuple[list[Event], str | None]:
         """As the store lists them; a subject's page read once (by `prefetch` or an earlier listing)."""
-        subject_seqs = getattr(self.store, "subject_seqs", None)
-        if subject_id and subject_seqs is not None:
+        subject_ids = getattr(self.store, "subject_event_ids", None)
+        if subject_id and subject_ids is not None:
             if (subject_id, limit, cursor) not in self.pages:
-                self.pages[(subject_id, limit, cursor)] = subject_seqs(subject_id, limit, cursor)
-            seqs, next_cursor = self.pages[(subject_id, limit, cursor)]
-            events = [e for e in self.events_by_seq(seqs) if event_type is None or e.type == event_type]
+                self.pages[(subject_id, limit, cursor)] = subject_ids(subject_id, limit, cursor)
+            ids, next_cursor = self.pages[(subject_id, limit, cursor)]
+            events = [e for e in self.events_by_id(ids) if event_type is None or e.type == event_type]
             return events, next_cursor
-        events, next_cursor = self.store.list_events(limit, cursor, subject_id, event_type)
+        events, next_cursor = self.store.list_events(limit, cursor, subject_id, event_type, shard)
         return self._keep(events), next_cursor
 
     def prefetch(self, subjects: list[str], limit: int, pool: ThreadPoolExecutor) -> None:
         """The first page of each subject's events: their links side by side, then all the events in batches."""
-        subject_seqs = getattr(self.store, "subject_seqs", None)
+        subject_ids = getattr(self.store, "subject_event_ids", None)
         wanted = [s for s in dict.fromkeys(subjects) if (s, limit, None) not in self.pages]
-        if subject_seqs is None or not wanted:
+        if subject_ids is None or not wanted:
             return
-        for subject, page in zip(wanted, pool.map(lambda s: subject_seqs(s, limit, None), wanted)):
+        for subject, page in zip(wanted, pool.map(lambda s: subject_ids(s, limit, None), wanted)):
             self.pages[(subject, limit, None)] = page
-        self.events_by_seq([seq for s in wanted for seq in self.pages[(s, limit, None)][0]])
+        self.events_by_id([e for s in wanted for e in self.pages[(s, limit, None)][0]])
+
+
+def canonical_id(event_id: str) -> str | None:
+    """The event id as stored (`ev-<shard>-<seq>`), for any spelling the API accepts; None if it is none."""
+    found = parse_event_id(event_id)
+    return event_id_for(*found) if found else None
 
 
 class KnownBatches:
@@ -152,11 +162,11 @@ class KnownBatches:
         self.store = batches
         self.anchored: list[Batch] = []
 
-    def covering(self, seq: int) -> Batch | None:
+    def covering(self, shard: int, seq: int) -> Batch | None:
         for known in self.anchored:
-            if known.covers(seq):
+            if known.shard == shard and known.covers(seq):
                 return known
-        found = self.store.covering(seq)
+        found = self.store.covering(shard, seq)
         if found is not None and found.status is BatchStatus.ANCHORED:
             self.anchored.append(found)
         return found
@@ -220,7 +230,7 @@ class InProcessReads:
             return
         subjects: dict[int, list[str]] = {}
         reading_ids: list[str] = []
-        seqs: list[int] = []
+        event_ids: list[str] = []
         proofs: list[str] = []
         for target in missing:
             url = urlsplit(target)
@@ -230,8 +240,8 @@ class InProcessReads:
                 subjects.setdefault(int(query.get("limit", "50")), []).append(query["subject_id"])
             elif len(parts) == 2 and parts[0] == "readings":
                 reading_ids.append(parts[1])
-            elif len(parts) in (2, 3) and parts[0] == "events" and (seq := seq_of(parts[1])):
-                seqs.append(seq)
+            elif len(parts) in (2, 3) and parts[0] == "events" and parse_event_id(parts[1]):
+                event_ids.append(parts[1])
                 if parts[2:] == ["proof"]:
                     proofs.append(target)
         with ThreadPoolExecutor(self.WORKERS) as pool:
@@ -239,7 +249,7 @@ class InProcessReads:
                 if 1 <= limit <= 1000:
                     self.events.prefetch(subject_ids, limit, pool)
             self.readings.prefetch(reading_ids)
-            self.events.events_by_seq(list(dict.fromkeys(seqs)))
+            self.events.events_by_id(list(dict.fromkeys(event_ids)))
             if proofs:  # one first, alone: it reads the anchored batch and builds its tree for the others
                 self._fetch(proofs[0])
             list(pool.map(self._fetch, [t for t in missing if t not in proofs[:1]]))

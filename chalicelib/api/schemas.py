@@ -259,8 +259,9 @@ class AnchorOut(BaseModel):
 
 
 class EventOut(BaseModel):
-    event_id: str
-    seq: int
+    event_id: str = Field(description="ev-<shard>-<seq>")
+    shard: int = Field(description="The event sequence (shard) the event is numbered in; see GET /ledger")
+    seq: int = Field(description="Gap-free position in its shard's sequence")
     type: str
     subject_id: str
     source_id: str
@@ -435,6 +436,7 @@ class DrecOut(BaseModel):
 
 class ProofOut(BaseModel):
     event_id: str
+    shard: int
     seq: int
     leaf: str
     proof: list[str]
@@ -451,6 +453,8 @@ class LedgerOut(BaseModel):
     contract_address: str | None
     rpc_hint: str | None = Field(description="A public JSON-RPC endpoint of the chain: DREC_CHAIN_RPC_PUBLIC, "
                                  "else the configured RPC URL as scheme://host[:port] only (no key, path or query)")
+    event_shards: int = Field(description="How many event sequences (shards 0 .. event_shards - 1) the registry "
+                              "numbers and anchors separately; the contract keeps each shard's nextSeq")
 
 
 class MonthCount(BaseModel):
@@ -466,8 +470,8 @@ class QueueDepthOut(BaseModel):
 
 
 class AnchoringLagOut(BaseModel):
-    newest_seq: int = Field(description="Sequence number of the newest event")
-    anchored_seq: int = Field(description="Events up to this sequence number are anchored on the chain")
+    newest_seq: int = Field(description="Events appended, summed over the event shards (each shard's newest seq)")
+    anchored_seq: int = Field(description="Events anchored on the chain, summed over the event shards")
     lag_events: int = Field(description="Events not anchored yet (newest_seq - anchored_seq)")
     lag_seconds: float = Field(description="Age of the oldest event not anchored yet [s]; 0 when none waits")
 

@@ -28,8 +28,9 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Batch:
-    """Events `first_seq .. first_seq + count - 1`, their Merkle root (hex) and their published file."""
+    """Events `first_seq .. first_seq + count - 1` of `shard`, their Merkle root (hex) and their published file."""
 
+    shard: int
     first_seq: int
     count: int
     root: str

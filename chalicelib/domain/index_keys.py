@@ -1,7 +1,7 @@
 """Write-sharded index keys: no fleet-wide index value is one hot partition.
 
 A global secondary index keyed by a value the whole fleet shares (a reading's `status`, its
-`pipeline` stage, an event's `type`, a D-REC's `country`...) puts every write of that value
+`pipeline` stage, a D-REC's `country`...) puts every write of that value
 into one partition key, and DynamoDB takes about 1,000 write units/s per partition key. A
 throttled index throttles the table's writes, so one such key caps the whole registry.
 
@@ -35,10 +35,11 @@ INDEX_SHARDS = 128
 
 # Per table: the attribute that is its primary key, and the plain attributes whose indexes are
 # write-sharded (each gets `<plain>_key`). Per-owner and per-device indexes are not here: their
-# keys grow with the fleet, so none takes more than one owner's or one device's share.
+# keys grow with the fleet, so none takes more than one owner's or one device's share. Events are
+# not here either: their `by_type` index is keyed per event shard already (`type_shard`, the
+# event sequence's shards: chalicelib/domain/ledger/shards.py).
 SHARDED: dict[str, tuple[str, tuple[str, ...]]] = {
     "readings": ("id", ("status", "pipeline")),
-    "events": ("seq", ("type",)),
     "drecs": ("serial", ("country", "device_type", "offtaker_type", "status", "linking")),
     "devices": ("id", ("entity", "country", "device_type")),
 }

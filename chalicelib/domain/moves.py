@@ -87,7 +87,7 @@ class Move:
     idempotency_key: str | None = None
     completed_at: str | None = None
     failure: Mapping[str, str] | None = None
-    event_seq: int | None = None
+    event_id: str | None = None  # of its DrecTransferred / DrecRedeemed event, once recorded
 
     kind: ClassVar[MoveKind]
 

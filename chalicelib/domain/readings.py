@@ -176,10 +176,10 @@ class ReceivedReading:
     numbers: Mapping[str, float] = field(default_factory=dict)  # expected_wh, sigma_wh, ceiling_wh, clear_sky_wh
     review: Mapping[str, Any] | None = None
     pooled_wh: int = 0
-    # The seq of its `ReadingAccepted` event, written with the verdict; None for a reading not accepted,
+    # The id of its `ReadingAccepted` event, written with the verdict; None for a reading not accepted,
     # or accepted before the reading kept it (then its event and D-RECs are found by their links).
-    accepted_event_seq: int | None = None
-    # Serials of the D-RECs that spend it (when `accepted_event_seq` is set: every one, once linked).
+    accepted_event_id: str | None = None
+    # Serials of the D-RECs that spend it (when `accepted_event_id` is set: every one, once linked).
     drec_serials: frozenset[str] = frozenset()
     # The request (or upload) that brought it: what its log lines, messages and events are found by.
     correlation_id: str | None = None

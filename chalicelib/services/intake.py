@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, RuleBroken, Unauthorized
-from ..domain.ledger.events import event_id_for
 from ..domain.model import Principal
 from ..domain.readings import (
     Reading,
@@ -278,8 +277,8 @@ def get_reading(store: ReadingStore, reading_id: str) -> dict[str, Any]:
     if found.status == ReadingStatus.ACCEPTED:
         # A reading accepted since it keeps its event's seq also keeps the serials that spend it (no query);
         # an older one is found through its links.
-        if found.accepted_event_seq is not None:
-            view["accepted_event_id"] = event_id_for(found.accepted_event_seq)
+        if found.accepted_event_id is not None:
+            view["accepted_event_id"] = found.accepted_event_id
             view["serials"] = sorted(found.drec_serials)
         else:
             view["serials"] = store.serials_of(reading_id)

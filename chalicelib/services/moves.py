@@ -130,8 +130,8 @@ class MoveRun:
         except TransactionRefused:
             return
         if ending.late_links:
-            self.store.link_event(ending.late_links, stored.seq)
-        self.store.record_event(move, stored.seq)
+            self.store.link_event(ending.late_links, stored)
+        self.store.record_event(move, stored)
 
 
 def resume_stale(store: Trades, run: MoveRun, older_than_s: float = 300) -> dict[str, int]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.counts import readings_in
+from ..domain.ledger.events import event_id_for
 from ..domain.readings import ReadingStatus
 from ..domain.time import now_utc, parse_utc
 from ..telemetry import publish
@@ -27,16 +28,20 @@ def dead_letter(logical: str) -> str:
 
 
 def anchoring_lag(events: Events, batches: Batches, now: datetime | None = None) -> dict[str, Any]:
-    """Events appended but not anchored yet, and the age of the oldest of them [s] (0 when none waits)."""
-    newest = events.current_seq()
-    anchored = batches.anchored_through()
-    waiting = max(0, newest - anchored)
+    """Events appended but not anchored yet, summed over the event shards, and the age of the oldest of
+    them in any shard [s] (0 when none waits)."""
+    newest = anchored = 0
     seconds = 0.0
-    if waiting:
-        oldest = events.event(anchored + 1)
-        if oldest is not None:
-            seconds = max(0.0, ((now or now_utc()) - parse_utc(oldest.occurred_at)).total_seconds())
-    return {"newest_seq": newest, "anchored_seq": anchored, "lag_events": waiting, "lag_seconds": round(seconds, 1)}
+    waiting: list[str] = []  # each shard's oldest unanchored event, read in one batch below
+    for shard in range(events.shards):
+        shard_newest, shard_anchored = events.current_seq(shard), batches.anchored_through(shard)
+        newest, anchored = newest + shard_newest, anchored + min(shard_anchored, shard_newest)
+        if shard_newest > shard_anchored:
+            waiting.append(event_id_for(shard, shard_anchored + 1))
+    for oldest in events.events_by_id(waiting) if waiting else []:
+        seconds = max(seconds, ((now or now_utc()) - parse_utc(oldest.occurred_at)).total_seconds())
+    return {"newest_seq": newest, "anchored_seq": anchored, "lag_events": newest - anchored,
+            "lag_seconds": round(seconds, 1)}
 
 
 def queue_depths(queue: Callable[[str], Queue]) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ class AnchorRun:
         tree = MerkleTree([leaf_hash(body) for body in bodies])
         built = time.perf_counter()
         receipt = self.ledger.anchor_batch(
-            tree.root, self.next_seq, count, keccak(b"".join(bodies))
+            0, tree.root, self.next_seq, count, keccak(b"".join(bodies))
         )
         done = time.perf_counter()
         self.next_seq += count

@@ -62,10 +62,11 @@ def _transactions(dynamodb: Any, count: int) -> float:
             {"Put": {"TableName": readings, "Item": {"id": {"S": f"r{n}"}, "energy_wh": {"N": "42"},
                                                      "status": {"S": "queued"}},
                      "ConditionExpression": "attribute_not_exists(id)"}},
-            {"Update": {"TableName": counters, "Key": {"name": {"S": "event_seq"}},
+            {"Update": {"TableName": counters, "Key": {"name": {"S": "event_seq#0"}},
                         "UpdateExpression": "ADD #v :one", "ExpressionAttributeNames": {"#v": "value"},
                         "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"Put": {"TableName": events, "Item": {"seq": {"N": str(n + 1)}, "type": {"S": "ReadingAccepted"},
+            {"Put": {"TableName": events, "Item": {"id": {"S": f"ev-0-{n + 1:012d}"}, "seq": {"N": str(n + 1)},
+                                                   "type": {"S": "ReadingAccepted"},
                                                    "body_json": {"S": "{}" * 40}}}},
         ])
     return count / (time.perf_counter() - started)

@@ -40,7 +40,8 @@ def _item(device: str, start: datetime, n: int) -> dict[str, dict[str, object]]:
         "received_at": {"S": _stamp(end + timedelta(hours=1))}, "judged_at": {"S": _stamp(end + timedelta(hours=1))},
         "judged_energy_wh": {"N": str(energy)}, "rule": {"S": "ok"},
         "expected_wh": {"N": "55.2"}, "sigma_wh": {"N": "14.1"}, "ceiling_wh": {"N": "92.7"},
-        "clear_sky_wh": {"N": "81.3"}, "pooled_wh": {"N": str(energy)}, "accepted_event_seq": {"N": str(n + 1)},
+        "clear_sky_wh": {"N": "81.3"}, "pooled_wh": {"N": str(energy)},
+        "accepted_event_id": {"S": f"ev-0-{n + 1:012d}"},
         "drec_serials": {"SS": [f"DREC-KE-SHS-202606-preload-{n // 20:08d}"]},
     }
 

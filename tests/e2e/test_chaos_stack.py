@@ -95,11 +95,13 @@ def _settled(stack: RunningStack, pusher: Pusher, dynamodb: Any, ledger: ChainLe
         if statuses[reading_id] not in FINAL_STATUSES:
             return None
     waiting = dynamodb.scan(TableName=f"{prefix}-readings", IndexName="by_pipeline", Select="COUNT")["Count"]
-    counter = dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": "event_seq"}})["Item"]
-    highest = int(counter["value"]["N"])
-    if waiting or ledger.next_seq() - 1 != highest:
+    shards = int(stack.get("/ledger").json()["event_shards"])
+    counters = [dynamodb.get_item(TableName=f"{prefix}-counters", Key={"name": {"S": f"event_seq#{s}"}}).get("Item")
+                for s in range(shards)]
+    highest = [int(c["value"]["N"]) if c else 0 for c in counters]
+    if waiting or [n - 1 for n in ledger.next_seqs(shards)] != highest:
         return None
-    return {"statuses": statuses, "highest": highest}
+    return {"statuses": statuses, "highest": sum(highest), "shards": shards}
 
 
 @pytest.mark.timeout(900)
@@ -154,13 +156,14 @@ def test_nothing_is_lost_or_counted_twice_when_parts_die_and_the_chain_stalls(ow
     assert "missing" not in statuses.values()
     # AND judged exactly once: one ReadingAccepted per accepted reading, none for the others
     verdicts: Counter[str] = Counter()
-    cursor = None
-    while True:
-        page = stack.get("/events", limit=1000, **({"cursor": cursor} if cursor else {})).json()
-        verdicts.update(e["subject_id"] for e in page["items"] if e["type"] == "ReadingAccepted")
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
+    for shard in range(settled["shards"]):
+        cursor = None
+        while True:
+            page = stack.get("/events", limit=1000, shard=shard, **({"cursor": cursor} if cursor else {})).json()
+            verdicts.update(e["subject_id"] for e in page["items"] if e["type"] == "ReadingAccepted")
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
     assert {r: verdicts[r] for r, status in statuses.items() if verdicts[r] != (status == "accepted")} == {}
     # AND every whole kWh issued once: the pools hold exactly the accepted Wh, each under 1000 left over
     prefix = endpoints["prefix"]

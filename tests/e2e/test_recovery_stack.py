@@ -51,15 +51,17 @@ def test_a_saved_counter_behind_the_events_is_raised_at_start_and_writes_work(ow
     # GIVEN saved data whose event counter is older than its events (the wedge: every write 409)
     key, account_id, _ = _registered(own_stack, "first")
     own_stack.stop()
-    highest = max(int(e["seq"]["N"]) for e in _saved(own_stack, "events"))  # type: ignore[index]
-    _save(own_stack, "counters", [{"name": {"S": "event_seq"}, "value": {"N": "1"}}])
+    highest = max(int(e["seq"]["N"]) for e in _saved(own_stack, "events")  # type: ignore[index]
+                  if e["shard"]["N"] == "0")  # type: ignore[index]
+    counters = [c for c in _saved(own_stack, "counters") if c["name"]["S"] != "event_seq#0"]  # type: ignore[index]
+    _save(own_stack, "counters", [*counters, {"name": {"S": "event_seq#0"}, "value": {"N": "1"}}])
 
     # WHEN the stack starts
     own_stack.start()
 
     # THEN it says what it repaired, and writes work
     output = (own_stack.data_dir / "stack-output.log").read_text()
-    assert f"repaired: event counter raised from 1 to {highest}" in output
+    assert f"repaired: shard 0's event counter raised from 1 to {highest}" in output
     answer = own_stack.post("/devices", device_body(account_id, external_id="second"), key=key)
     assert answer.status_code == 201, answer.text
 
@@ -69,7 +71,7 @@ def test_a_store_behind_the_chain_refuses_to_start_and_says_what_to_do(own_stack
     _registered(own_stack, "anchored")
     endpoints = own_stack.endpoints
     ledger = ChainLedger.reader(endpoints["chain_rpc"], endpoints["ledger_address"])
-    anchored = wait_for("events anchored", lambda: ledger.next_seq() - 1, timeout_s=120)
+    anchored = wait_for("events anchored", lambda: ledger.next_seq(0) - 1, timeout_s=120)
     own_stack.stop()
     # AND saved data that lost them (an older data folder beside a newer chain)
     _save(own_stack, "events", [])

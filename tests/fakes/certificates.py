@@ -12,6 +12,7 @@ from chalicelib.domain.certificates import Drec, DrecStatus, Issuance, PoolableR
 from chalicelib.domain.counts import issued_in
 from chalicelib.domain.index_keys import shard_of
 from chalicelib.domain.ledger.events import Event
+from chalicelib.domain.ledger.shards import pool_key
 from chalicelib.domain.stores import Page, TransactionRefused
 from tests.fakes.ledger import FakeEvents
 from tests.fakes.paging import budgeted, every_shard
@@ -71,7 +72,7 @@ class FakeDrecs:
             self.readings[moved.reading_id] = (_with_pooled(reading, moved.to_wh), not moved.done)
         for drec in step.drecs:
             self.drecs[drec["serial"]] = {**copy.deepcopy(dict(drec)), "linking": "pending"}
-        return self.events.append(list(step.events))
+        return self.events.append(list(step.events), pool_key(step.pool_id))
 
     def link_drecs(self, drecs: Sequence[Mapping[str, Any]]) -> None:
         for drec in drecs:

@@ -1,7 +1,7 @@
 """Readings and device state in memory (implements services.ports.readings.ReadingStore).
 
 Every condition of `adapters.reading_store.DynamoReadings` holds here too: a reading is stored only
-where none is (and its external id names no other reading); an accepted reading keeps the seq of its
+where none is (and its external id names no other reading); an accepted reading keeps the id of its
 `ReadingAccepted` event; a state change only from the version it
 was read at; a transition only from its `from_status` and, given `judged_energy_wh`, while the reading
 still holds that energy; the groups of one pack stand or fall together, with their events.
@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.adapters.reading_store import MAX_ITEMS_PER_COMMIT, pack, transaction_size
-from chalicelib.domain.index_keys import shard_of
+from chalicelib.domain.index_keys import shard_of as index_shard
 from chalicelib.domain.ledger.events import READING_ACCEPTED
+from chalicelib.domain.ledger.shards import device_key, shard_of
 from chalicelib.domain.readings import (
     DeviceState,
     DeviceWrites,
@@ -84,13 +85,13 @@ class FakeReadings:
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
         # The index is write-sharded: id order within a shard, shard after shard, as the adapter reads it.
         own = sorted((r for r in self.items.values() if r.status == status),
-                     key=lambda r: (shard_of(r.reading_id), r.reading_id))
+                     key=lambda r: (index_shard(r.reading_id), r.reading_id))
         return offset_page(own, limit, cursor)
 
     def waiting(self, stage: str, received_before: str, limit: int = 500) -> list[dict[str, Any]]:
         own = sorted((r for r in self.items.values() if r.stage == stage and (r.received_at or "") < received_before),
-                     key=lambda r: (shard_of(r.reading_id), r.received_at or ""))
-        return [{"id": r.reading_id} for r in every_shard(own, lambda r: shard_of(r.reading_id), limit)]
+                     key=lambda r: (index_shard(r.reading_id), r.received_at or ""))
+        return [{"id": r.reading_id} for r in every_shard(own, lambda r: index_shard(r.reading_id), limit)]
 
     # -- writes -------------------------------------------------------------------------------
     def store_new(self, readings: Sequence[ReceivedReading], source_id: str) -> list[str]:
@@ -109,10 +110,11 @@ class FakeReadings:
         refused: list[DeviceWrites] = []
         for group in groups:  # DynamoDB refuses a transaction of more than 100 items; so does the fake
             assert transaction_size(group) <= MAX_ITEMS_PER_COMMIT, f"{group.device_id}: transaction too large"
-        for batch in pack(groups):
+        for batch in pack(groups, lambda device_id: shard_of(device_key(device_id), self.events.shards)):
             if all(self._holds(group) for group in batch):
-                stored = self.events.append([e for group in batch for e in group.events])
-                accepted = {e.subject_id: e.seq for e in stored if e.type == READING_ACCEPTED}
+                stored = self.events.append([e for group in batch for e in group.events],
+                                            device_key(batch[0].device_id))
+                accepted = {e.subject_id: e.event_id for e in stored if e.type == READING_ACCEPTED}
                 for group in batch:
                     self._apply(group, accepted)
             else:
@@ -172,7 +174,7 @@ class FakeReadings:
                 return False
         return True
 
-    def _apply(self, group: DeviceWrites, accepted: dict[str, int]) -> None:
+    def _apply(self, group: DeviceWrites, accepted: dict[str, str]) -> None:
         for p in group.peers:
             plane = self.peer_bins if p.orientation_known else self.assumed_bins
             plane.setdefault((p.cell, p.period_start_s, p.duration_s, p.shard), Counter())[p.ratio_bin] += 1
@@ -198,10 +200,10 @@ class FakeReadings:
                                                     dict(change.history))
 
 
-def _transitioned(reading: ReceivedReading, t: Transition, accepted_event_seq: int | None) -> ReceivedReading:
+def _transitioned(reading: ReceivedReading, t: Transition, accepted_event_id: str | None) -> ReceivedReading:
     changes: dict[str, Any] = {"status": t.status, "stage": Stage(t.stage) if t.stage else None}
-    if accepted_event_seq is not None:
-        changes["accepted_event_seq"] = accepted_event_seq
+    if accepted_event_id is not None:
+        changes["accepted_event_id"] = accepted_event_id
     for name in ("judged_energy_wh", "judged_at", "rule", "reason"):
         if getattr(t, name) is not None:
             changes[name] = getattr(t, name)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.ledger.events import Event, NewEvent
+from chalicelib.domain.ledger.shards import REGISTRY_KEY, device_key
 from chalicelib.domain.registry import Account, Device, Source
 from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeyRing, KeysChanged, TransactionRefused
 
@@ -87,7 +88,8 @@ class FakeRegistry:
             kind = "source" if isinstance(record, Source) else "account"
             self.keys[key_hash] = (kind, record_id)
             self.rings[record_id] = (frozenset({key_hash}), 0)
-        (stored,) = self.events.append([event])
+        shard_key = device_key(record_id) if isinstance(record, Device) else REGISTRY_KEY
+        (stored,) = self.events.append([event], shard_key)
         return stored
 
     def decide_review(self, before: Device, after: Device, event: NewEvent,
@@ -101,7 +103,7 @@ class FakeRegistry:
                                                       review_epoch=after.review_epoch)
         if replay:
             self.replays[replay[0]] = {"target_id": after.device_id, **replay[1]}
-        (stored,) = self.events.append([event])
+        (stored,) = self.events.append([event], device_key(after.device_id))
         return stored
 
     def replay_of(self, source_id: str, kind: str, external_id: str) -> Mapping[str, Any] | None:

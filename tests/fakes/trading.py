@@ -127,12 +127,12 @@ class FakeTrades:
         (stored,) = self.events.append([event])
         return stored
 
-    def record_event(self, move: Move, seq: int) -> None:
-        self._save(dataclasses.replace(self.stored[(move.kind, move.id)], event_seq=seq))
+    def record_event(self, move: Move, event: Event) -> None:
+        self._save(dataclasses.replace(self.stored[(move.kind, move.id)], event_id=event.event_id))
 
-    def link_event(self, subjects: Sequence[str], seq: int) -> None:
+    def link_event(self, subjects: Sequence[str], event: Event) -> None:
         for subject in subjects:
-            self.events.link(subject, seq)
+            self.events.link(subject, event)
 
     # -- D-RECs
     def drecs(self, serials: Sequence[str]) -> list[Drec]:

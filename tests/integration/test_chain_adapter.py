@@ -36,9 +36,9 @@ def test_nothing_listening_raises_chain_unavailable() -> None:
     )
 
     with pytest.raises(ChainUnavailable, match="refused"):
-        ledger.next_seq()
+        ledger.next_seq(0)
     with pytest.raises(ChainUnavailable):
-        ledger.anchor_batch(keccak(b"root"), 1, 1, DATA_HASH)
+        ledger.anchor_batch(0, keccak(b"root"), 1, 1, DATA_HASH)
     with pytest.raises(ChainUnavailable):
         ChainLedger(silent, DEV_PRIVATE_KEY).deploy()
     with pytest.raises(ChainUnavailable):
@@ -51,12 +51,15 @@ def test_anchor_receipt_describes_the_mined_transaction(anvil: AnvilNode) -> Non
     ledger = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
     ledger.deploy()
 
-    first = ledger.anchor_batch(keccak(b"one"), 1, 10, DATA_HASH)
-    second = ledger.anchor_batch(keccak(b"two"), 11, 10_000, DATA_HASH)
+    # a shard's first batch also creates its counter's storage slot, once (a new slot: 20k gas more)
+    opening = ledger.anchor_batch(0, keccak(b"opening"), 1, 1, DATA_HASH)
+    first = ledger.anchor_batch(0, keccak(b"one"), 2, 10, DATA_HASH)
+    second = ledger.anchor_batch(0, keccak(b"two"), 12, 10_000, DATA_HASH)
 
-    assert (first.batch_id, second.batch_id) == (1, 2)
+    assert (opening.batch_id, first.batch_id, second.batch_id) == (1, 2, 3)
     assert second.block_number > first.block_number
     assert second.tx_hash.startswith("0x") and len(second.tx_hash) == 66
+    assert 60_000 < opening.gas_used < 80_000
     # one transaction's gas whatever the batch size: under 60k at 10 and at 10,000 events
     assert 21_000 < first.gas_used < 60_000
     assert abs(second.gas_used - first.gas_used) < 100
@@ -66,18 +69,18 @@ def test_anchor_receipt_describes_the_mined_transaction(anvil: AnvilNode) -> Non
 def test_reader_reads_but_cannot_anchor(anvil: AnvilNode) -> None:
     writer = ChainLedger(anvil.rpc_url, DEV_PRIVATE_KEY)
     address = writer.deploy()
-    writer.anchor_batch(keccak(b"root"), 1, 3, DATA_HASH)
+    writer.anchor_batch(0, keccak(b"root"), 1, 3, DATA_HASH)
 
     reader = ChainLedger.reader(anvil.rpc_url, address)
 
-    assert reader.next_seq() == 4
+    assert reader.next_seq(0) == 4
     anchored = reader.root_info(keccak(b"root"))
     assert anchored is not None
     assert (anchored.batch_id, anchored.first_seq, anchored.event_count) == (1, 1, 3)
     assert reader.has_code()
     assert reader.account_address is None
     with pytest.raises(ChainError, match="read-only"):
-        reader.anchor_batch(keccak(b"next"), 4, 1, DATA_HASH)
+        reader.anchor_batch(0, keccak(b"next"), 4, 1, DATA_HASH)
     with pytest.raises(ChainError, match="read-only"):
         reader.deploy()
 
@@ -88,7 +91,7 @@ def test_a_ledger_without_a_contract_says_to_deploy(anvil: AnvilNode) -> None:
     assert ledger.contract_address is None
     assert not ledger.has_code()
     with pytest.raises(ChainError, match="deploy"):
-        ledger.next_seq()
+        ledger.next_seq(0)
 
 
 def test_has_code_is_false_at_an_address_without_a_contract(anvil: AnvilNode) -> None:
@@ -133,25 +136,25 @@ def test_anchoring_survives_an_anvil_restart_with_state(tmp_path: Path) -> None:
     with running_anvil(state_file=state_file, log_path=log_path) as node:
         ledger = ChainLedger(node.rpc_url, DEV_PRIVATE_KEY)
         address = ledger.deploy()
-        ledger.anchor_batch(keccak(b"before 1"), 1, 5, DATA_HASH)
-        ledger.anchor_batch(keccak(b"before 2"), 6, 5, DATA_HASH)
+        ledger.anchor_batch(0, keccak(b"before 1"), 1, 5, DATA_HASH)
+        ledger.anchor_batch(0, keccak(b"before 2"), 6, 5, DATA_HASH)
     # leaving the block sent SIGTERM: Anvil wrote its state file on the way out
     assert Path(state_file).stat().st_size > 0
 
     with running_anvil(state_file=state_file, log_path=log_path) as node:
         restarted = ChainLedger(node.rpc_url, DEV_PRIVATE_KEY, address)
         preserved = (
-            restarted.next_seq(),
+            restarted.next_seq(0),
             restarted.batch_count(),
             restarted.root_info(keccak(b"before 2")),
         )
-        receipt = restarted.anchor_batch(keccak(b"after"), 11, 5, DATA_HASH)
+        receipt = restarted.anchor_batch(0, keccak(b"after"), 11, 5, DATA_HASH)
 
         assert preserved[:2] == (11, 2)
         assert preserved[2] is not None
         assert (preserved[2].batch_id, preserved[2].first_seq) == (2, 6)
         assert receipt.batch_id == 3
-        assert restarted.next_seq() == 16
+        assert restarted.next_seq(0) == 16
 
 
 def test_a_batch_overtaken_in_the_same_block_reports_the_named_revert() -> None:
@@ -165,13 +168,13 @@ def test_a_batch_overtaken_in_the_same_block_reports_the_named_revert() -> None:
         # Interval mining leaves both transactions pending together, so the estimate of
         # the second one passes and the mined transaction is the one that fails.
         w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [1])
-        contract.functions.anchorBatch(keccak(b"first"), 1, 5, DATA_HASH).transact(
+        contract.functions.anchorBatch(0, keccak(b"first"), 1, 5, DATA_HASH).transact(
             {"from": DEV_ADDRESS, "gas": 200_000}
         )
 
         with pytest.raises(ChainReverted) as raised:
-            ledger.anchor_batch(keccak(b"second"), 1, 5, DATA_HASH)
+            ledger.anchor_batch(0, keccak(b"second"), 1, 5, DATA_HASH)
 
         assert raised.value.error_name == "DrecLedgerSequenceMismatch"
-        assert raised.value.error_args == {"expected": 6, "given": 1}
+        assert raised.value.error_args == {"shard": 0, "expected": 6, "given": 1}
         assert ledger.batch_count() == 1

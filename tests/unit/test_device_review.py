@@ -78,7 +78,7 @@ def _moto_rig(aws: Any) -> Rig:
                                                     for k, v in OPENED.items()}}})
 
     def events() -> list[Event]:
-        return list(aws.events.in_order(1000, None)[0])
+        return [e for shard in range(aws.events.shards) for e in aws.events.in_order(shard, 1000, None)[0]]
 
     return Rig(registry, aws.readings, aws.queue("readings"), events, open_review)
 

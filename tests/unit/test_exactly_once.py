@@ -36,9 +36,11 @@ from hypothesis.stateful import (
 )
 
 from chalicelib.api.reading_input import parse_reading
+from chalicelib.config import event_shards
 from chalicelib.domain.errors import Conflict, RuleBroken
 from chalicelib.domain.issuance.keys import PoolingConfig
 from chalicelib.domain.ledger import events as ev
+from chalicelib.domain.ledger.shards import device_key, pool_key, shard_of
 from chalicelib.domain.model import AccountKind, DeviceType, OfftakerType, Principal, SourceKind
 from chalicelib.domain.moves import RedeemDrecs, TransferDrecs
 from chalicelib.domain.registry import RegisterAccount, RegisterDevice, RegisterSource
@@ -65,11 +67,11 @@ ISSUER_WRITES = ("issue", "link_drecs")
 MOVE_WRITES = ("start", "set_status", "lock", "release", "apply", "finish", "record_event", "link_event",
                "add_token_hash")
 # What the invariants read of each table.
-STATE = {"readings": ("id", "status", "owner_account_id", "judged_energy_wh", "pipeline", "pooled_wh"),
+STATE = {"readings": ("id", "device_id", "status", "owner_account_id", "judged_energy_wh", "pipeline", "pooled_wh"),
          "pools": ("id", "owner_account_id", "remainder_wh"),
          "drecs": ("serial", "pool_id", "owner_account_id", "status", "owner_status", "locked_by", "linking",
                    "energy_wh"),
-         "events": ("seq", "type", "subject_id")}
+         "events": ("id", "shard", "seq", "type", "subject_id")}
 MOVE = ("id", "status", "serials", "account_id", "to_account_id", "completed_at", "mirror_of")
 # What the run did, over every example: the coverage test's evidence and the README's figures.
 TALLY: Counter[str] = Counter()
@@ -519,9 +521,21 @@ class ExactlyOnce(RuleBasedStateMachine):
                 owner, accepted[owner], issued[owner], remainder[owner], waiting[owner])
         for reading_id, wh in self.given.items():
             assert wh <= readings[reading_id].get("pooled_wh", 0) <= readings[reading_id]["judged_energy_wh"]
-        # Events: gap-free, each once, and what they say is what happened.
-        seqs = sorted(e["seq"] for e in state["events"])
-        assert seqs == list(range(1, len(seqs) + 1)), "event sequence numbers gap-free, each once"
+        # Events: gap-free in each shard, each once, in the shard the routing rule gives them, and what they
+        # say is what happened.
+        by_shard: dict[int, list[int]] = {}
+        for e in state["events"]:
+            by_shard.setdefault(e["shard"], []).append(e["seq"])
+            assert e["id"] == f"ev-{e['shard']}-{e['seq']:012d}"
+        for shard, seqs in by_shard.items():
+            assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"shard {shard}'s numbers gap-free, each once"
+        shards = event_shards()
+        for e in state["events"]:
+            routed = {ev.READING_ACCEPTED: lambda s: device_key(readings[s]["device_id"]),
+                      ev.DEVICE_REGISTERED: device_key, ev.DEVICE_REVIEW_OPENED: device_key,
+                      ev.DEVICE_REVIEW_CLEARED: device_key, ev.DEVICE_SUSPENDED: device_key,
+                      ev.DREC_ISSUED: lambda s: pool_key(drecs[s]["pool_id"])}.get(e["type"], lambda s: None)
+            assert e["shard"] == shard_of(routed(e["subject_id"]), shards), f"{e['id']} in the wrong shard"
         of_type: dict[str, list[str]] = {}
         for e in state["events"]:
             of_type.setdefault(e["type"], []).append(e["subject_id"])

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.config import event_shards
 from chalicelib.domain.ledger.events import NewEvent
+from chalicelib.domain.ledger.shards import device_key, shard_of
 from chalicelib.domain.readings import (
     DeviceUpdate,
     DeviceWrites,
@@ -25,6 +27,7 @@ from chalicelib.domain.registry import Account, Device, Source
 from chalicelib.domain.stores import ExternalIdTaken, KeyGone, KeysChanged
 from chalicelib.domain.twin.peers import PeerHistogram
 from chalicelib.services.access import hash_key
+from tests.fakes.ledger import FakeEvents
 from tests.fakes.readings import FakeReadings
 from tests.fakes.registry import FakeKeys, FakeRegistry
 
@@ -80,9 +83,11 @@ def test_fake_and_dynamo_readings_agree(aws: Any) -> None:
     assert fake[0] == [] and fake[1] == ["rdg-1"] and fake[2] == ["rdg-3"]
     assert fake[6] == ["dev-1", "dev-2"] and fake[7][0] == ReadingStatus.QUEUED and fake[7][1] == {}
     assert fake[8] == [] and fake[9][1]["dev-1"].version == 1
-    # The accepted reading keeps the seq of the ReadingAccepted event its verdict wrote (the first event)
-    assert fake[9][0]["rdg-1"].accepted_event_seq == 1 and fake[9][0]["rdg-1"].drec_serials == frozenset()
-    assert fake[13]["rdg-2"].accepted_event_seq is None  # rejected: no event
+    # The accepted reading keeps the id of the ReadingAccepted event its verdict wrote (its device shard's first)
+    shard = shard_of(device_key("dev-1"), event_shards())
+    assert fake[9][0]["rdg-1"].accepted_event_id == f"ev-{shard}-000000000001"
+    assert fake[9][0]["rdg-1"].drec_serials == frozenset()
+    assert fake[13]["rdg-2"].accepted_event_id is None  # rejected: no event
     assert fake[10] == ["dev-1"] and fake[11] == ["dev-1"] and fake[12] == []
     assert fake[13]["rdg-2"].review == {"decision": "reject"} and fake[13]["rdg-2"].stage is None
 
@@ -194,3 +199,44 @@ def test_readings_store_neighbours_and_device_updates_agree(aws: Any) -> None:
     assert fake[4] == ("under_review", {"state": "open", "reason": "steadily high"})
     assert fake[5] == ["dev-1"] and fake[6] == fake[1]
     assert fake[7] == {"since": "2026-10-20T00:00:00Z", "reason": "low", "ratio": 0.6} and fake[8] is None
+
+
+def events_scenario(events: Any, append: Any) -> list[Any]:
+    """Events of the registry shard and of two devices' shards, read back every way the ports read them."""
+    dev_a, dev_b = "dev-1", next(f"dev-{i}" for i in range(2, 99)
+                                 if shard_of(device_key(f"dev-{i}"), 8) != shard_of(device_key("dev-1"), 8))
+    at = "2026-11-01T00:00:0{}Z"
+    stored = append([NewEvent("AccountRegistered", "acc-1", "op", at.format(1), {"n": 1})], None)
+    stored += append([NewEvent("DeviceRegistered", dev_a, "op", at.format(2), {"n": 2}, ("acc-1",))], device_key(dev_a))
+    stored += append([NewEvent("DeviceRegistered", dev_b, "op", at.format(3), {"n": 3}, ("acc-1",))], device_key(dev_b))
+    stored += append([NewEvent("ReadingAccepted", "rdg-1", "op", at.format(4), {"device_id": dev_a}, (dev_a,)),
+                      NewEvent("ReadingAccepted", "rdg-2", "op", at.format(4), {"device_id": dev_a}, (dev_a,))],
+                     device_key(dev_a))
+    shards = sorted({e.shard for e in stored})
+    seen: list[Any] = [[(e.shard, e.seq, e.event_id) for e in stored]]
+    seen.append([events.current_seq(s) for s in range(8)])
+    seen.append([e.event_id for e in events.list_events(10, None, subject_id="acc-1")[0]])
+    seen.append([e.event_id for e in events.list_events(10, None, subject_id=dev_a)[0]])
+    seen.append({s: [e.event_id for e in events.list_events(10, None, shard=s)[0]] for s in shards})
+    seen.append({s: [e.event_id for e in events.list_events(10, None, event_type="DeviceRegistered", shard=s)[0]]
+                 for s in shards})
+    seen.append([e.event_id for e in events.events_by_id([stored[2].event_id, "ev-9-000000000009",
+                                                          stored[0].event_id])])
+    seen.append(events.event(stored[0].event_id.replace("ev-0-", "ev-")))  # the unsharded spelling is shard 0
+    return seen
+
+
+def test_fake_and_dynamo_events_agree_per_shard(aws: Any) -> None:
+    fake_events = FakeEvents(shards=8)
+    dynamo = aws.events
+    fake = events_scenario(fake_events, fake_events.append)
+    real = events_scenario(dynamo, lambda evs, key: dynamo.commit([], evs, shard_key=key))
+    assert fake == real
+    ids = fake[0]
+    # every shard numbers its own events from 1; the registry shard is 0
+    assert ids[0][:2] == (0, 1) and ids[1][1] == 1 and ids[2][1] == 1 and ids[3][1:] == (2, f"ev-{ids[3][0]}-"
+                                                                                         f"{2:012d}")
+    assert ids[4][1] == 3 and ids[3][0] == ids[4][0] == ids[1][0] != ids[2][0]
+    assert fake[2] == [ids[0][2], ids[1][2], ids[2][2]]  # acc-1's events by time, across shards
+    assert fake[3] == [ids[1][2], ids[3][2], ids[4][2]]
+    assert fake[7] is not None and fake[7].event_id == ids[0][2]

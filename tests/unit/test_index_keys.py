@@ -22,7 +22,7 @@ READING = ReceivedReading("rdg-0", "dev-1", "acc-1", "2026-10-14T08:00:00Z", "20
 def test_an_items_shard_is_stable_spread_and_independent_of_its_value() -> None:
     assert index_key("accepted", "rdg-1") == f"accepted#{shard_of('rdg-1'):03d}"
     assert index_key("queued", "rdg-1").split("#")[1] == index_key("accepted", "rdg-1").split("#")[1]
-    assert shard_of(17) == shard_of("17")  # an event's seq, as a number or as stored text
+    assert shard_of(17) == shard_of("17")  # a number or its text: the same shard
     spread = Counter(shard_of(f"rdg-{n}") for n in range(INDEX_SHARDS * 1000))
     assert len(spread) == INDEX_SHARDS and 850 < min(spread.values()) <= max(spread.values()) < 1150
 
@@ -33,8 +33,8 @@ def test_every_sharded_attribute_has_its_index_and_every_fleet_wide_index_is_sha
         for plain in plains:
             assert (table, key_attribute(plain)) in indexed and (table, plain) not in indexed
     # Only per-owner and per-device keys are left unsharded on the tables written per reading.
-    assert {name for table, name in indexed if table in ("readings", "events", "drecs")} == {
-        "device_id", "owner_account_id", "owner_status", *(key_attribute(p) for t in ("readings", "events", "drecs")
+    assert {name for table, name in indexed if table in ("readings", "drecs")} == {
+        "device_id", "owner_account_id", "owner_status", *(key_attribute(p) for t in ("readings", "drecs")
                                                             for p in SHARDED[t][1])}
 
 
@@ -95,16 +95,12 @@ def test_items_stored_before_index_keys_are_backfilled_once(aws: Any) -> None:
         else:
             item["pipeline_key"] = {"S": "pooling#000"}
         dynamodb.put_item(TableName=table, Item=item)
-    dynamodb.put_item(TableName=f"{PREFIX}-events", Item={
-        "seq": {"N": "41"}, "type": {"S": "ReadingAccepted"}, "subject_id": {"S": "old-1"}, "source_id": {"S": "s"},
-        "occurred_at": {"S": "2026-10-01T00:00:00Z"}, "body_json": {"S": "{}"}})
     assert aws.readings.by_status(ReadingStatus.ACCEPTED, 10, None)[0] == []
     # WHEN the stack starts THEN each item gets its keys (the stale one loses it), once
     changed = ensure_index_keys(dynamodb, PREFIX)
-    assert changed is not None and changed["readings"] == 3 and changed["events"] == 1
+    assert changed is not None and changed["readings"] == 3 and changed["drecs"] == 0
     assert [r.reading_id for r in aws.readings.by_status(ReadingStatus.ACCEPTED, 10, None)[0]] == ["old-1"]
     assert {r["id"] for r in aws.readings.waiting("pooling", "2027")} == {"old-1"}
     assert "pipeline_key" not in _item(aws, "old-2")
-    assert [e.seq for e in aws.events.list_events(10, None, event_type="ReadingAccepted")[0]] == [41]
     assert ensure_index_keys(dynamodb, PREFIX) is None
     assert "Item" in dynamodb.get_item(TableName=f"{PREFIX}-counters", Key={"name": {"S": MARKER}})

@@ -56,6 +56,16 @@ def test_enumerated_filters_are_enums(doc: dict[str, Any]) -> None:
     assert "DrecIssued" in _params(doc, "/events")["type"]["schema"]["enum"]
 
 
+def test_the_event_listing_publishes_its_shards(doc: dict[str, Any]) -> None:
+    from chalicelib.config import event_shards
+
+    shard = _params(doc, "/events")["shard"]["schema"]
+    assert shard == {"type": "integer", "minimum": 0, "maximum": event_shards() - 1, "default": 0}
+    event = doc["components"]["schemas"]["EventOut"]
+    assert {"event_id", "shard", "seq"} <= set(event["required"])
+    assert "event_shards" in doc["components"]["schemas"]["LedgerOut"]["properties"]
+
+
 def test_every_body_route_documents_413_and_415_and_every_write_its_auth_errors(doc: dict[str, Any]) -> None:
     for path, ops in doc["paths"].items():
         for method, op in ops.items():

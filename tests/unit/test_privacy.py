@@ -185,7 +185,7 @@ def test_an_unknown_key_on_a_read_is_refused(api: Api) -> None:
 def test_anchored_bodies_hold_rounded_coordinates_a_commitment_and_no_contact(api: Api) -> None:
     # GIVEN the registrations, each recorded as an event
     p = _parties(api)
-    _, events = api.get("/events?limit=100")
+    events = api.every_event()
     everything = json.dumps(events)
     # THEN no event carries the contact or an exact coordinate
     assert CONTACT not in everything and "wanjiru" not in everything
@@ -222,7 +222,7 @@ def test_no_event_of_the_lifecycle_carries_contact_or_exact_coordinates(api: Api
                                             "to_account_id": p["stranger"]["account_id"], "quantity": 1}, key=key)
     assert status == 201, moved
     # WHEN every event is read
-    _, events = api.get("/events?limit=200")
+    events = api.every_event()
     types = {e["type"] for e in events["items"]}
     assert {"ReadingAccepted", "DrecIssued", "DrecTransferred"} <= types
     # THEN none holds the contact or an exact coordinate

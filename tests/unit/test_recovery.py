@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.ledger.events import NewEvent
-from infra.recovery import StoreInconsistent, check_store, highest_stored_seq
+from chalicelib.domain.ledger.shards import device_key
+from infra.recovery import StoreInconsistent, check_shards, check_store, highest_stored_seq
 from tests.conftest import PREFIX
 
 
@@ -27,7 +28,7 @@ def _append(store: Any, count: int) -> None:
 
 def _set_counter(value: int) -> None:
     boto3.client("dynamodb").put_item(TableName=f"{PREFIX}-counters",
-                                      Item={"name": {"S": "event_seq"}, "value": {"N": str(value)}})
+                                      Item={"name": {"S": "event_seq#0"}, "value": {"N": str(value)}})
 
 
 @given(stored=st.integers(0, 5000), hint=st.integers(0, 6000))
@@ -66,7 +67,7 @@ def test_a_counter_ahead_of_the_events_is_lowered_so_the_outbox_has_no_gap(aws: 
 
     assert "lowered from 7 to 3" in findings.repairs[0]
     assert [e.seq for e in aws.events.commit([], [_event(4)])] == [4]
-    events, _ = aws.events.in_order(10, None)
+    events, _ = aws.events.in_order(0, 10, None)
     assert [e.seq for e in events] == [1, 2, 3, 4]
 
 
@@ -92,5 +93,23 @@ def test_a_chain_ahead_of_the_store_refuses_to_start_and_says_what_to_do(aws: An
     assert "anchored events 1..6" in message and "events 1..3 only" in message
     assert "make clean" in message and "Restore" in message
     # Nothing was repaired: the operator chooses
-    counter = boto3.client("dynamodb").get_item(TableName=f"{PREFIX}-counters", Key={"name": {"S": "event_seq"}})
+    counter = boto3.client("dynamodb").get_item(TableName=f"{PREFIX}-counters", Key={"name": {"S": "event_seq#0"}})
     assert counter["Item"]["value"]["N"] == "9"
+
+
+def test_every_shard_is_checked_against_its_own_counter_and_the_chain(aws: Any) -> None:
+    # GIVEN two events in a device's shard, whose counter was restored at 0, and the registry shard untouched
+    shard = aws.events.shard_for(device_key("dev-7"))
+    for n in range(2):
+        aws.events.commit([], [_event(n)], shard_key=device_key("dev-7"))
+    boto3.client("dynamodb").put_item(TableName=f"{PREFIX}-counters",
+                                      Item={"name": {"S": f"event_seq#{shard}"}, "value": {"N": "0"}})
+    # WHEN every shard is checked; THEN that shard's counter is raised, and no other shard is touched
+    found = check_shards(boto3.client("dynamodb"), PREFIX, None, aws.events.shards)
+    assert [(f.counter, f.highest_event) for f in found if f.repairs] == [(0, 2)]
+    assert f"shard {shard}'s event counter raised from 0 to 2" in found[shard].repairs[0]
+    # and a chain that anchored more of that shard than the store holds refuses to start
+    anchored = [0] * aws.events.shards
+    anchored[shard] = 5
+    with pytest.raises(StoreInconsistent, match=f"of shard {shard}"):
+        check_shards(boto3.client("dynamodb"), PREFIX, anchored, aws.events.shards)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config import event_shards
+from chalicelib.domain.ledger.shards import device_key, shard_of
 from tests.conftest import OPERATOR_KEY, Api, device_body
 
 
@@ -40,14 +42,28 @@ def test_source_account_device_registered_and_read_back(api: Api) -> None:
     assert events["items"][0]["source_id"] == source["source_id"]
 
 
-def test_event_sequence_is_gap_free_across_kinds(api: Api) -> None:
+def test_event_sequences_are_gap_free_per_shard_and_a_device_has_its_own(api: Api) -> None:
     source = _source(api)
     account = _account(api, source["api_key"])
-    api.post("/devices", device_body(account["account_id"]), key=source["api_key"])
-    status, events = api.get("/events?limit=10")
+    device = api.post("/devices", device_body(account["account_id"]), key=source["api_key"])[1]
+    status, events = api.get("/events?limit=10")  # the registry shard (0): sources and accounts
     assert status == 200
-    assert [e["seq"] for e in events["items"]] == [1, 2, 3]
-    assert [e["type"] for e in events["items"]] == ["SourceRegistered", "AccountRegistered", "DeviceRegistered"]
+    shard = shard_of(device_key(device["device_id"]), event_shards())  # (a random id: shard 0 too, 1 time in 8)
+    assert [(e["shard"], e["seq"], e["type"]) for e in events["items"]] == [
+        (0, 1, "SourceRegistered"), (0, 2, "AccountRegistered"), *([(0, 3, "DeviceRegistered")] if shard == 0 else [])]
+    _, in_shard = api.get(f"/events?limit=10&shard={shard}")
+    registered = [e for e in in_shard["items"] if e["type"] == "DeviceRegistered"]
+    assert [(e["subject_id"], e["event_id"]) for e in registered] == [(device["device_id"],
+                                                                        f"ev-{shard}-{registered[0]['seq']:012d}")]
+    assert [e["seq"] for e in in_shard["items"]] == list(range(1, len(in_shard["items"]) + 1))
+    _, of_account = api.get(f"/events?subject_id={account['account_id']}")  # a subject's events span shards
+    assert [e["type"] for e in of_account["items"]] == ["AccountRegistered", "DeviceRegistered"]
+
+
+def test_a_shard_that_is_not_one_of_the_registrys_is_a_400_naming_it(api: Api) -> None:
+    for bad in ("8", "-1", "x", "99999999"):
+        status, body = api.get(f"/events?shard={bad}")
+        assert status == 400 and body["error"]["field"] == "shard", bad
 
 
 def test_api_key_stored_only_as_hash(api: Api, aws: Any) -> None:
@@ -177,5 +193,8 @@ def test_replayed_registration_with_idempotency_key_changes_nothing(api: Api) ->
     device = post("/devices", device_body(first["account_id"]), source["api_key"], "req-3")[1]
     assert post("/devices", device_body(first["account_id"]), source["api_key"], "req-3")[1]["device_id"] == \
         device["device_id"]
-    _, events = api.get("/events?limit=100")
-    assert [e["type"] for e in events["items"]] == ["SourceRegistered", "AccountRegistered", "DeviceRegistered"]
+    _, events = api.get("/events?limit=100")  # the registry shard (and the device's, 1 time in 8)
+    assert [e["type"] for e in events["items"] if e["type"] != "DeviceRegistered"] == ["SourceRegistered",
+                                                                                      "AccountRegistered"]
+    _, of_device = api.get(f"/events?subject_id={device['device_id']}")
+    assert [e["type"] for e in of_device["items"]] == ["DeviceRegistered"]

@@ -18,6 +18,7 @@ import pytest
 from chalicelib.audit import Auditor
 from chalicelib.domain.ledger.canonical import canonical_json
 from chalicelib.domain.ledger.merkle import MerkleTree, leaf_hash, to_hex
+from chalicelib.domain.ledger.shards import device_key, shard_of
 from chalicelib.verify import Verifier, render
 
 SERIAL = "DREC-KE-SHS-202610-ABCD2345-00000001"
@@ -25,74 +26,101 @@ SECOND = "DREC-KE-SHS-202610-ABCD2345-00000002"
 PERIOD = {"period_start": "2026-10-14T05:00:00Z", "period_end": "2026-10-14T13:00:00Z"}
 
 
+SHARDS = 8
+DEVICE_SHARD = shard_of(device_key("dev-1"), SHARDS)
+POOL_SHARD = 5  # an issuance's shard (its pool's): not in its document, so any shard the registry chose
+
+
+def route(event_type: str, body: dict[str, Any]) -> int:
+    """The registry's routing rule (`domain.ledger.shards`), for the events these tests publish."""
+    if event_type in ("DeviceRegistered", "ReadingAccepted"):
+        return DEVICE_SHARD if body.get("device_id", "dev-1") == "dev-1" else 0
+    return POOL_SHARD if event_type == "DrecIssued" else 0
+
+
 @dataclass
 class FakeChain:
-    """Batches anchored as (root, first_seq, event_count), consecutively as the contract keeps them."""
+    """Batches anchored as (root, shard, first_seq, event_count), consecutively per shard as the contract keeps them."""
 
-    batches: list[tuple[bytes, int, int]] = field(default_factory=list)
+    batches: list[tuple[bytes, int, int, int]] = field(default_factory=list)
 
     @property
     def roots(self) -> set[bytes]:
         return {b[0] for b in self.batches}
 
-    def verify_event(self, root: bytes, seq: int, leaf: bytes, proof: list[bytes]) -> bool:
-        return any(r == root and first <= seq < first + count for r, first, count in self.batches)
-
     def root_info(self, root: bytes) -> Any:
-        found = [SimpleNamespace(first_seq=first, event_count=count) for r, first, count in self.batches
-                 if r == root]
+        found = [SimpleNamespace(shard=shard, first_seq=first, event_count=count)
+                 for r, shard, first, count in self.batches if r == root]
         return found[0] if found else None
 
-    def next_seq(self) -> int:
-        return sum(count for _, _, count in self.batches) + 1
+    def next_seq(self, shard: int) -> int:
+        return sum(count for _, s, _, count in self.batches if s == shard) + 1
 
 
 @dataclass
 class FakeRegistry:
-    """Serves events, proofs, D-RECs, readings and statements as the API does."""
+    """Serves events (numbered per shard), proofs, D-RECs, readings and statements as the API does."""
 
     chain: FakeChain
     events: list[dict[str, Any]] = field(default_factory=list)
-    links: dict[str, list[int]] = field(default_factory=dict)
+    links: dict[str, list[str]] = field(default_factory=dict)
     drecs: dict[str, dict[str, Any]] = field(default_factory=dict)
     readings: dict[str, dict[str, Any]] = field(default_factory=dict)
     statements: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tree: MerkleTree | None = None
-    roots: dict[int, bytes] = field(default_factory=dict)
+    trees: dict[int, MerkleTree] = field(default_factory=dict)
+    roots: dict[str, bytes] = field(default_factory=dict)
 
     def append(self, event_type: str, subject_id: str, body: dict[str, Any], *related: str) -> dict[str, Any]:
-        seq = len(self.events) + 1
-        event = {"seq": seq, "event_id": f"ev-{seq:012d}", "type": event_type, "subject_id": subject_id,
-                 "source_id": "operator", "occurred_at": "2026-10-20T00:00:00Z", "body": body}
+        shard = route(event_type, body)
+        seq = len(self.in_shard(shard)) + 1
+        event = {"shard": shard, "seq": seq, "event_id": f"ev-{shard}-{seq:012d}", "type": event_type,
+                 "subject_id": subject_id, "source_id": "operator",
+                 "occurred_at": f"2026-10-20T00:00:{len(self.events):02d}Z", "body": body}
         self.events.append(event)
         for subject in (subject_id, *related):
-            self.links.setdefault(subject, []).append(seq)
+            self.links.setdefault(subject, []).append(event["event_id"])
         return event
 
+    def in_shard(self, shard: int) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["shard"] == shard]
+
+    def by_id(self, event_id: str) -> dict[str, Any]:
+        found = [e for e in self.events if e["event_id"] == event_id]
+        if not found:
+            raise LookupError(f"GET /events/{event_id} answered 404")
+        return found[0]
+
     def anchor(self) -> None:
-        """One batch of everything (the verifier's tests) or of what is new (the audit's)."""
-        self.tree = MerkleTree([leaf_hash(canonical_json(e)) for e in self.events])
-        self.chain.batches = [(self.tree.root, 1, len(self.events))]
-        self.roots = {e["seq"]: self.tree.root for e in self.events}
+        """One batch of everything of each shard."""
+        self.chain.batches = []
+        for shard in sorted({e["shard"] for e in self.events}):
+            events = self.in_shard(shard)
+            self.trees[shard] = MerkleTree([leaf_hash(canonical_json(e)) for e in events])
+            self.chain.batches.append((self.trees[shard].root, shard, 1, len(events)))
+            self.roots.update((e["event_id"], self.trees[shard].root) for e in events)
 
     def get(self, path: str) -> Any:
         url = urlparse(path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")
+        if parts == ["ledger"]:
+            return {"event_shards": SHARDS}
         if parts == ["events"] and "subject_id" not in query:
-            return {"items": [{**e, "anchor": {"root": to_hex(self.roots[e["seq"]])} if e["seq"] in self.roots
-                               else None} for e in self.events], "next_cursor": None}
+            return {"items": [{**e, "anchor": {"root": to_hex(self.roots[e["event_id"]])}
+                               if e["event_id"] in self.roots else None}
+                              for e in self.in_shard(int(query.get("shard", "0")))], "next_cursor": None}
         if parts == ["events"]:
-            found = [self.events[s - 1] for s in self.links.get(query["subject_id"], [])]
+            found = [self.by_id(i) for i in self.links.get(query["subject_id"], [])]
             return {"items": [e for e in found if e["type"] == query.get("type", e["type"])], "next_cursor": None}
         if parts[0] == "events" and len(parts) == 2:
-            return self.events[int(parts[1][3:]) - 1]
+            return self.by_id(parts[1])
         if parts[0] == "events" and parts[2] == "proof":
-            index = int(parts[1][3:]) - 1
-            if self.tree is None or index >= len(self.tree):
+            event = self.by_id(parts[1])
+            tree, index = self.trees.get(event["shard"]), event["seq"] - 1
+            if tree is None or index >= len(tree):
                 raise LookupError(f"GET {path} answered 404")
-            return {"leaf": to_hex(self.tree.leaves[index]), "proof": [to_hex(p) for p in self.tree.proof(index)],
-                    "root": to_hex(self.tree.root), "tx_hash": "0xfeed"}
+            return {"leaf": to_hex(tree.leaves[index]), "proof": [to_hex(p) for p in tree.proof(index)],
+                    "root": to_hex(tree.root), "tx_hash": "0xfeed"}
         table = {"drecs": self.drecs, "readings": self.readings, "redemptions": self.statements}[parts[0]]
         if parts[1] not in table:
             raise LookupError(f"GET {path} answered 404")
@@ -259,9 +287,31 @@ def test_the_audit_passes_an_honest_ledger_and_names_a_double_spend_no_index_poi
 def test_the_audit_names_a_batch_whose_root_the_chain_did_not_anchor_for_its_range() -> None:
     registry = honest_history()
     registry.anchor()
-    registry.chain.batches = [(registry.tree.root, 2, len(registry.events))]  # type: ignore[union-attr]
+    root, shard, _, count = registry.chain.batches[0]
+    registry.chain.batches[0] = (root, shard, 2, count)
     result = Auditor(registry.get, registry.chain).run()
-    assert not result.ok and "the chain anchored this root for exactly seq 1.." in render(result)
+    assert not result.ok and "the chain anchored this root for exactly shard 0 seq 1.." in render(result)
+
+
+def test_the_audit_names_a_batch_the_chain_anchored_for_another_shard() -> None:
+    registry = honest_history()
+    registry.anchor()
+    root, _, first, count = registry.chain.batches[0]
+    registry.chain.batches[0] = (root, 7, first, count)
+    result = Auditor(registry.get, registry.chain).run()
+    assert not result.ok and "the chain anchored this root for exactly shard 0 seq 1.." in render(result)
+
+
+def test_the_audit_names_an_event_outside_the_shard_its_device_is_routed_to() -> None:
+    registry = honest_history()
+    moved = next(e for e in registry.events if e["type"] == "DeviceRegistered")
+    registry.events.remove(moved)
+    registry.events.insert(0, {**moved, "shard": 0, "seq": 0})  # published in the registry shard instead
+    for shard in (0, DEVICE_SHARD):  # renumbered so that each shard stays gap-free
+        for seq, event in enumerate(registry.in_shard(shard), start=1):
+            event.update(seq=seq, event_id=f"ev-{shard}-{seq:012d}")
+    ok, report = audit(registry)
+    assert not ok and f"is in the shard its subject is routed to — in shard 0, routed to {DEVICE_SHARD}" in report
 
 
 def test_the_audit_names_an_event_body_changed_after_anchoring() -> None:
@@ -269,7 +319,7 @@ def test_the_audit_names_an_event_body_changed_after_anchoring() -> None:
     registry.anchor()
     registry.events[4]["body"]["energy_wh"] = 5000  # the reading's judged energy, raised in the store
     result = Auditor(registry.get, registry.chain).run()
-    assert not result.ok and "batch root recomputed from the events of seq 1.." in render(result)
+    assert not result.ok and f"batch root recomputed from the events of shard {DEVICE_SHARD} seq 1.." in render(result)
 
 
 def test_the_audit_names_moves_from_non_holders_and_after_redemption() -> None:
@@ -328,9 +378,9 @@ def test_a_reading_naming_an_event_that_is_not_its_acceptance_is_named(pointing_
 
 def test_a_reading_naming_an_event_that_does_not_exist_is_named_not_a_crash() -> None:
     registry = honest_history()
-    registry.readings["rdg-1"]["accepted_event_id"] = "ev-000000009999"
+    registry.readings["rdg-1"]["accepted_event_id"] = "ev-3-000000009999"
     ok, report = verify(registry)
-    assert not ok and "[MISMATCH] rdg-1: reading accepted by ev-000000009999 (device dev-1)" in report
+    assert not ok and "[MISMATCH] rdg-1: reading accepted by ev-3-000000009999 (device dev-1)" in report
 
 
 def test_a_double_spend_is_named_through_the_serials_a_reading_keeps() -> None:

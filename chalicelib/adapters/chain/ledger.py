@@ -56,6 +56,7 @@ class OnChainBatch:
     first_seq: int
     event_count: int
     anchored_at: int
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,12 @@ class ChainLedger:
         self._contract = self._w3.eth.contract(address=address, abi=self._abi)
         return str(address)
 
-    def next_seq(self) -> int:
-        return int(self._call("nextSeq"))
+    def next_seq(self, shard: int) -> int:
+        return int(self._call("nextSeq", shard))
+
+    def next_seqs(self, shards: int) -> list[int]:
+        """`next_seq` of shards 0 .. shards - 1, in one call."""
+        return [int(n) for n in self._call("nextSeqs", shards)]
 
     def batch_count(self) -> int:
         return int(self._call("batchCount"))
@@ -181,7 +186,7 @@ class ChainLedger:
     def root_info(self, root: bytes) -> OnChainBatch | None:
         """The batch anchored under `root`, or None if `root` was never anchored."""
         try:
-            batch_id, first_seq, event_count, anchored_at = self._call("rootInfo", root)
+            batch_id, first_seq, event_count, anchored_at, shard = self._call("rootInfo", root)
         except ChainReverted as exc:
             if exc.error_name == "DrecLedgerUnknownRoot":
                 return None
@@ -192,6 +197,7 @@ class ChainLedger:
             first_seq=int(first_seq),
             event_count=int(event_count),
             anchored_at=int(anchored_at),
+            shard=int(shard),
         )
 
     def is_root(self, root: bytes) -> bool:
@@ -202,19 +208,19 @@ class ChainLedger:
         return bool(self._call("verifyLeaf", root, leaf, list(proof)))
 
     def verify_event(
-        self, root: bytes, seq: int, leaf: bytes, proof: Sequence[bytes]
+        self, root: bytes, shard: int, seq: int, leaf: bytes, proof: Sequence[bytes]
     ) -> bool:
-        """The contract's check that event `seq` (hashed to `leaf`) is anchored under `root`:
-        the root is anchored, `seq` is in its batch's range and `proof` leads to it."""
-        return bool(self._call("verifyEvent", root, seq, leaf, list(proof)))
+        """The contract's check that event (`shard`, `seq`) (hashed to `leaf`) is anchored under
+        `root`: the root is anchored for that shard, `seq` is in its batch's range and `proof` leads to it."""
+        return bool(self._call("verifyEvent", root, shard, seq, leaf, list(proof)))
 
     def anchor_batch(
-        self, root: bytes, first_seq: int, event_count: int, data_hash: bytes
+        self, shard: int, root: bytes, first_seq: int, event_count: int, data_hash: bytes
     ) -> AnchorReceipt:
-        """Anchor events `first_seq .. first_seq + event_count - 1` under `root`."""
+        """Anchor events `first_seq .. first_seq + event_count - 1` of `shard` under `root`."""
         contract = self._require_contract()
         receipt = self._transact(
-            contract.functions.anchorBatch(root, first_seq, event_count, data_hash)
+            contract.functions.anchorBatch(shard, root, first_seq, event_count, data_hash)
         )
         events = contract.events.BatchAnchored().process_receipt(
             receipt, errors=DISCARD

@@ -1,4 +1,8 @@
-"""The append-only event sequence: every lifecycle step, with its source."""
+"""The append-only event sequences: every lifecycle step, with its source.
+
+Events are numbered per shard (`domain.ledger.shards` says which events go to which shard):
+an event is identified by (shard, seq), `ev-<shard>-<seq>`; seqs are gap-free within a shard.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +44,13 @@ EVENT_TYPES = (
 )
 
 
+# The fields of an event's document: what its Merkle leaf hashes (`Event.document`).
+DOCUMENT_FIELDS = ("shard", "seq", "event_id", "type", "subject_id", "source_id", "occurred_at", "body")
+
+
 @dataclass(frozen=True)
 class NewEvent:
-    """An event about to be appended; the store gives it its sequence number."""
+    """An event about to be appended; the store gives it its shard's next sequence number."""
 
     type: str
     subject_id: str
@@ -65,14 +73,20 @@ class Event:
     body: dict[str, Any]
     related_ids: tuple[str, ...] = ()
     correlation_ids: tuple[str, ...] = ()  # not in `document()`: what the logs know it by, not what is anchored
+    shard: int = 0
 
     @property
     def event_id(self) -> str:
-        return event_id_for(self.seq)
+        return event_id_for(self.shard, self.seq)
+
+    @property
+    def position(self) -> str:
+        return position_of(self.occurred_at, self.shard, self.seq)
 
     def document(self) -> dict[str, Any]:
         """What is hashed into the event's Merkle leaf and published with its batch."""
         return {
+            "shard": self.shard,
             "seq": self.seq,
             "event_id": self.event_id,
             "type": self.type,
@@ -86,12 +100,30 @@ class Event:
         return canonical_json(self.document())
 
 
-def event_id_for(seq: int) -> str:
-    return f"ev-{seq:012d}"
+def event_id_for(shard: int, seq: int) -> str:
+    return f"ev-{shard}-{seq:012d}"
 
 
-def seq_of(event_id: str) -> int | None:
-    if not event_id.startswith("ev-"):
+def parse_event_id(event_id: str) -> tuple[int, int] | None:
+    """(shard, seq) of `ev-<shard>-<seq>`; the unsharded `ev-<seq>` of earlier releases is shard 0."""
+    parts = event_id.split("-")
+    if parts[0] != "ev" or len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 20 for p in parts[1:]):
         return None
-    tail = event_id[3:]
-    return int(tail) if tail.isdigit() else None
+    numbers = [int(p) for p in parts[1:]]
+    shard, seq = (0, numbers[0]) if len(numbers) == 1 else (numbers[0], numbers[1])
+    return (shard, seq) if seq > 0 else None
+
+
+def position_of(occurred_at: str, shard: int, seq: int) -> str:
+    """Where an event sorts among a subject's events: by its time, then shard and seq.
+
+    Within a shard seq is the true order; a subject whose history needs an order keeps it in
+    one shard (`shards`), so time only interleaves histories that no rule orders.
+    """
+    return f"{occurred_at}#{shard:05d}#{seq:012d}"
+
+
+def history_key(event_type: str, shard: int, seq: int) -> tuple[bool, int, int]:
+    """The causal order of a D-REC's events: its issuance (in its pool's shard) first, then its moves,
+    all in the registry shard, in sequence order (`shards`: a move needs the item its issuance wrote)."""
+    return event_type != DREC_ISSUED, shard, seq

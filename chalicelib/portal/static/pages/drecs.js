@@ -145,7 +145,8 @@ export function DrecPage({ serial }) {
       <h2>Events</h2>
       <${Loading} state=${events}>
         <${Table} caption="Events" rows=${eventRows} columns=${[
-          { key: 'seq', label: 'Seq' }, { key: 'type', label: 'Event' }, { key: 'occurred_at', label: 'When (UTC)' },
+          { key: 'event_id', label: 'Event id (shard, seq)' }, { key: 'type', label: 'Event' },
+          { key: 'occurred_at', label: 'When (UTC)' },
           { key: 'source_id', label: 'Source' },
           { label: 'Anchored', render: (e) => (e.anchor ? html`batch ${e.anchor.batch_id}, tx <code class="hash">${e.anchor.tx_hash}</code>` : 'not yet') }]} />
       <//>
