@@ -110,7 +110,7 @@ class Dispatcher:
 
     def start(self) -> None:
         for queue, batch_size, handler in self.queues:
-            workers = self.concurrency_of.get(queue.rsplit("-", 1)[-1], self.concurrency)
+            workers = self.concurrency_of.get(str(queue).rsplit("-", 1)[-1], self.concurrency)
             for worker in range(max(1, workers)):
                 self._spawn(f"sqs:{queue}:{worker}", self._poll, queue, batch_size, handler)
         for name, handler in self.schedules:
