@@ -5,8 +5,9 @@
 - Registry totals live in STATS_SHARDS items `stats#<shard>` of the `counters` table. A write adds
   its deltas (DynamoDB `ADD`, so concurrent writers never lose one) to the shard picked by a hash
   of the entity it writes; a read sums the shards in one batch get. One global item would take
-  every write of the registry and become a hot partition; eight spread them, and the sum stays
-  exact. More shards only cost a larger batch get (at most 100 keys).
+  every write of the registry and become a hot partition; 32 spread them (`make capacity`: 10
+  million devices reporting in the first 5 minutes of the hour need 9), and the sum stays exact,
+  also over items written when there were 8. More shards only cost a larger batch get (≤ 100 keys).
 - Holdings live in one item per account, `holdings#<account_id>`: `active`, `redeemed`, and one
   attribute per (status, country, device type, vintage) group. An account is written by its own
   issuance and moves, so its item is as hot as the account.
@@ -25,7 +26,7 @@ from typing import Any
 from ..domain.counts import group
 from .dynamo import DynamoBase, update
 
-STATS_SHARDS = 8
+STATS_SHARDS = 32
 STATS_PREFIX = "stats#"
 HOLDINGS_PREFIX = "holdings#"
 # Present once the counters describe the stored records (fresh tables, or after `infra.counters.recount`).

@@ -1,7 +1,7 @@
 """Capacity model: does a fleet reporting hourly, in top-of-the-hour bursts, fit DynamoDB without a hot partition?
 
     python -m tests.bench.capacity_model [--devices 10000000] [--burst-s 300] [--event-shards 64]
-                                         [--pool-shards 1] [--largest-pool-share 0.1] [--measured FILE]
+                                         [--pool-shards 8] [--largest-pool-share 0.1] [--measured FILE]
 
 Inputs measured, not guessed: the write units per reading of each table and index, and of the hottest
 partition key of each, from the pipeline benchmark (`make bench-pipeline` writes
@@ -58,8 +58,8 @@ AWS_ANCHOR_S = 60.0  # the anchoring schedule's Rate on AWS: a batch a minute at
 class Params:
     devices: int = 10_000_000
     burst_s: float = 300.0
-    event_shards: int = 64
-    pool_shards: int = 1
+    event_shards: int = 64  # DREC_EVENT_SHARDS of the aws stage (.chalice/config.json)
+    pool_shards: int = 8  # DREC_POOLING's shards=8 of the aws stage
     largest_pool_share: float = 0.1
     partition_wcu: float = PARTITION_WCU
     index_shards: int = INDEX_SHARDS
