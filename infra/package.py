@@ -186,14 +186,21 @@ def package(out_dir: Path, project_dir: Path = ROOT) -> None:
     _forget_untrimmed_layers(project_dir)
     for output in CHALICE_OUTPUTS:
         (out_dir / output).unlink(missing_ok=True)
+    # Chalice loads the app with the aws stage's environment variables set in os.environ (its
+    # DREC_POOLING, DREC_EVENT_SHARDS...): put the caller's environment back afterwards.
+    environment = dict(os.environ)
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    with mock.patch.object(DependencyBuilder, "build_site_packages", install_then_trim):
-        cli.main(
-            args=["--project-dir", str(project_dir), "package", "--stage", STAGE,
-                  "--merge-template", str(MERGED_TEMPLATE), str(out_dir)],
-            obj={},
-            standalone_mode=False,
-        )
+    try:
+        with mock.patch.object(DependencyBuilder, "build_site_packages", install_then_trim):
+            cli.main(
+                args=["--project-dir", str(project_dir), "package", "--stage", STAGE,
+                      "--merge-template", str(MERGED_TEMPLATE), str(out_dir)],
+                obj={},
+                standalone_mode=False,
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
     _record_trimmed_layers(project_dir)
 
 
