@@ -167,6 +167,12 @@ def model(measured: dict[str, Any], params: Params) -> list[Row]:
                 elif name.startswith("holdings#"):
                     kind, shards = "per owner", 1
                     total *= params.largest_pool_share
+                elif scope.endswith("events/by_type"):
+                    # Keyed `<type>#<event shard>`: a device's events in its shard, an issuance in its
+                    # pool's; the run had fewer shards (and one pool) than the deployment modelled.
+                    kind = "per event shard"
+                    shards = params.event_shards if name.startswith("Reading") else min(
+                        params.event_shards, params.pool_shards)
                 else:
                     kind, shards = "fleet-wide", len(members)
                 label = f"{name}#<shard>" if shards > 1 or name == "event_seq" else name
