@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from ..domain.anchoring import Anchor, Backoff, Batch, BatchStatus
 from ..domain.stores import TransactionRefused
-from .dynamo import DynamoBase, from_item, key, to_item, update
+from .dynamo import DynamoBase, counter_values, from_item, key, to_item, update
 
 ANCHORED_SEQ = "anchored_seq"
 
@@ -28,6 +28,9 @@ class DynamoBatches(DynamoBase):
     def anchored_through(self, shard: int) -> int:
         counter = self.get("counters", name=watermark(shard))
         return int(counter["value"]) if counter else 0
+
+    def anchored_throughs(self, shards: int) -> list[int]:
+        return counter_values(self, [watermark(s) for s in range(shards)])
 
     def batch(self, shard: int, first_seq: int) -> Batch | None:
         item = self.get("batches", ledger=ledger_of(shard), first_seq=first_seq)

@@ -171,6 +171,12 @@ def check(table: str, item_key: dict[str, Any], condition: str,
     return {"ConditionCheck": _conditioned({"TableName": table, "Key": to_item(item_key)}, condition, names, values)}
 
 
+def counter_values(store: DynamoBase, names: list[str]) -> list[int]:
+    """The `value` of counter items `names` (0 where absent), in that order: one batch read."""
+    found = {i["name"]: int(i["value"]) for i in store.batch_get("counters", [{"name": n} for n in names])}
+    return [found.get(n, 0) for n in names]
+
+
 class DynamoBase:
     """A DynamoDB client with the platform's table names."""
 
@@ -390,6 +396,9 @@ class DynamoBase:
     def current_seq(self, shard: int) -> int:
         counter = self.get("counters", name=seq_counter(shard))
         return int(counter["value"]) if counter else 0
+
+    def current_seqs(self) -> list[int]:
+        return counter_values(self, [seq_counter(s) for s in range(self.shards)])
 
     def shard_for(self, shard_key: str | None) -> int:
         return shard_of(shard_key, self.shards)

@@ -112,6 +112,9 @@ class KnownEvents:
     def current_seq(self, shard: int) -> int:
         return self.store.current_seq(shard)
 
+    def current_seqs(self) -> list[int]:
+        return self.store.current_seqs()
+
     def event(self, event_id: str) -> Event | None:
         found = self.events_by_id([event_id])
         return found[0] if found else None

@@ -76,13 +76,12 @@ def anchor_pending(events: Events, batches: Batches, chain: Chain, bucket: Files
 def _pending_shards(events: Events, batches: Batches, chain: Chain, done: dict[str, int]) -> list[int]:
     """The shards with events to anchor, most pending first; shards the chain fell behind are rewound."""
     on_chain = chain.next_seqs(events.shards)
+    newest_seqs, watermarks = events.current_seqs(), batches.anchored_throughs(events.shards)
     lag: dict[int, int] = {}
-    for shard in range(events.shards):
-        through = batches.anchored_through(shard)
+    for shard, (newest, through) in enumerate(zip(newest_seqs, watermarks)):
         if on_chain[shard] <= through:
             through = _rewind(shard, through, on_chain[shard] - 1, batches)
             done["rewound"] += 1
-        newest = events.current_seq(shard)
         if newest > through:
             lag[shard] = newest - through
     return sorted(lag, key=lambda s: (-lag[s], s))

@@ -33,8 +33,8 @@ def anchoring_lag(events: Events, batches: Batches, now: datetime | None = None)
     newest = anchored = 0
     seconds = 0.0
     waiting: list[str] = []  # each shard's oldest unanchored event, read in one batch below
-    for shard in range(events.shards):
-        shard_newest, shard_anchored = events.current_seq(shard), batches.anchored_through(shard)
+    watermarks = batches.anchored_throughs(events.shards)
+    for shard, (shard_newest, shard_anchored) in enumerate(zip(events.current_seqs(), watermarks)):
         newest, anchored = newest + shard_newest, anchored + min(shard_anchored, shard_newest)
         if shard_newest > shard_anchored:
             waiting.append(event_id_for(shard, shard_anchored + 1))

@@ -43,6 +43,9 @@ class FakeEvents:
     def current_seq(self, shard: int) -> int:
         return self.counters.get(shard, 0)
 
+    def current_seqs(self) -> list[int]:
+        return [self.current_seq(s) for s in range(self.shards)]
+
     def event(self, event_id: str) -> Event | None:
         key = parse_event_id(event_id)
         return self.stored.get(event_id_for(*key)) if key else None
@@ -96,6 +99,9 @@ class FakeBatches:
 
     def anchored_through(self, shard: int) -> int:
         return self.watermarks.get(shard, 0)
+
+    def anchored_throughs(self, shards: int) -> list[int]:
+        return [self.anchored_through(s) for s in range(shards)]
 
     def batch(self, shard: int, first_seq: int) -> Batch | None:
         return self.batches.get((shard, first_seq))

@@ -46,6 +46,7 @@ def test_each_shard_has_its_own_batches_and_watermark(store: Any) -> None:
     store.save_prepared(_batch(1, 5, shard=0))  # the same first seq in another shard is another batch
     store.record_anchored(3, 1, 2, Anchor(1, "0x" + "ab" * 32, "0x1", 7))
     assert (store.anchored_through(3), store.anchored_through(0)) == (2, 0)
+    assert store.anchored_throughs(4) == [0, 0, 0, 2]  # every watermark in one read agrees
 
 
 def test_the_watermark_is_put_back_only_from_where_it_was(store: Any) -> None:
