@@ -134,10 +134,7 @@ class _Reader:
             raise Unsupported(str(token))
         if token[0] == "word" and token[1].upper() in _reserved():
             raise Unsupported(f"reserved word {token[1]}")
-        self.i += 1
-        nxt = self.peek()
-        if nxt is not None and nxt[1] in (".", "["):
-            raise Unsupported("nested path")
+        self.i += 1  # a nested path (`a.b`, `a[0]`) never gets here: its `.`/`[` is not a token
         return Path(token[1])
 
     def operand(self) -> Any:
