@@ -42,7 +42,8 @@ def table_definition(prefix: str, table: Table) -> dict[str, Any]:
                 "KeySchema": _key_schema(
                     index.hash_key.name, index.range_key.name if index.range_key else None
                 ),
-                "Projection": {"ProjectionType": index.projection},
+                "Projection": {"ProjectionType": index.projection,
+                               **({"NonKeyAttributes": list(index.include)} if index.include else {})},
             }
             for index in table.indexes
         ]

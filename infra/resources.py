@@ -25,8 +25,10 @@ class Index:
     hash_key: Attribute
     range_key: Attribute | None = None
     # ALL copies every attribute, so every write of the item rewrites the index entry; KEYS_ONLY
-    # holds the keys (the table's and the index's) and changes only when they do.
+    # holds the keys (the table's and the index's) and changes only when they do; INCLUDE adds the
+    # attributes named in `include`, and its entry is rewritten only when one of them (or a key) changes.
     projection: str = "ALL"
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,14 @@ RESOURCES = Resources(
             "drecs",
             S("serial"),
             (
-                Index("by_owner", S("owner_account_id"), S("serial")),
-                Index("by_owner_status", S("owner_status"), S("serial")),
+                # Per owner, not write-sharded: an owner holding a tenth of a 10-million-device fleet
+                # would need two partitions' write units if these copied whole D-RECs (about 10 KB
+                # each, rewritten on issuance and linking). They hold what the holdings and the
+                # trading filters read; listings fetch the D-RECs themselves by serial.
+                Index("by_owner", S("owner_account_id"), S("serial"), projection="INCLUDE",
+                      include=("status", "country", "device_type", "offtaker_type", "vintage", "period_start")),
+                Index("by_owner_status", S("owner_status"), S("serial"), projection="INCLUDE",
+                      include=("country", "device_type", "offtaker_type", "vintage", "period_start", "locked_by")),
                 Index("by_country", S(K("country")), S("serial")),
                 Index("by_device_type", S(K("device_type")), S("serial")),
                 Index("by_offtaker_type", S(K("offtaker_type")), S("serial")),

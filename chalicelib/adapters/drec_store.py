@@ -169,13 +169,25 @@ class DynamoDrecs(CounterReads):
             return Page(sorted(items, key=lambda d: d["serial"]), links.next_cursor)
         if owner and status:
             rest.pop("owner_account_id"), rest.pop("status")
-            return self.query_page("drecs", "by_owner_status", "owner_status", f"{owner}#{status}", limit, cursor,
-                                   rest, between=between)
-        for index, field in (("by_owner", "owner_account_id"), ("by_country", "country"),
-                             ("by_device_type", "device_type"), ("by_offtaker_type", "offtaker_type"),
-                             ("by_status", "status")):
+            return self._held(self.query_page("drecs", "by_owner_status", "owner_status", f"{owner}#{status}",
+                                              limit, cursor, rest, between=between), owner, status)
+        if owner:
+            rest.pop("owner_account_id")
+            return self._held(self.query_page("drecs", "by_owner", "owner_account_id", owner, limit, cursor,
+                                              rest, between=between), owner, None)
+        for index, field in (("by_country", "country"), ("by_device_type", "device_type"),
+                             ("by_offtaker_type", "offtaker_type"), ("by_status", "status")):
             if rest.get(field) is not None:
                 value = rest.pop(field)
                 return self.query_page("drecs", index, field, value, limit, cursor, rest, between=between)
         return self.query_page("drecs", "by_status", "status", DrecStatus.ACTIVE.value, limit, cursor, rest,
                                between=between)
+
+    def _held(self, page: Page, owner: str, status: str | None) -> Page:
+        """A page of an owner index (it projects the filters' attributes, not whole D-RECs), then its D-RECs
+        by serial; one that changed hands or status since the index was written (it lags the table a
+        little) is left out: the page may be short."""
+        found = {d["serial"]: d for d in self.drecs([i["serial"] for i in page.items])}
+        return Page([found[i["serial"]] for i in page.items if i["serial"] in found
+                     and found[i["serial"]].get("owner_account_id") == owner
+                     and (status is None or found[i["serial"]].get("status") == status)], page.next_cursor)

@@ -264,7 +264,8 @@ class DynamoTrades(CounterReads):
         return [drec_from_item(i) for i in self.batch_get("drecs", [{"serial": s} for s in dict.fromkeys(serials)])]
 
     def active_holdings(self, owner: str, selection: DrecSelection) -> Iterator[Drec]:
-        """Serial, period_start, device_ids and locked_by of every active D-REC of `owner` the selection admits."""
+        """Serial, period_start and locked_by of every active D-REC of `owner` the selection admits (what the
+        owner index projects; the chosen D-RECs are read whole afterwards)."""
         names = {"#ps": "period_start", "#lb": "locked_by"}
         values: dict[str, Any] = {":k": f"{owner}#{ACTIVE}"}
         parts = []
@@ -279,7 +280,7 @@ class DynamoTrades(CounterReads):
         request: dict[str, Any] = {
             "TableName": self.name("drecs"), "IndexName": "by_owner_status",
             "KeyConditionExpression": "owner_status = :k",
-            "ProjectionExpression": "serial, #ps, device_ids, #lb",
+            "ProjectionExpression": "serial, #ps, #lb",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values),
         }
         if parts:

@@ -49,7 +49,9 @@ def select_drecs(store: Trades, owner: str, serials: Sequence[str] | None, quant
         raise RuleBroken(f"quantity {quantity} is more than the {len(free)} active D-RECs account {owner} holds "
                          "that match the filter; nothing was moved", field="quantity")
     oldest = sorted(free, key=lambda d: (d.period_start, d.serial))[:quantity]
-    return sorted(oldest, key=lambda d: d.serial)
+    # The owner index holds what the selection reads, not the D-RECs' devices: those come with the
+    # D-RECs themselves, read again by serial (and checked again, as named ones are).
+    return _named(store, owner, [d.serial for d in oldest])
 
 
 def _named(store: Trades, owner: str, serials: list[str]) -> list[Drec]:

@@ -34,7 +34,7 @@ NUMBERS = {"expected_wh": 398.25, "sigma_wh": 41.5, "ceiling_wh": 612.0, "clear_
 def _indexes() -> list[dict[str, Any]]:
     table = next(t for t in RESOURCES.tables if t.logical == "readings")
     return [{"name": i.name, "keys": [a.name for a in (i.hash_key, i.range_key) if a], "table_keys": ["id"],
-             "projection": i.projection, "include": []} for i in table.indexes]
+             "projection": i.projection, "include": list(i.include)} for i in table.indexes]
 
 
 def life(container: Any) -> list[tuple[str, DynamoItem | None, DynamoItem | None]]:

@@ -16,6 +16,9 @@ from chalicelib.domain.stores import TransactionRefused
 from tests.fakes.ledger import FakeEvents
 
 FAILED_CONDITION = "ConditionalCheckFailed"
+# The attributes the drecs table's by_owner_status index holds (infra/resources.py), as active_holdings reads them.
+OWNER_INDEX_FIELDS = ("serial", "owner_account_id", "status", "country", "device_type", "offtaker_type", "vintage",
+                      "period_start", "locked_by")
 
 
 class FakeTrades:
@@ -142,7 +145,8 @@ class FakeTrades:
         for item in list(self.drecs_by_serial.values()):
             drec = drec_from_item(item)
             if drec.owner_account_id == owner and drec.status is DrecStatus.ACTIVE and selection.admits(drec):
-                yield drec
+                # What the owner index projects: no devices, no document.
+                yield drec_from_item({k: item[k] for k in OWNER_INDEX_FIELDS if k in item})
 
     def holdings(self, owner: str) -> Iterator[Drec]:
         yield from [drec_from_item(i) for i in self.drecs_by_serial.values() if i["owner_account_id"] == owner]
