@@ -114,7 +114,9 @@ RESOURCES = Resources(
             "readings",
             S("id"),
             (
-                Index("by_device", S("device_id"), S("period_start")),
+                # The status a device's listing filters on, not the whole reading: the listing reads its page's
+                # readings by id, and judging, pooling and linking leave the entry alone unless the status moves.
+                Index("by_device", S("device_id"), S("period_start"), projection="INCLUDE", include=("status",)),
                 # Keys only: a listing reads the page's readings by id; a verdict, pooling and linking then
                 # leave the entry alone instead of copying the whole reading into it again.
                 Index("by_status", S(K("status")), S("id"), projection="KEYS_ONLY"),

@@ -374,7 +374,10 @@ class DynamoReadings(DynamoBase):
                         status: ReadingStatus | None) -> tuple[list[ReceivedReading], str | None]:
         page = self.query_page("readings", "by_device", "device_id", device_id, limit, cursor,
                                {"status": status.value if status else None})
-        return [reading_from_item(i) for i in page.items], page.next_cursor
+        found = {i["id"]: i for i in self.batch_get("readings", [{"id": i["id"]} for i in page.items])}
+        return ([reading_from_item(found[i["id"]]) for i in page.items
+                 if i["id"] in found and (status is None or found[i["id"]]["status"] == status.value)],
+                page.next_cursor)
 
     def by_status(self, status: ReadingStatus, limit: int,
                   cursor: str | None) -> tuple[list[ReceivedReading], str | None]:
