@@ -42,11 +42,11 @@ def get_stats() -> Response:
                           "operations": operations.operations(c.queue, c.events, c.batches, totals)})
 
 
-def _listed(lister: Callable[..., Any], *filters: str) -> Response:
+def _listed(lister: Callable[..., Any], *filters: str, **extra: Any) -> Response:
     """A page of accounts or devices, filtered by the query's `filters`, as the caller's key may see it."""
     rq = incoming(registry)
     page = lister(bootstrap.container().registry, *rq.paging(), **{f: rq.query.get(f) for f in filters},
-                  viewer=rq.viewer())
+                  viewer=rq.viewer(), **extra)
     return json_response(page_body(page))
 
 
@@ -112,14 +112,15 @@ def post_device() -> Response:
 @route(registry, "get", "/devices", "List devices (exact locations only for the owner's side); " + PAGING,
        query=PAGED + ("owner_account_id", "country", "device_type"), key_optional=True, items=schemas.DeviceOut)
 def get_devices() -> Response:
-    return _listed(registering.list_devices, "owner_account_id", "country", "device_type")
+    return _listed(registering.list_devices, "owner_account_id", "country", "device_type",
+                   readings=bootstrap.container().readings)
 
 
 @route(registry, "get", "/devices/{device_id}", "One device (exact location only for the owner's side)",
        schemas.DeviceOut, key_optional=True)
 def get_device(device_id: str) -> Response:
-    return json_response(registering.get_device(bootstrap.container().registry, device_id,
-                                                incoming(registry).viewer()))
+    c = bootstrap.container()
+    return json_response(registering.get_device(c.registry, device_id, incoming(registry).viewer(), c.readings))
 
 
 @route(registry, "post", "/devices/{device_id}/review", "Operator decision on a device under review: clear (its held "

@@ -249,6 +249,9 @@ class DeviceOut(BaseModel):
         "(python -m chalicelib.domain.privacy LATITUDE LONGITUDE SALT COMMITMENT)"))
     location_salt: str | None = Field(default=None, description=(
         "64 hex digits opening location_commitment; only for the owner account, its sources and the operator"))
+    readings_accepted: int = Field(default=0, description=(
+        "Daylight readings the validator accepted for this device: the count its twin keeps with every verdict "
+        "(a flagged reading the operator accepts later is not in it); read with the page, never counted"))
 
 
 class AnchorOut(BaseModel):

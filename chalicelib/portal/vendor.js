@@ -21,6 +21,18 @@ const FILES = [
   ['htm', 'LICENSE', 'LICENSE-htm.txt'],
   ['chart.js', 'dist/chart.umd.min.js', 'chart.umd.min.js'],
   ['chart.js', 'LICENSE.md', 'LICENSE-chart.js.txt'],
+  // The fleet map: ES modules (d3-geo imports "d3-array", which the import map resolves; d3-array's
+  // bundle carries its own InternMap), topojson-client as a classic script (it has no ES build).
+  ['d3-array', 'dist/d3-array.min.mjs', 'd3-array.mjs'],
+  ['d3-array', 'LICENSE', 'LICENSE-d3-array.txt'],
+  ['d3-geo', 'dist/d3-geo.min.mjs', 'd3-geo.mjs'],
+  ['d3-geo', 'LICENSE', 'LICENSE-d3-geo.txt'],
+  ['topojson-client', 'dist/topojson-client.min.js', 'topojson-client.min.js'],
+  ['topojson-client', 'LICENSE', 'LICENSE-topojson-client.txt'],
+  // Natural Earth country outlines (public domain) as TopoJSON: 1:110m for the world, 1:50m once zoomed in.
+  ['world-atlas', 'countries-110m.json', 'countries-110m.json'],
+  ['world-atlas', 'countries-50m.json', 'countries-50m.json'],
+  ['world-atlas', 'LICENSE', 'LICENSE-world-atlas.txt'],
 ];
 
 function pinned(name) {

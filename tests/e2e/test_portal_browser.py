@@ -361,3 +361,82 @@ def test_a_device_under_review_shows_its_banner_and_note_and_the_operator_clears
         events = stack.get("/events", subject_id=device_id).json()["items"]
         assert [e["type"] for e in events] == ["DeviceRegistered", "DeviceReviewCleared"]
         assert browser.page_errors == []
+
+
+# A fleet in three countries: three devices around Nairobi (within 0.3°), two in Lagos, one in Delhi.
+FLEET = [("KE", -1.29, 36.82), ("KE", -1.32, 36.86), ("KE", -1.10, 37.01),
+         ("NG", 6.52, 3.38), ("NG", 6.45, 3.40), ("IN", 28.61, 77.21)]
+
+
+def _map_state(page: Any) -> dict[str, Any]:
+    """What the fleet map draws now: cluster sizes, single devices, the zoom."""
+    return page.evaluate("""() => ({
+        clusters: [...document.querySelectorAll('svg.fleet-map .cluster')].map((c) => Number(c.dataset.count)).sort(),
+        markers: [...document.querySelectorAll('svg.fleet-map a.marker')].map((a) => a.dataset.device).sort(),
+        k: Number(document.querySelector('svg.fleet-map').dataset.k) })""")
+
+
+def test_the_fleet_map_clusters_zooms_colours_and_links_each_device(stack: RunningStack, tmp_path: Path) -> None:
+    source = _source(stack, "Portal map source")
+    key = source["api_key"]
+    account = stack.post("/accounts", {"name": "Map Dev", "kind": "developer", "country": "KE"}, key=key).json()
+    ids = {}
+    for country, latitude, longitude in FLEET:
+        body = device_body(account["account_id"], country=country, latitude=latitude, longitude=longitude,
+                           capacity_w=300)
+        created = stack.post("/devices", body, key=key)
+        assert created.status_code == 201, created.text
+        ids[(latitude, longitude)] = created.json()["device_id"]
+    kenya = {ids[(lat, lon)] for country, lat, lon in FLEET if country == "KE"}
+    delhi = ids[(28.61, 77.21)]
+    # One accepted daylight reading for one device (a spot no other test reports from, a day of its own).
+    busy = ids[(-1.10, 37.01)]
+    sent = stack.post("/readings", {"readings": [{"device_id": busy, "period_start": "2026-10-20T05:00:00Z",
+                                                  "period_end": "2026-10-20T13:00:00Z", "energy_wh": 900}]}, key=key)
+    assert sent.status_code == 202 and not sent.json()["errors"], sent.text
+    wait_for("the reading judged", lambda: stack.get(f"/devices/{busy}").json()["readings_accepted"] == 1, 60)
+
+    with chromium(tmp_path, "fleet") as browser:
+        # GIVEN the public WHEN it opens the owner's devices THEN the map fits them: outlines, two clusters, Delhi alone
+        page = _open(browser, stack, f"devices?owner_account_id={account['account_id']}")
+        page.wait_for_selector("svg.fleet-map a.marker")
+        assert page.locator("svg.fleet-map path.country").count() > 150
+        assert page.get_attribute("svg.fleet-map .countries", "data-resolution") == "110m"
+        fitted = _map_state(page)
+        assert (fitted["clusters"], fitted["markers"]) == ([2, 3], [delhi]), fitted
+        assert page.inner_text("#fleet-shown") == "6"
+        assert "active: 6" in page.inner_text("#fleet-legend")
+        title = page.locator(f"svg.fleet-map a[data-device='{delhi}'] title").text_content() or ""
+        assert all(part in title for part in (delhi, "solar home system", "300 W", "IN")), title
+        browser.screenshot("fleet-map")
+
+        # WHEN coloured by readings accepted THEN the legend counts the one busy device
+        page.check("input[name=fleet-mode][value=readings]")
+        legend = page.inner_text("#fleet-legend")
+        assert "none: 5" in legend and "1–9: 1" in legend, legend
+
+        # WHEN the cluster of three is clicked THEN the map zooms in (1:50m outlines) and it splits into Kenya's devices
+        page.click("svg.fleet-map .cluster[data-count='3']")
+        page.wait_for_function(f"document.querySelector('svg.fleet-map').dataset.k > {fitted['k'] * 4}")
+        zoomed = _map_state(page)
+        assert zoomed["clusters"] == [] and set(zoomed["markers"]) == kenya, zoomed
+        page.wait_for_selector("svg.fleet-map .countries[data-resolution='50m']")
+        browser.screenshot("fleet-map-zoomed")
+
+        # WHEN zoomed out by keyboard (the − button) and fitted again THEN the clusters are back
+        page.focus("#fleet-zoom-out")
+        page.keyboard.press("Enter")
+        assert _map_state(page)["k"] < zoomed["k"]
+        page.click("#fleet-fit")
+        assert _map_state(page)["clusters"] == [2, 3]
+        # WHEN the Lagos cluster is opened by keyboard THEN its two devices show
+        page.focus("svg.fleet-map .cluster[data-count='2']")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('svg.fleet-map a.marker').length >= 2")
+        assert {ids[(6.52, 3.38)], ids[(6.45, 3.40)]} <= set(_map_state(page)["markers"])
+
+        # WHEN a device's marker is clicked THEN its device page opens
+        page.click(f"svg.fleet-map a[data-device='{ids[(6.52, 3.38)]}']")
+        page.wait_for_selector(f"main h1:text('Device {ids[(6.52, 3.38)]}')")
+        assert page.url.endswith(f"#/devices/{ids[(6.52, 3.38)]}")
+        assert browser.page_errors == []

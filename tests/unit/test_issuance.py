@@ -53,6 +53,18 @@ def test_three_devices_of_400_wh_make_one_drec_with_200_left(api: Api, aws: Any)
     assert [d["serial"] for d in by_device["items"]] == [serial]
 
 
+def test_device_lists_carry_the_readings_their_twin_accepted(api: Api, aws: Any) -> None:
+    # GIVEN two devices, one with two accepted daylight readings, one never judged
+    source, account, devices = _fleet(api, 2, capacity_w=100)
+    _push(api, source["api_key"], devices[:1], 400)
+    _push(api, source["api_key"], devices[:1], 400, day="2026-10-15")
+    pump(aws)
+    # WHEN the public lists the owner's devices, or reads one THEN each carries its count
+    _, page = api.get(f"/devices?owner_account_id={account['account_id']}")
+    assert {d["device_id"]: d["readings_accepted"] for d in page["items"]} == {devices[0]: 2, devices[1]: 0}
+    assert api.get(f"/devices/{devices[0]}")[1]["readings_accepted"] == 2
+
+
 def test_replaying_every_message_changes_nothing(api: Api, aws: Any) -> None:
     from chalicelib.api import handlers
     from infra.dispatcher import LambdaContext

@@ -21,6 +21,11 @@ VENDORED = {  # served name → file inside node_modules
     "preact-hooks.mjs": "preact/hooks/dist/hooks.mjs",
     "htm.mjs": "htm/dist/htm.module.js",
     "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+    "d3-array.mjs": "d3-array/dist/d3-array.min.mjs",
+    "d3-geo.mjs": "d3-geo/dist/d3-geo.min.mjs",
+    "topojson-client.min.js": "topojson-client/dist/topojson-client.min.js",
+    "countries-110m.json": "world-atlas/countries-110m.json",
+    "countries-50m.json": "world-atlas/countries-50m.json",
 }
 
 
@@ -105,7 +110,7 @@ def test_index_references_only_existing_assets() -> None:
 
 def test_module_imports_resolve_to_existing_files() -> None:
     imports = re.compile(r"""^\s*import\s[^'"]*['"]([^'"]+)['"]""", re.MULTILINE)
-    bare = {"preact", "preact/hooks", "htm"}  # the import map in index.html names these
+    bare = {"preact", "preact/hooks", "htm", "d3-geo"}  # the import map in index.html names these
     modules = [p for p in STATIC.rglob("*.js") if p.parent.name != "vendor"]
     assert len(modules) >= 8
     for module in modules:
@@ -121,7 +126,8 @@ def test_vendored_files_equal_the_pinned_node_modules() -> None:
         pytest.skip("node_modules is not installed (run `make deps`)")
     pins = json.loads((REPO / "package.json").read_text())["dependencies"]
     assert json.loads((STATIC / "vendor" / "versions.json").read_text()) == {
-        name: pins[name] for name in ("chart.js", "htm", "preact")}
+        name: pins[name] for name in ("chart.js", "d3-array", "d3-geo", "htm", "preact", "topojson-client",
+                                      "world-atlas")}
     for served, source in VENDORED.items():
         assert (STATIC / "vendor" / served).read_bytes() == (modules / source).read_bytes(), served
 

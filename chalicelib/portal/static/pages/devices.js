@@ -1,10 +1,11 @@
-// Devices: list with filters and a coordinate map, registration with the API's field errors, a device's readings.
+// Devices: list with filters and a map of the fleet, registration with the API's field errors, a device's readings.
 import { useState } from 'preact/hooks';
 import { can, get, post } from '../api.js';
 import {
-  ChartBox, Definitions, DEVICE_TYPES, ErrorBox, Filters, Form, html, Link, Loading, NeedsKey, number, OFFTAKER_TYPES,
+  Definitions, DEVICE_TYPES, ErrorBox, Filters, Form, html, Link, Loading, NeedsKey, number, OFFTAKER_TYPES,
   Table, typed, useAsync, usePaged, wh, words,
 } from '../ui.js';
+import { FleetMap } from './fleetmap.js';
 import { ReadingsTable, statusBadge, useDecision } from './readings.js';
 
 const DEVICE_FIELDS = [
@@ -33,18 +34,6 @@ export const coordinates = (d) => html`<a href=${osm(d)} rel="noopener" target="
   title=${exact(d) ? 'open the location on OpenStreetMap' : 'rounded to 0.01° (about 1 km) for privacy; open the area on OpenStreetMap'}
   >${exact(d) ? '' : '≈ '}${number(d.latitude, 6)}, ${number(d.longitude, 6)}</a>`;
 
-/** Devices on longitude/latitude axes: a map without map tiles, which an offline registry cannot fetch. */
-function DeviceMap({ devices }) {
-  if (!devices.length) return null;
-  return html`<${ChartBox} label="Device locations (longitude, latitude)" config=${{ type: 'scatter',
-    data: { datasets: [{ label: 'devices', backgroundColor: '#c2410c',
-      data: devices.map((d) => ({ x: d.longitude, y: d.latitude, id: d.device_id })) }] },
-    options: { plugins: { legend: { display: false },
-      tooltip: { callbacks: { label: (item) => `${item.raw.id}: ${item.raw.y}, ${item.raw.x}` } } },
-    scales: { x: { min: -180, max: 180, title: { display: true, text: 'longitude [deg]' } },
-      y: { min: -90, max: 90, title: { display: true, text: 'latitude [deg]' } } } } }} />`;
-}
-
 export function Devices({ query, session }) {
   const [filter, setFilter] = useState(query || {});
   const list = usePaged('devices', filter);
@@ -55,6 +44,8 @@ export function Devices({ query, session }) {
       <${Filters} id="device-filters" value=${filter} onApply=${setFilter} specs=${[
         { name: 'owner_account_id', label: 'Owner account id' }, { name: 'country', label: 'Country', placeholder: 'KE' },
         { name: 'device_type', label: 'Device type', type: 'select', options: DEVICE_TYPES, any: 'any type' }]} />
+      <h3 id="fleet-title">Map of the fleet</h3>
+      <${FleetMap} filter=${filter} />
       <${Loading} state=${list}>
         <${Table} caption="Devices" rows=${list.items} columns=${[
           { label: 'Device', render: (d) => html`<${Link} href=${`devices/${d.device_id}`}>${d.device_id}</${Link}>` },
@@ -63,7 +54,6 @@ export function Devices({ query, session }) {
           { key: 'country', label: 'Country' }, { label: 'Location', render: coordinates },
           { label: 'Status', render: (d) => statusBadge(d.status || 'active') }]} />
         ${list.pager}
-        <${DeviceMap} devices=${list.items} />
       <//>
     </section>
     <section aria-labelledby="device-register">
