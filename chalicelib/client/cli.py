@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "submit" and not args.file.is_file():
         print(f"error: no file {args.file}", file=sys.stderr)
         return 2
+    if args.command == "submit" and not os.environ.get(args.key_env):
+        print(f"error: submitting needs an API key: set {args.key_env} (or name another variable with --key-env)",
+              file=sys.stderr)
+        return 2
 
     def notice(message: str) -> None:
         if not args.quiet:
