@@ -113,7 +113,7 @@ class Http:
                 failure = f"HTTP {response.status_code} {error_of(response)['message'][:200]}"
                 retry_after = _retry_after_s(response)
             if attempt + 1 == attempts:
-                raise Unreachable(f"{method} {path} failed {attempts} times; last: {failure}")
+                raise Unreachable(f"{method} {path} failed {attempts} attempt(s); last: {failure}")
             wait = self.backoff.delay_s(attempt, retry_after)
             self.retries += 1
             if self.on_retry:

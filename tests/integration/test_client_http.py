@@ -151,7 +151,7 @@ def test_a_whole_batch_400_is_reported_not_retried_and_retries_are_bounded(
     assert all(r.error and r.error["field"] == "readings" for r in result.refused if r.sent)
     registry.plan = ["500"] * 10
     registry.posts.clear()
-    with pytest.raises(Unreachable, match="failed 4 times"):
+    with pytest.raises(Unreachable, match="failed 4 attempt"):
         client.submit_file(_csv(tmp_path))
     assert len(registry.posts) == 4
 
