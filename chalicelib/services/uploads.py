@@ -109,33 +109,65 @@ class _RowGuard:
         return text
 
 
-def ingest_lines(intake: Intake, principal: Principal, lines: Iterable[str]) -> dict[str, Any]:
-    """Check and queue the rows of a CSV file; never raises for what the file holds."""
+class FileRefused(FileStopped):
+    """The file is refused before its first row (no header, a header of other columns): nothing in it is read."""
+
+    def __init__(self, line: int, message: str, field: str) -> None:
+        super().__init__(line, message)
+        self.field = field
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | BadInput]]:
+    """(line, raw reading) for each non-blank row after the header, or (line, why the row is refused).
+
+    The one reader of a CSV of readings, for the registry and for clients that check a file before
+    sending it. Raises `FileRefused` when the header is missing or wrong, `FileStopped` where the file
+    cannot be read further (the rows before it stand).
+    """
     guard = _RowGuard(lines)
     reader = csv.reader(guard, strict=True)
+    rows = _rows(guard, reader)
     try:
-        return _ingest_rows(intake, principal, guard, reader)
+        header = next(rows, (0, None))[1]
     except FileStopped as stopped:
-        return _file_error(stopped.message, stopped.line, "file")
-
-
-def _ingest_rows(intake: Intake, principal: Principal, guard: _RowGuard, reader: Any) -> dict[str, Any]:
-    header = next(_rows(guard, reader), (0, None))[1]
+        raise FileRefused(stopped.line, stopped.message, "file") from stopped
     if isinstance(header, BadInput):
-        return _file_error(f"the header cannot be read: {header.message}")
+        raise FileRefused(1, f"the header cannot be read: {header.message}", "header")
     if header is None:
-        return _file_error(f"the file is empty; the first line must be the header {HEADER}")
+        raise FileRefused(1, f"the file is empty; the first line must be the header {HEADER}", "header")
     columns = [c.strip().lower() for c in header]
     if len(columns) == 1 and any(d in columns[0] for d in (";", "\t", "|")):
         delimiter = next(d for d in (";", "\t", "|") if d in columns[0])
-        return _file_error(f"the file is delimited by {delimiter!r}; use commas (',') between columns")
+        raise FileRefused(1, f"the file is delimited by {delimiter!r}; use commas (',') between columns", "header")
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        return _file_error(f"the header lacks column(s) {', '.join(missing)}; expected {HEADER}")
+        raise FileRefused(1, f"the header lacks column(s) {', '.join(missing)}; expected {HEADER}", "header")
     unknown = [c[:40] for c in columns if c not in REQUIRED + OPTIONAL]
     if unknown:
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        return _file_error(f"unknown column(s) {', '.join(unknown[:10])}{more}; the columns are {HEADER}")
+        raise FileRefused(1, f"unknown column(s) {', '.join(unknown[:10])}{more}; the columns are {HEADER}",
+                          "header")
+    for line, cells in rows:
+        if isinstance(cells, BadInput):
+            yield line, cells
+            continue
+        if len(cells) != len(columns):
+            yield line, BadInput(f"the row has {len(cells)} fields; the header has {len(columns)}")
+            continue
+        raw = dict(zip(columns, (c.strip() for c in cells)))
+        try:
+            raw["energy_wh"] = _energy(raw["energy_wh"])
+        except BadInput as error:
+            yield line, error
+            continue
+        for optional in OPTIONAL:  # an empty cell means "none", not an empty value
+            if not raw.get(optional):
+                raw.pop(optional, None)
+        yield line, raw
+
+
+def ingest_lines(intake: Intake, principal: Principal, lines: Iterable[str]) -> dict[str, Any]:
+    """Check and queue the rows of a CSV file; never raises for what the file holds."""
     report: dict[str, Any] = {"rows": 0, "queued": 0, "duplicates": 0, "error_count": 0, "errors": []}
 
     def record_error(line: int, error: DomainError) -> None:
@@ -145,27 +177,17 @@ def _ingest_rows(intake: Intake, principal: Principal, guard: _RowGuard, reader:
 
     chunk: list[tuple[int, Any]] = []
     try:
-        for line, cells in _rows(guard, reader):
+        for line, raw in csv_rows(lines):
             report["rows"] += 1
-            if isinstance(cells, BadInput):
-                record_error(line, cells)
+            if isinstance(raw, BadInput):
+                record_error(line, raw)
                 continue
-            if len(cells) != len(columns):
-                record_error(line, BadInput(f"the row has {len(cells)} fields; the header has {len(columns)}"))
-                continue
-            raw = dict(zip(columns, (c.strip() for c in cells)))
-            try:
-                raw["energy_wh"] = _energy(raw["energy_wh"])
-            except BadInput as error:
-                record_error(line, error)
-                continue
-            for optional in OPTIONAL:  # an empty cell means "none", not an empty value
-                if not raw.get(optional):
-                    raw.pop(optional, None)
             chunk.append((line, raw))
             if len(chunk) >= CHUNK_ROWS:
                 _submit(intake, principal, chunk, report, record_error)
                 chunk = []
+    except FileRefused as refused:
+        return _file_error(refused.message, refused.line, refused.field)
     except FileStopped as stopped:
         # The rows before the stop are still checked and queued: they were read whole.
         record_error(stopped.line, BadInput(f"{stopped.message}; the file was read up to this line",
