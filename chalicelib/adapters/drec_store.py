@@ -20,6 +20,11 @@ from .dynamo import from_item, put, to_item, update
 LINK_ATTEMPTS = 5
 
 
+def device_drecs_key(device_id: str) -> str:
+    """The counter item of what a device's readings went into: `drecs` (D-RECs) and `energy_wh`."""
+    return f"device_drecs#{device_id}"
+
+
 def drec_from_item(item: Mapping[str, Any]) -> Drec:
     """The record of a stored D-REC (or of the projection of one a query asked for)."""
     return Drec(serial=item["serial"], owner_account_id=item.get("owner_account_id", ""),
@@ -106,9 +111,10 @@ class DynamoDrecs(CounterReads):
         """Write the (device, serial) and (reading, serial) links of issued D-RECs and add each serial to
         its readings' `drec_serials`, then clear their `linking` mark; a crash in between leaves the mark
         for the sweep (`pending_links`), and doing it again changes nothing."""
-        pairs = [(c[key], d["serial"]) for d in drecs for c in d["contributions"]
-                 for key in ("device_id", "reading_id")]
-        self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in dict.fromkeys(pairs)])
+        self.batch_put("drec_links", [{"subject_id": s, "serial": serial} for s, serial in
+                                      dict.fromkeys((c["reading_id"], d["serial"]) for d in drecs
+                                                    for c in d["contributions"])])
+        self._link_devices(drecs)
         spenders: dict[str, set[str]] = {}
         for drec in drecs:
             for c in drec["contributions"]:
@@ -118,6 +124,52 @@ class DynamoDrecs(CounterReads):
             self.client.update_item(TableName=self.name("drecs"), Key=to_item({"serial": drec["serial"]}),
                                     UpdateExpression="REMOVE linking, #lk",
                                     ExpressionAttributeNames={"#lk": key_attribute("linking")})
+
+    def _link_devices(self, drecs: Sequence[Mapping[str, Any]]) -> None:
+        """Each (device, serial) link, and the device's issued tally (`device_drecs#<device>`: D-RECs its Wh
+        went into, and those Wh) in the same transaction: the link is put only where it is not yet, so
+        linking again after a crash counts nothing twice. Up to 100 items a transaction, a device's
+        tally once in each; a transaction refused (some of its links were written already) is done
+        again one link at a time."""
+        shares: dict[tuple[str, str], int] = {}
+        for drec in drecs:
+            for c in drec["contributions"]:
+                pair = (c["device_id"], drec["serial"])
+                shares[pair] = shares.get(pair, 0) + int(c["energy_wh"])
+        chunks: list[dict[tuple[str, str], int]] = [{}]
+        for pair, wh in shares.items():
+            chunk = chunks[-1]
+            if len(chunk) + 1 + len({d for d, _ in chunk} | {pair[0]}) > MAX_ATOMIC_ITEMS:
+                chunks.append(chunk := {})
+            chunk[pair] = wh
+        for chunk in chunks:
+            if not chunk:
+                continue
+            try:
+                self.transact(self._device_links(chunk))
+            except TransactionRefused:
+                for pair, wh in chunk.items():
+                    try:
+                        self.transact(self._device_links({pair: wh}))
+                    except TransactionRefused as refused:
+                        if refused.reasons[0] != "ConditionalCheckFailed":
+                            raise Conflict("a device's issued tally kept changing while its D-RECs were linked; "
+                                           "the sweep links them again") from refused
+
+    def _device_links(self, shares: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+        tallies: dict[str, tuple[int, int]] = {}
+        for (device_id, _), wh in shares.items():
+            count, total = tallies.get(device_id, (0, 0))
+            tallies[device_id] = (count + 1, total + wh)
+        return ([put(self.name("drec_links"), {"subject_id": device_id, "serial": serial, "energy_wh": wh},
+                     "attribute_not_exists(subject_id)") for (device_id, serial), wh in shares.items()]
+                + [update(self.name("counters"), {"name": device_drecs_key(device_id)}, "ADD drecs :n, energy_wh :wh",
+                          values={":n": count, ":wh": wh}) for device_id, (count, wh) in tallies.items()])
+
+    def issued_from(self, device_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(D-RECs, Wh in them) issued from each device's readings, from its tally: one batch read."""
+        found = self.batch_get("counters", [{"name": device_drecs_key(d)} for d in dict.fromkeys(device_ids)])
+        return {i["name"].split("#", 1)[1]: (int(i.get("drecs", 0)), int(i.get("energy_wh", 0))) for i in found}
 
     def add_spenders(self, spenders: Mapping[str, set[str]]) -> None:
         """Add serials to readings' `drec_serials` (a string set: adding one twice keeps one), up to 100

@@ -113,14 +113,19 @@ def post_device() -> Response:
        query=PAGED + ("owner_account_id", "country", "device_type"), key_optional=True, items=schemas.DeviceOut)
 def get_devices() -> Response:
     return _listed(registering.list_devices, "owner_account_id", "country", "device_type",
-                   readings=bootstrap.container().readings)
+                   figures=_figures())
 
 
 @route(registry, "get", "/devices/{device_id}", "One device (exact location only for the owner's side)",
        schemas.DeviceOut, key_optional=True)
 def get_device(device_id: str) -> Response:
+    return json_response(registering.get_device(bootstrap.container().registry, device_id,
+                                                incoming(registry).viewer(), _figures()))
+
+
+def _figures() -> registering.DeviceFigures:
     c = bootstrap.container()
-    return json_response(registering.get_device(c.registry, device_id, incoming(registry).viewer(), c.readings))
+    return registering.DeviceFigures(c.readings, c.drecs)
 
 
 @route(registry, "post", "/devices/{device_id}/review", "Operator decision on a device under review: clear (its held "

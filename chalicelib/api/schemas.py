@@ -252,6 +252,10 @@ class DeviceOut(BaseModel):
     readings_accepted: int = Field(default=0, description=(
         "Daylight readings the validator accepted for this device: the count its twin keeps with every verdict "
         "(a flagged reading the operator accepts later is not in it); read with the page, never counted"))
+    drecs_issued: int = Field(default=0, description=(
+        "D-RECs this device's readings went into (each D-REC pools Wh of many devices), counted as they are linked"))
+    drec_energy_wh: int = Field(default=0, description=(
+        "Wh of this device's readings in issued D-RECs (Wh still waiting in a pool are not in it)"))
 
 
 class AnchorOut(BaseModel):

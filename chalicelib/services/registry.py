@@ -29,6 +29,7 @@ from ..domain.registry import (
 from ..domain.stores import ExternalIdTaken
 from ..domain.time import iso, now_utc
 from .access import hash_key, require_acting_for, require_operator
+from .ports.certificates import Drecs
 from .ports.readings import ReadingStore
 from .ports.registry import RegistryStore
 
@@ -210,23 +211,34 @@ def get_account(store: RegistryStore, account_id: str, viewer: Principal | None 
 
 
 def get_device(store: RegistryStore, device_id: str, viewer: Principal | None = None,
-               readings: ReadingStore | None = None) -> dict[str, Any]:
+               figures: DeviceFigures | None = None) -> dict[str, Any]:
     """The device as `viewer` (None: the public) may see it."""
     device = store.device(device_id)
     if not device:
         raise NotFound(f"no device {device_id!r}", field="device_id")
     view = _DeviceViews(store, viewer)(device)
-    return with_readings_accepted([view], readings)[0] if readings is not None else view
+    return figures.add([view])[0] if figures is not None else view
 
 
-def with_readings_accepted(views: list[dict[str, Any]], readings: ReadingStore) -> list[dict[str, Any]]:
-    """Each device's `readings_accepted`: the count its twin already keeps (the history in its state, written
-    with every verdict), read for the whole page in one batch read; a device never judged has 0."""
-    states = readings.device_states([v["device_id"] for v in views]) if views else {}
-    for view in views:
-        state = states.get(view["device_id"])
-        view["readings_accepted"] = int((state.history or {}).get("accepted_count", 0)) if state else 0
-    return views
+@dataclass(frozen=True)
+class DeviceFigures:
+    """What a device's listing shows beside its registration, each from a count kept as it happened."""
+
+    readings: ReadingStore
+    drecs: Drecs
+
+    def add(self, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`readings_accepted` (the count the device's twin keeps with every verdict) and `drecs_issued` /
+        `drec_energy_wh` (its tally, kept as its D-RECs are linked): two batch reads for the page."""
+        if not views:
+            return views
+        ids = [v["device_id"] for v in views]
+        states, issued = self.readings.device_states(ids), self.drecs.issued_from(ids)
+        for view in views:
+            state = states.get(view["device_id"])
+            view["readings_accepted"] = int((state.history or {}).get("accepted_count", 0)) if state else 0
+            view["drecs_issued"], view["drec_energy_wh"] = issued.get(view["device_id"], (0, 0))
+        return views
 
 
 def list_sources(store: RegistryStore, limit: int, cursor: str | None) -> Listed:
@@ -242,8 +254,8 @@ def list_accounts(store: RegistryStore, limit: int, cursor: str | None, kind: st
 
 def list_devices(store: RegistryStore, limit: int, cursor: str | None, owner_account_id: str | None = None,
                  country: str | None = None, device_type: str | None = None,
-                 viewer: Principal | None = None, readings: ReadingStore | None = None) -> Listed:
+                 viewer: Principal | None = None, figures: DeviceFigures | None = None) -> Listed:
     devices, next_cursor = store.list_devices(limit, cursor, owner_account_id, country, device_type)
     view = _DeviceViews(store, viewer)
     views = [view(d) for d in devices]
-    return Listed(with_readings_accepted(views, readings) if readings is not None else views, next_cursor)
+    return Listed(figures.add(views) if figures is not None else views, next_cursor)

@@ -389,12 +389,16 @@ def test_the_fleet_map_clusters_zooms_colours_and_links_each_device(stack: Runni
         ids[(latitude, longitude)] = created.json()["device_id"]
     kenya = {ids[(lat, lon)] for country, lat, lon in FLEET if country == "KE"}
     delhi = ids[(28.61, 77.21)]
-    # One accepted daylight reading for one device (a spot no other test reports from, a day of its own).
+    # One accepted daylight reading for one device (a spot no other test reports from, a day of its own):
+    # 1,100 Wh (70 % of its clear sky), alone in its owner's pool: one D-REC and 100 Wh waiting.
     busy = ids[(-1.10, 37.01)]
     sent = stack.post("/readings", {"readings": [{"device_id": busy, "period_start": "2026-10-20T05:00:00Z",
-                                                  "period_end": "2026-10-20T13:00:00Z", "energy_wh": 900}]}, key=key)
+                                                  "period_end": "2026-10-20T13:00:00Z", "energy_wh": 1100}]}, key=key)
     assert sent.status_code == 202 and not sent.json()["errors"], sent.text
-    wait_for("the reading judged", lambda: stack.get(f"/devices/{busy}").json()["readings_accepted"] == 1, 60)
+    wait_for("the reading judged, its D-REC issued and linked",
+             lambda: stack.get(f"/devices/{busy}").json()["drecs_issued"] == 1, 90)
+    assert stack.get(f"/devices/{busy}").json()["readings_accepted"] == 1
+    assert stack.get(f"/devices/{busy}").json()["drec_energy_wh"] == 1000
 
     with chromium(tmp_path, "fleet") as browser:
         # GIVEN the public WHEN it opens the owner's devices THEN the map fits them: outlines, two clusters, Delhi alone
@@ -410,10 +414,14 @@ def test_the_fleet_map_clusters_zooms_colours_and_links_each_device(stack: Runni
         assert all(part in title for part in (delhi, "solar home system", "300 W", "IN")), title
         browser.screenshot("fleet-map")
 
-        # WHEN coloured by readings accepted THEN the legend counts the one busy device
+        # WHEN coloured by D-RECs issued, or by readings accepted THEN the legend counts the one busy device
+        page.check("input[name=fleet-mode][value=drecs]")
+        legend = page.inner_text("#fleet-legend")
+        assert "none: 5" in legend and "1–9: 1" in legend and "D-RECs" in legend, legend
         page.check("input[name=fleet-mode][value=readings]")
         legend = page.inner_text("#fleet-legend")
-        assert "none: 5" in legend and "1–9: 1" in legend, legend
+        assert "none: 5" in legend and "1–9: 1" in legend and "Daylight readings" in legend, legend
+        page.check("input[name=fleet-mode][value=drecs]")
 
         # WHEN the cluster of three is clicked THEN the map zooms in (1:50m outlines) and it splits into Kenya's devices
         page.click("svg.fleet-map .cluster[data-count='3']")

@@ -38,6 +38,8 @@ class FakeDrecs:
         self.readings: dict[str, tuple[PoolableReading, bool]] = {}
         self.drecs: dict[str, dict[str, Any]] = {}
         self.links: dict[str, list[str]] = {}
+        self.issued: dict[str, tuple[int, int]] = {}  # device -> (D-RECs, Wh), as `device_drecs#<device>` counts
+        self.shared: set[tuple[str, str, str]] = set()  # (device, serial, reading) counted in `issued`
         # reading id -> serials of the D-RECs that spend it, as the adapter adds them to the reading item
         self.spenders: dict[str, set[str]] = {}
 
@@ -81,9 +83,19 @@ class FakeDrecs:
                     serials = self.links.setdefault(subject, [])
                     if drec["serial"] not in serials:
                         serials.append(drec["serial"])
+                        if subject == c["device_id"]:
+                            count, wh = self.issued.get(subject, (0, 0))
+                            self.issued[subject] = (count + 1, wh)
+                    if subject == c["device_id"] and (subject, drec["serial"], c["reading_id"]) not in self.shared:
+                        self.shared.add((subject, drec["serial"], c["reading_id"]))
+                        count, wh = self.issued[subject]
+                        self.issued[subject] = (count, wh + int(c["energy_wh"]))
                 if c["reading_id"] in self.readings:  # the adapter adds only to a reading that is there
                     self.spenders.setdefault(c["reading_id"], set()).add(drec["serial"])
             self.drecs[drec["serial"]].pop("linking", None)
+
+    def issued_from(self, device_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return {d: self.issued[d] for d in device_ids if d in self.issued}
 
     def pending_links(self, limit: int = 200) -> list[dict[str, Any]]:
         pending = sorted((d for d in self.drecs.values() if d.get("linking") == "pending"), key=_in_shard_order)

@@ -51,6 +51,10 @@ def test_three_devices_of_400_wh_make_one_drec_with_200_left(api: Api, aws: Any)
     assert api.get(f"/readings/{reading_ids[0]}")[1]["serials"] == [serial]
     _, by_device = api.get(f"/drecs?device_id={devices[2]}")
     assert [d["serial"] for d in by_device["items"]] == [serial]
+    # each device's tally: the D-RECs its Wh went into, and those Wh (the split one's 200 waiting are not)
+    tallies = {d["device_id"]: (d["drecs_issued"], d["drec_energy_wh"])
+               for d in api.get(f"/devices?owner_account_id={account['account_id']}")[1]["items"]}
+    assert sorted(tallies.values()) == [(1, 200), (1, 400), (1, 400)]
 
 
 def test_device_lists_carry_the_readings_their_twin_accepted(api: Api, aws: Any) -> None:
@@ -84,6 +88,8 @@ def test_replaying_every_message_changes_nothing(api: Api, aws: Any) -> None:
     assert api.get(f"/drecs?owner_account_id={account['account_id']}")[1]["items"] == before
     assert api.get("/events?type=DrecIssued")[1]["items"] == events_before
     assert len(before) == 3  # 4 x 777 = 3108 Wh: three D-RECs, 108 Wh left
+    devices_after = api.get(f"/devices?owner_account_id={account['account_id']}")[1]["items"]
+    assert sum(d["drec_energy_wh"] for d in devices_after) == 3000
 
 
 def test_big_reading_spans_many_transactions_without_loss(api: Api, aws: Any) -> None:
@@ -116,3 +122,19 @@ def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any) -> N
     assert finish_links(aws.drecs) == 15
     assert len(api.get(f"/drecs?device_id={devices[0]}&limit=100")[1]["items"]) == 15
     assert finish_links(aws.drecs) == 0
+    device = api.get(f"/devices/{devices[0]}")[1]
+    assert (device["drecs_issued"], device["drec_energy_wh"]) == (15, 15_000)
+
+
+def test_a_device_tally_counts_each_link_once_across_chunks_and_replays(aws: Any) -> None:
+    # GIVEN 120 D-RECs of three devices (more links than one transaction holds), the first 50 linked already
+    drecs = [{"serial": f"DREC-KE-SHS-202610-TALLY-{i:08d}",
+              "contributions": [{"device_id": f"dev-tally-{i % 3}", "reading_id": f"rdg-tally-{i}-{j}",
+                                 "energy_wh": 500} for j in range(2)]} for i in range(120)]
+    aws.drecs._link_devices(drecs[:50])
+    # WHEN all 120 are linked, twice (a crash and the sweep)
+    aws.drecs._link_devices(drecs)
+    aws.drecs._link_devices(drecs)
+    # THEN each device counts each of its D-RECs once, with the Wh it put in
+    assert aws.drecs.issued_from(["dev-tally-0", "dev-tally-1", "dev-tally-2", "dev-none"]) == {
+        f"dev-tally-{k}": (40, 40 * 1000) for k in range(3)}

@@ -54,7 +54,7 @@ function useFleet(filter) {
   return state;
 }
 
-// ---- colour: by status (what the viewer may see) or by readings accepted
+// ---- colour: by status (what the viewer may see), by D-RECs issued, or by readings accepted
 
 const STATUS = [
   ['suspended', 'suspended', '#b42318'],
@@ -78,6 +78,14 @@ const MODES = {
     // A cluster takes the most serious status among its devices (the order of STATUS).
     clusterClass: (members) => STATUS.find(([id]) => members.some((d) => statusOf(d) === id))[0],
   },
+  drecs: {
+    label: 'D-RECs issued',
+    classes: ACTIVITY.map(([, label, colour], i) => ({ id: String(i), label, colour })),
+    classOf: (d) => String(activityBin(d.drecs_issued || 0)),
+    // A cluster shows its devices' mean, as for readings.
+    clusterClass: (members) => String(activityBin(
+      members.reduce((sum, d) => sum + (d.drecs_issued || 0), 0) / members.length)),
+  },
   readings: {
     label: 'Readings accepted',
     classes: ACTIVITY.map(([, label, colour], i) => ({ id: String(i), label, colour })),
@@ -89,7 +97,8 @@ const MODES = {
 };
 
 const describe = (d) => `${d.device_id} · ${words(d.device_type)} · ${number(d.capacity_w)} W · ${d.country}`
-  + ` · ${words(statusOf(d))} · ${number(d.readings_accepted || 0)} readings accepted`;
+  + ` · ${words(statusOf(d))} · ${number(d.drecs_issued || 0)} D-RECs issued`
+  + ` (${number((d.drec_energy_wh || 0) / 1000, 1)} kWh of its own) · ${number(d.readings_accepted || 0)} readings accepted`;
 
 // ---- geometry: zoom and pan are one transform {k, x, y} over the projected world
 
@@ -285,7 +294,8 @@ export function FleetMap({ filter }) {
       ${scheme.classes.map((c) => html`<li data-class=${c.id}><span class="swatch" style=${`background:${c.colour}`}></span>
         ${c.label}: <strong>${number(counts[c.id] || 0)}</strong></li>`)}
       <li class="note">${mode === 'status' ? 'A cluster takes the most serious status among its devices.'
-        : 'Daylight readings the validator accepted; a cluster shows its devices\u2019 mean.'}</li>
+        : mode === 'drecs' ? 'D-RECs the device\u2019s Wh went into (each pools many devices); a cluster shows its devices\u2019 mean.'
+          : 'Daylight readings the validator accepted; a cluster shows its devices\u2019 mean.'}</li>
     </ul>
     ${stack ? html`<div class="fleet-stack" id="fleet-stack" role="region" aria-label="devices at one spot">
       <p>${stack.length} devices share this rounded position:</p>
