@@ -151,9 +151,12 @@ class DynamoPulls(DynamoBase):
 
     def runs(self, source_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         page = self.query_page("pull_runs", None, "source_id", source_id, limit, cursor, forward=False)
-        blank = dict.fromkeys(("cursor_before", "next_cursor"))
-        return [{**blank, **{k: v for k, v in i.items() if k not in ("source_id", "expires_at")}}
-                for i in page.items], page.next_cursor
+        # Stored items leave out what is None; the answer names every field.
+        blank, blank_error = dict.fromkeys(("cursor_before", "next_cursor")), dict.fromkeys(("index", "field"))
+        runs = [{**blank, **{k: v for k, v in i.items() if k not in ("source_id", "expires_at")}} for i in page.items]
+        for run in runs:
+            run["errors"] = [{**blank_error, **e} for e in run.get("errors", [])]
+        return runs, page.next_cursor
 
     def _put_run(self, run: RunRecord) -> None:
         item = {"source_id": run.source_id, **run.view(), "expires_at": int(time.time()) + RUN_TTL_S}

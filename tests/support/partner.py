@@ -61,7 +61,7 @@ class Partner:
 @contextmanager
 def serving(partner: Partner) -> Iterator[Partner]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+        def do_GET(self) -> None:
             status, body = partner.answer(self.path, {k.lower(): v for k, v in self.headers.items()})
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -69,7 +69,7 @@ def serving(partner: Partner) -> Iterator[Partner]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

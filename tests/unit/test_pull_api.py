@@ -101,7 +101,8 @@ def test_who_may_configure_and_the_auth_value_is_never_shown(api: Api, aws: Any)
     # THEN the value sits in one SecureString under the stack's prefix, and in no answer or event
     ssm = aws.client("ssm")
     (parameter,) = ssm.describe_parameters()["Parameters"]
-    assert parameter["Type"] == "SecureString" and parameter["Name"].startswith(f"/drec-test/pull/{source['source_id']}/")
+    assert parameter["Type"] == "SecureString"
+    assert parameter["Name"].startswith(f"/drec-test/pull/{source['source_id']}/auth-")
     assert ssm.get_parameter(Name=parameter["Name"], WithDecryption=True)["Parameter"]["Value"] == secret
     events = api.every_event()["items"]
     kinds = [e["type"] for e in events if e["subject_id"] == source["source_id"]]
