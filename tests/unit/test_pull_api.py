@@ -226,3 +226,47 @@ def test_rules_of_the_partner_protocol() -> None:
     for failures in range(0, 12):
         minutes = backoff_minutes(10, failures)
         assert 0.9 * min(1440, 10 * 2 ** failures) <= minutes <= 1.1 * min(1440, 10 * 2 ** failures)
+
+
+def test_a_partner_that_resolves_to_an_internal_address_is_refused_at_pull_time(
+        pulls: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib import bootstrap
+
+    api = pulls
+    # GIVEN a pull configured while private addresses were allowed, to a name that resolves to loopback
+    source, _, device = registered_device(api)
+    with serving(Partner(hourly_rows([device["device_id"]], 3))) as partner:
+        url = partner.url.replace("127.0.0.1", "localhost")
+        assert api.post(f"/sources/{source['source_id']}/pull", pull_body(partner, url=url))[0] == 201
+        # WHEN they are no longer allowed and the schedule runs
+        monkeypatch.delenv("DREC_PULL_ALLOW_PRIVATE")
+        bootstrap.reset()
+        counts = bootstrap.container().puller().pull_due()
+    # THEN the partner is never asked, the run failed naming the address, and the source backs off
+    assert counts["failed"] == 1 and partner.requests == []
+    (run,) = api.get(f"/sources/{source['source_id']}/pull/runs", key=source["api_key"])[1]["items"]
+    assert run["status"] == "failed" and "internal address" in run["errors"][0]["error"], run
+    assert api.get(f"/sources/{source['source_id']}/pull", key=source["api_key"])[1]["failures"] == 1
+
+
+def test_pulled_readings_queued_again_change_nothing_in_the_validator(pulls: Api, aws: Any) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.domain.readings import id_messages
+    from tests.conftest import pump
+
+    api = pulls
+    # GIVEN pulled readings, judged
+    source, _, device = registered_device(api)
+    with serving(Partner(hourly_rows([device["device_id"]], 12))) as partner:
+        api.post(f"/sources/{source['source_id']}/pull", pull_body(partner))
+        assert bootstrap.container().puller().pull_due()["queued"] == 12
+    pump(aws)
+    readings = api.get(f"/devices/{device['device_id']}/readings?limit=100")[1]["items"]
+    events = api.every_event()["items"]
+    assert len(readings) == 12 and all(r["status"] != "queued" for r in readings)
+    # WHEN their ids are queued again (a page pulled twice whose intake queued them again)
+    bootstrap.container().queue("readings").send_json(id_messages([r["reading_id"] for r in readings]))
+    pump(aws)
+    # THEN no verdict and no event changes
+    assert api.get(f"/devices/{device['device_id']}/readings?limit=100")[1]["items"] == readings
+    assert api.every_event()["items"] == events
