@@ -196,7 +196,7 @@ def routed_shard(event: dict[str, Any], shards: int) -> int | None:
     if kind == "ReadingAccepted":
         return shard_of(device_key(str(body.get("device_id"))), shards)
     if kind in ("SourceRegistered", "AccountRegistered", "DrecTransferred", "DrecRedeemed", "ApiKeyRotated",
-                "SourceRevoked", "AccountRevoked"):
+                "SourceRevoked", "AccountRevoked", "PullConfigured", "PullReconfigured", "PullRemoved"):
         return REGISTRY_SHARD
     return None  # an issuance: its pool id is not in its document
 

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     from .services.ports.buckets import Bucket
     from .services.ports.certificates import Drecs
     from .services.ports.ledger import Batches, Events
+    from .services.ports.pull import PullStore, Secrets
     from .services.ports.queues import Queue
     from .services.ports.readings import ReadingStore
     from .services.ports.registry import KeyStore, RegistryStore, UploadAnnouncements
     from .services.ports.trading import Trades
+    from .services.pulling import Puller
     from .services.registry import SiteLookup
     from .services.validation import Validator
 
@@ -109,6 +111,36 @@ class Container:
         return Intake(self.registry, self.readings, self.queue("readings"), parse, correlation_id())
 
     @cached_property
+    def pulls(self) -> PullStore:
+        from .adapters.pull_store import DynamoPulls
+
+        return DynamoPulls(self.client("dynamodb"), self.settings.name)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        from .adapters.ssm import SsmSecrets
+
+        return SsmSecrets(self.client("ssm"))
+
+    def pull_destination_check(self, url: str) -> None:
+        """BadInput (field `url`) for a partner URL that is malformed or internal (unless allowed)."""
+        from .adapters.partner_http import check_destination
+
+        check_destination(url, self.settings.pull_allow_private)
+
+    def puller(self) -> Puller:
+        from .adapters.partner_http import PartnerClient
+        from .api.reading_input import parse_reading
+        from .services.pulling import Puller, PullLimits
+
+        s = self.settings
+        fetch = PartnerClient(s.pull_allow_private, s.pull_connect_timeout_s, s.pull_read_timeout_s,
+                              s.pull_max_response_bytes)
+        limits = PullLimits(max_pages=s.pull_max_pages, run_s=s.pull_run_s, lease_s=s.pull_lease_s)
+        return Puller(self.pulls, self.secrets, self.registry, lambda: self.intake(parse_reading), fetch, limits,
+                      after_queued=_exit_after(s.test_pull_exit_after_queued_page))
+
+    @cached_property
     def validator(self) -> Validator:
         from .services.validation import PeerSettings, Validator
 
@@ -171,6 +203,21 @@ class Container:
             return {"altitude_m": site.altitude_m, "linke_turbidity": list(site.linke_turbidity)}
 
         return lookup
+
+
+def _exit_after(page: int | None) -> Any:
+    """The test-only fault (DREC_TEST_PULL_EXIT_AFTER_QUEUED_PAGE): the process dies after that page is
+    queued and before its cursor is saved. None (the default) installs nothing."""
+    if page is None:
+        return None
+
+    def exit_after(queued_page: int) -> None:
+        if queued_page == page:
+            import os
+
+            os._exit(75)
+
+    return exit_after
 
 
 _container: Container | None = None

@@ -34,9 +34,25 @@ class Settings:
     peer_shards: int = 4
     # Event sequences (`domain.ledger.shards`): fixed for a deployment.
     event_shards: int = 8
+    # Pulling from partners: private, loopback and link-local addresses only when allowed (local stacks,
+    # tests); a run's budget (pages, seconds); a lease [s]; partner timeouts [s] and answer size [bytes].
+    pull_allow_private: bool = False
+    pull_max_pages: int = 50
+    pull_run_s: float = 120.0
+    pull_lease_s: float = 300.0
+    pull_connect_timeout_s: float = 5.0
+    pull_read_timeout_s: float = 30.0
+    pull_max_response_bytes: int = 8 * 1024 * 1024
+    # Test-only fault: the puller process exits right after this page's readings are queued, before its
+    # cursor is saved (DREC_TEST_PULL_EXIT_AFTER_QUEUED_PAGE). Unset (always, outside tests): inert.
+    test_pull_exit_after_queued_page: int | None = None
 
     def name(self, logical: str) -> str:
         return _resource(self.prefix, logical)
+
+    def parameter(self, logical: str, *parts: str) -> str:
+        """An SSM parameter's name: `/<prefix>/<logical>/<parts...>` (infra.resources.parameter_path)."""
+        return "/".join((f"/{self.prefix}/{logical}", *parts))
 
     @property
     def uploads_bucket(self) -> str:
@@ -65,6 +81,15 @@ def load() -> Settings:
         peer_wait_s=max(0.0, float(os.environ.get("DREC_PEER_WAIT_S", "21600"))),
         peer_shards=min(32, max(1, int(os.environ.get("DREC_PEER_SHARDS", "4")))),
         event_shards=event_shards(),
+        pull_allow_private=os.environ.get("DREC_PULL_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+        pull_max_pages=max(1, int(os.environ.get("DREC_PULL_MAX_PAGES", "50"))),
+        pull_run_s=max(1.0, float(os.environ.get("DREC_PULL_RUN_S", "120"))),
+        pull_lease_s=max(1.0, float(os.environ.get("DREC_PULL_LEASE_S", "300"))),
+        pull_connect_timeout_s=float(os.environ.get("DREC_PULL_CONNECT_TIMEOUT_S", "5")),
+        pull_read_timeout_s=float(os.environ.get("DREC_PULL_READ_TIMEOUT_S", "30")),
+        pull_max_response_bytes=int(os.environ.get("DREC_PULL_MAX_RESPONSE_BYTES", str(8 * 1024 * 1024))),
+        test_pull_exit_after_queued_page=int(os.environ["DREC_TEST_PULL_EXIT_AFTER_QUEUED_PAGE"])
+        if os.environ.get("DREC_TEST_PULL_EXIT_AFTER_QUEUED_PAGE") else None,
     )
 
 

@@ -73,10 +73,19 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class ParameterPath:
+    """SSM Parameter Store names under `/<prefix>/<logical>/`, written by the app at run time (SecureStrings,
+    encrypted with the account's default key alias/aws/ssm): nothing to create, only to permit."""
+
+    logical: str
+
+
+@dataclass(frozen=True)
 class Resources:
     tables: tuple[Table, ...]
     queues: tuple[Queue, ...]
     buckets: tuple[Bucket, ...]
+    parameters: tuple[ParameterPath, ...] = ()
 
 
 S = Attribute
@@ -157,6 +166,11 @@ RESOURCES = Resources(
         Table("redemptions", S("id"), (Index("by_account", S("account_id"), S("id")),)),
         # Anchored batches of events, by shard (`ledger` = shard-<n>) and first sequence number.
         Table("batches", S("ledger"), range_key=N("first_seq")),
+        # Pull configurations and their state, one item per source. Sparse and keys only: the active ones
+        # by `due_shard` and `next_due_at`, so a tick reads what is due, never every source.
+        Table("pulls", S("source_id"), (Index("by_due", S("due_shard"), S("next_due_at"), projection="KEYS_ONLY"),)),
+        # Each run of a pull, newest last by `run_id` (which starts with its time); kept 90 days.
+        Table("pull_runs", S("source_id"), range_key=S("run_id"), ttl_attribute="expires_at"),
     ),
     queues=(
         Queue("uploads", visibility_timeout_s=900, max_receive_count=3),
@@ -167,12 +181,19 @@ RESOURCES = Resources(
         Bucket("uploads", (Notification("uploads", "incoming/", ".csv"),), api_only_prefixes=("incoming/",)),
         Bucket("ledger"),
     ),
+    # The auth header values of pull configurations: /<prefix>/pull/<source_id>/auth-<token>.
+    parameters=(ParameterPath("pull"),),
 )
 
 
 def physical(prefix: str, logical: str) -> str:
     """Physical name of a resource: `<prefix>-<logical>` (tables, queues, buckets alike)."""
     return f"{prefix}-{logical}".replace("_", "-")
+
+
+def parameter_path(prefix: str, logical: str) -> str:
+    """The names of a parameter path: `/<prefix>/<logical>/` (chalicelib.config.Settings.parameter)."""
+    return f"/{prefix}/{logical}/"
 
 
 def dead_letter(queue_name: str) -> str:

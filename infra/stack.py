@@ -125,6 +125,8 @@ class Stack:
             "DREC_CHAIN_PRIVATE_KEY": env.get("DREC_CHAIN_PRIVATE_KEY", DEV_PRIVATE_KEY),
             "DREC_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
             "PYTHONUNBUFFERED": "1",
+            # Partners of a local stack run on this machine: let pulls reach loopback and private addresses.
+            "DREC_PULL_ALLOW_PRIVATE": env.get("DREC_PULL_ALLOW_PRIVATE", "1"),
         })
         return env
 

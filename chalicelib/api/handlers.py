@@ -1,4 +1,4 @@
-"""Event handlers: the queues of readings, uploads and accepted readings, and the schedules.
+"""Event handlers: the queues of readings, uploads and accepted readings, and the schedules (pulls included).
 
 Their names are the Lambda functions' names under `chalice package`; `infra.dispatcher` finds
 them through the app's `event_sources` and `handler_map`.
@@ -80,6 +80,14 @@ def anchor_events(event: Any) -> None:
         done = anchoring.anchor_pending(c.events, c.batches, c.chain, c.ledger_bucket, c.settings.anchor_batch_size)
         if done["events"]:
             publish({"EventsAnchored": done["events"], "BatchesAnchored": done["batches"]})
+
+
+@handlers.schedule(Rate(1, unit=Rate.MINUTES))
+def pull_sources(event: Any) -> None:
+    """Pull the due sources' partners (`services.pulling`); each run is recorded under its source."""
+    counts = bootstrap.container().puller().pull_due()
+    if counts["runs"]:
+        logger.info("pulled sources", extra=counts)
 
 
 @handlers.schedule(Rate(1, unit=Rate.MINUTES))

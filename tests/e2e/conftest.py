@@ -85,6 +85,11 @@ class RunningStack:
     def get(self, path: str, **params: Any) -> requests.Response:
         return requests.get(self.url + path, params=params, timeout=60)
 
+    def get_with_key(self, path: str, key: str | None = None, **params: Any) -> requests.Response:
+        """A read only the operator or the principal of `key` may make."""
+        return requests.get(self.url + path, params=params, headers={"X-Api-Key": key or self.operator_key},
+                            timeout=60)
+
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
     """Poll `probe` until it returns something true; the stack works asynchronously."""

@@ -27,6 +27,10 @@ ACCOUNT_REVOKED = "AccountRevoked"
 DEVICE_REVIEW_OPENED = "DeviceReviewOpened"
 DEVICE_REVIEW_CLEARED = "DeviceReviewCleared"
 DEVICE_SUSPENDED = "DeviceSuspended"
+# A source's pull configuration: bodies carry the URL without its query and the auth header's name, never its value.
+PULL_CONFIGURED = "PullConfigured"
+PULL_RECONFIGURED = "PullReconfigured"
+PULL_REMOVED = "PullRemoved"
 EVENT_TYPES = (
     SOURCE_REGISTERED,
     ACCOUNT_REGISTERED,
@@ -41,6 +45,9 @@ EVENT_TYPES = (
     DEVICE_REVIEW_OPENED,
     DEVICE_REVIEW_CLEARED,
     DEVICE_SUSPENDED,
+    PULL_CONFIGURED,
+    PULL_RECONFIGURED,
+    PULL_REMOVED,
 )
 
 
