@@ -12,13 +12,18 @@ import pytest
 from chalicelib.api.schemas import NO_CONTROL_CHARACTERS, TINY, ReadingIn, SourceIn
 from chalicelib.api.trade_schemas import RedemptionIn, TransferIn
 from chalicelib.domain.errors import BadInput, RuleBroken
+from tests.conftest import PREFIX
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    import app  # noqa: F401  (the blueprints declare the operations)
     from chalicelib.api.openapi import openapi_document
 
+    # The app's queue names are fixed when it is first imported: with the tests' prefix, as under `aws`,
+    # so a later test that delivers queued messages (tests.conftest.pump) finds its queues.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DREC_PREFIX", PREFIX)
+        import app  # noqa: F401  (the blueprints declare the operations)
     return openapi_document()
 
 
