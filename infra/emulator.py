@@ -4,8 +4,8 @@ moto's DynamoDB snapshots whole tables with `copy.deepcopy` inside each
 TransactWriteItems (to roll back), which races with writes served by other threads
 ("dictionary changed size during iteration"). The real service is safe under
 concurrency, so the emulator must be too: this server keeps moto's threaded HTTP
-handling and serialises DynamoDB calls behind one lock (and S3 writes behind another).
-SQS stays concurrent, so SQS long polls do not hold anything up.
+handling and serialises DynamoDB calls behind one lock (and S3 writes behind another, SSM
+parameter writes behind a third). SQS stays concurrent, so SQS long polls do not hold anything up.
 
 With `--data <folder>` nothing it acknowledged is lost when the process dies, `kill -9`
 included (`infra.journal`): before serving, it creates every resource of
@@ -33,7 +33,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from .journal import S3_WRITES, Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
+from .journal import Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
 from .moto_speed import install as install_fast_paths
 from .moto_transactions import install as install_fast_transactions
 from .usage import Counting
@@ -49,23 +49,28 @@ class QuietRequestHandler(MotoRequestHandler):
 
 
 class Serialised:
-    """moto behind one lock for DynamoDB and one for S3 writes; acknowledged writes journaled first."""
+    """moto behind one lock for DynamoDB, one for S3 writes and one for SSM parameter writes;
+    acknowledged writes journaled first."""
 
     def __init__(self, app: WsgiApp, journal: Journal | None = None) -> None:
         self.app = Counting(app)  # infra.usage: what each request consumed, GET /_drec/usage
         self.journal = journal
         self.lock = threading.Lock()
         self.s3_lock = threading.Lock()
+        self.ssm_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service = service_of(environ)
+        writes = changes_state(environ, service)
         if service == "dynamodb":
             lock = self.lock
-        elif service == "s3" and environ.get("REQUEST_METHOD") in S3_WRITES:
+        elif service == "s3" and writes:
             lock = self.s3_lock
+        elif service == "ssm" and writes:
+            lock = self.ssm_lock
         else:
             return self.app(environ, start_response)
-        line = entry(environ, read_body(environ)) if self.journal and changes_state(environ, service) else None
+        line = entry(environ, read_body(environ)) if self.journal and writes else None
         status: list[str] = []
 
         def noting_status(status_line: str, headers: Any, exc_info: Any = None) -> Any:
@@ -86,7 +91,7 @@ class Serialised:
 
     def compact(self, region: str) -> dict[str, int]:
         assert self.journal
-        with self.lock, self.s3_lock:
+        with self.lock, self.s3_lock, self.ssm_lock:
             return self.journal.compact(region)
 
 
@@ -117,10 +122,11 @@ def recover(app: WsgiApp, journal: Journal, prefix: str, region: str) -> dict[st
         configure_notifications(prefix, session)
     finally:
         private.shutdown()
-    return {"loaded": sum(v for k, v in loaded.items() if not k.startswith("s3:")),
+    return {"loaded": sum(v for k, v in loaded.items() if not k.startswith(("s3:", "ssm:"))),
             "replayed": replayed, "replay_refused": refused,
-            "items": sum(v for k, v in counts.items() if not k.startswith("s3:")),
+            "items": sum(v for k, v in counts.items() if not k.startswith(("s3:", "ssm:"))),
             "objects": sum(v for k, v in counts.items() if k.startswith("s3:")),
+            "parameters": counts.get("ssm:parameters", 0),
             "generation": journal.generation, "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -131,7 +137,7 @@ def _compact_when_large(served: Serialised, region: str, limit_bytes: int) -> No
         if served.journal.bytes > limit_bytes:
             counts = served.compact(region)
             print(f"journal compacted into generation {served.journal.generation}: "
-                  f"{sum(counts.values())} items and objects", file=sys.stderr, flush=True)
+                  f"{sum(counts.values())} items, objects and parameters", file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -3,19 +3,27 @@
 moto keeps everything in memory. The emulator (`infra.emulator`) makes what it
 acknowledged survive a `kill -9`:
 
-- **Journal.** Every DynamoDB or S3 request that changes state and succeeded is appended
+- **Journal.** Every DynamoDB, S3 or SSM parameter request that changes state and succeeded is appended
   to `journal-<generation>.log` (one JSON line: method, path, query, headers, body) and
   written to the operating system *before* the answer leaves. A process killed at any
   point has either not answered (the client retries) or has the line on disk.
   `DREC_JOURNAL_FSYNC=1` also fsyncs each line, for a machine that loses power.
-- **Snapshot.** A compaction writes every table (DynamoDB JSON, one item a line) and every
-  object (content-addressed blobs, an index per generation) while no write is served, so
+- **Snapshot.** A compaction writes every table (DynamoDB JSON, one item a line), every
+  object (content-addressed blobs, an index per generation) and every SSM parameter's latest
+  version (`parameters.jsonl`) while no write is served, so
   it is one consistent cut, then starts the next generation's empty journal and only then
   points `CURRENT` at the new generation. A crash in the middle leaves the previous
   generation and its journal whole.
 - **Recovery.** On start: load the snapshot `CURRENT` names, replay its journal in order
   through moto itself (a torn last line, impossible for a whole `write`, is skipped),
   compact, and only then serve.
+
+SSM parameters keep their name, type, value, key id, description, data type, tier, version
+number, labels and tags; earlier versions are not kept (`GetParameterHistory` starts again at
+the latest), nor is SSM state other than parameters (documents, commands: the project has none).
+**The snapshot and the journal hold SecureString values in plain text** on the developer's disk
+(files mode 0600): moto's "KMS" only prefixes the value, so there is nothing to keep encrypted
+locally. On AWS the value is encrypted with KMS and none of this runs.
 
 SQS messages are not journaled: every stage of the pipeline is recorded in DynamoDB and
 the scheduled upkeep (`chalicelib.services.maintenance`) sends again what waits with no
@@ -44,6 +52,13 @@ DYNAMODB_READS = frozenset({
     "DescribeLimits", "ListGlobalTables", "ListBackups", "DescribeKinesisStreamingDestination",
 })
 S3_WRITES = frozenset({"PUT", "POST", "DELETE"})
+# SSM operations that change a parameter: the rest of SSM's hundred-odd operations read, or touch
+# state this project neither uses nor snapshots.
+SSM_WRITES = frozenset({
+    "PutParameter", "DeleteParameter", "DeleteParameters", "LabelParameterVersion", "UnlabelParameterVersion",
+    "AddTagsToResource", "RemoveTagsFromResource",
+})
+PARAMETERS = "parameters.jsonl"
 # Headers that describe the connection, not the request.
 HOP_BY_HOP = frozenset({"HTTP_CONNECTION", "HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_LENGTH", "HTTP_EXPECT",
                         "HTTP_KEEP_ALIVE"})
@@ -58,6 +73,8 @@ def service_of(environ: dict[str, Any]) -> str:
         return "dynamodb"
     if target.startswith("AmazonSQS"):
         return "sqs"
+    if target.startswith("AmazonSSM"):
+        return "ssm"
     scope = environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", "")
     for service in ("s3", "sqs", "dynamodb"):
         if f"/{service}/aws4_request" in scope or f"%2F{service}%2Faws4_request" in scope:
@@ -66,8 +83,11 @@ def service_of(environ: dict[str, Any]) -> str:
 
 
 def changes_state(environ: dict[str, Any], service: str) -> bool:
+    """Whether a request may change what a snapshot holds: from its target header or method, never its body."""
     if service == "dynamodb":
         return environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] not in DYNAMODB_READS
+    if service == "ssm":
+        return environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] in SSM_WRITES
     return service == "s3" and environ.get("REQUEST_METHOD", "GET") in S3_WRITES
 
 
@@ -198,10 +218,11 @@ def _backends(region: str) -> tuple[Any, Any]:
     return dynamodb_backends[DEFAULT_ACCOUNT_ID][region], s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as out:
+    tmp.unlink(missing_ok=True)  # a leftover of a crash would keep its own mode
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -229,6 +250,7 @@ def _dump(gen: Path, blobs: Path, region: str) -> dict[str, int]:
             index[key.name] = {"blob": digest, "metadata": dict(key.metadata)}
         _write_atomic(gen / "objects" / f"{name}.json", json.dumps(index, sort_keys=True).encode())
         counts[f"s3:{name}"] = len(index)
+    counts["ssm:parameters"] = _dump_parameters(gen / PARAMETERS, region)
     return counts
 
 
@@ -259,6 +281,8 @@ def _load_generation(gen: Path, blobs: Path, region: str) -> dict[str, int]:
             stored = s3.put_object(name, key, (blobs / obj["blob"]).read_bytes(), disable_notification=True)
             stored.set_metadata(obj["metadata"])
         counts[f"s3:{name}"] = len(index)
+    if (gen / PARAMETERS).exists():  # generations written before parameters were kept have none
+        counts["ssm:parameters"] = _load_parameters(gen / PARAMETERS, region)
     return counts
 
 
@@ -293,4 +317,54 @@ def _put_items(dynamodb: Any, name: str, path: Path) -> int:
             if line.strip():
                 dynamodb.put_item(name, json.loads(line))
                 count += 1
+    return count
+
+
+def _ssm_backend(region: str) -> Any:
+    from moto.ssm.models import ssm_backends
+
+    return ssm_backends[DEFAULT_ACCOUNT_ID][region]
+
+
+def _dump_parameters(path: Path, region: str) -> int:
+    """Each parameter's latest version, value decrypted, one JSON line each; readable by the owner only."""
+    ssm = _ssm_backend(region)
+    tags = ssm._resource_tags.get("Parameter", {})
+    lines = []
+    for name, versions in list(ssm._parameters.items()):
+        if not versions or name.startswith("/aws/"):
+            continue  # an empty slot of moto's defaultdict, or moto's built-in public parameters
+        latest = versions[-1]
+        value = latest.decrypt(latest.value)
+        lines.append(json.dumps({
+            "name": name, "type": latest.parameter_type, "value": latest.value if value is None else value,
+            "key_id": latest.keyid, "description": latest.description, "allowed_pattern": latest.allowed_pattern,
+            "data_type": latest.data_type, "tier": latest.tier, "policies": latest.policies,
+            "version": latest.version, "labels": list(latest.labels),
+            "last_modified": latest.last_modified_date.isoformat(), "tags": dict(tags.get(name, {})),
+        }, sort_keys=True))
+    _write_atomic(path, "".join(line + "\n" for line in lines).encode(), mode=0o600)
+    return len(lines)
+
+
+def _load_parameters(path: Path, region: str) -> int:
+    import datetime
+
+    from moto.ssm.models import Parameter
+
+    ssm = _ssm_backend(region)
+    count = 0
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        saved = json.loads(line)
+        # Built directly rather than through put_parameter, so the version number carries on.
+        ssm._parameters[saved["name"]] = [Parameter(  # type: ignore[abstract]
+            account_id=DEFAULT_ACCOUNT_ID, name=saved["name"], value=saved["value"], parameter_type=saved["type"],
+            description=saved["description"], allowed_pattern=saved["allowed_pattern"], keyid=saved["key_id"],
+            last_modified_date=datetime.datetime.fromisoformat(saved["last_modified"]), version=saved["version"],
+            data_type=saved["data_type"], labels=saved["labels"], tier=saved["tier"], policies=saved["policies"])]
+        if saved["tags"]:
+            ssm._resource_tags["Parameter"][saved["name"]] = dict(saved["tags"])
+        count += 1
     return count

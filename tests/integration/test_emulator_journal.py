@@ -163,3 +163,59 @@ def test_data_saved_by_earlier_releases_is_loaded(tmp_path: Path) -> None:
         assert state[physical(PREFIX, "uploads")]["incoming/a.csv"][0] == b"x,y\n"
     finally:
         emulator.kill()
+
+
+def _secret(emulator: Emulator, name: str) -> dict[str, Any]:
+    return dict(emulator.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"])
+
+
+def _gone(emulator: Emulator, name: str) -> bool:
+    try:
+        emulator.client("ssm").get_parameter(Name=name, WithDecryption=True)
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] == "ParameterNotFound"
+    return False
+
+
+def test_ssm_secure_strings_survive_kill_9_before_and_after_a_compaction(emulator: Emulator) -> None:
+    ssm = emulator.client("ssm")
+    compacted, journaled = f"/{PREFIX}/pull/src-1/auth", f"/{PREFIX}/pull/src-2/auth"
+    dropped_early, dropped_late = f"/{PREFIX}/pull/src-3/auth", f"/{PREFIX}/pull/src-4/auth"
+    # GIVEN SecureStrings put (one overwritten, one deleted) and then compacted by a kill -9 and restart
+    ssm.put_parameter(Name=compacted, Value="Bearer first", Type="SecureString", Description="pull auth")
+    ssm.put_parameter(Name=compacted, Value="Bearer one", Type="SecureString", Overwrite=True)
+    ssm.put_parameter(Name=dropped_early, Value="x", Type="SecureString")
+    ssm.delete_parameter(Name=dropped_early)
+    ssm.put_parameter(Name=dropped_late, Value="y", Type="SecureString")
+    emulator.kill()
+    emulator.start()
+    generation = (emulator.data / "CURRENT").read_text().strip()
+    saved = emulator.data / f"gen-{generation}" / "parameters.jsonl"
+    assert {json.loads(line)["name"] for line in saved.read_text().splitlines()} == {compacted, dropped_late}
+    assert saved.stat().st_mode & 0o077 == 0  # secrets in plain text: the owner's alone
+
+    # WHEN more is put and deleted after the compaction (journal only), one put refused, and it is killed again
+    ssm.put_parameter(Name=journaled, Value="Basic dXNlcjpwdw==", Type="SecureString", KeyId="alias/drec-pull")
+    with pytest.raises(ClientError):  # refused: exists, no Overwrite; not journaled
+        ssm.put_parameter(Name=journaled, Value="Basic other", Type="SecureString")
+    ssm.delete_parameters(Names=[dropped_late])
+    emulator.kill()
+    emulator.start()
+
+    # THEN both values are back, decrypted, with their type, key, description and version; deleted stay deleted
+    first, second = _secret(emulator, compacted), _secret(emulator, journaled)
+    assert (first["Value"], first["Type"], first["Version"]) == ("Bearer one", "SecureString", 2)
+    assert (second["Value"], second["Type"], second["Version"]) == ("Basic dXNlcjpwdw==", "SecureString", 1)
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [compacted]}])["Parameters"]
+    assert (described[0]["Description"], described[0]["KeyId"]) == ("pull auth", "alias/aws/ssm")
+    assert _gone(emulator, dropped_early) and _gone(emulator, dropped_late)
+    assert json.loads((emulator.data / "recovered.json").read_text())["parameters"] == 2
+
+    # AND once more from the snapshot alone, a next write carrying the version on
+    emulator.kill()
+    emulator.start()
+    assert _secret(emulator, journaled)["Value"] == "Basic dXNlcjpwdw=="
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [journaled]}])["Parameters"]
+    assert described[0]["KeyId"] == "alias/drec-pull"
+    assert ssm.put_parameter(Name=compacted, Value="Bearer two", Type="SecureString", Overwrite=True)["Version"] == 3
+    assert _gone(emulator, dropped_late)
