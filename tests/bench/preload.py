@@ -7,9 +7,10 @@ readings go in as one file, in the time moto takes to load them, instead of a mi
 What it holds: readings only — accepted, judged and pooled, as the pipeline leaves them, hourly
 daylight readings of `readings // 240` other devices (08:00-18:00 in Nairobi for 24 days each; night
 hours left out). Their devices, events and D-RECs are not stored, so the preloaded readings
-make the readings table (and its indexes) large, not the others. The counters table gets only the
-marker that says records were counted, so the stack does not recount the preload at start (the
-registry's statistics leave the preloaded readings out).
+make the readings table (and its indexes: each item holds its write-sharded index keys) large, not
+the others. The counters table gets only the markers that say records were counted and index keys
+written, so the stack neither recounts the preload nor scans it for keys at start (the registry's
+statistics leave the preloaded readings out).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chalicelib.adapters.counters import COUNTED
+from chalicelib.adapters.dynamo import from_item, to_item
+from chalicelib.domain.index_keys import index_keys
 from chalicelib.domain.readings import reading_id
+from infra.index_backfill import MARKER
 
 PER_DEVICE = 240
 FIRST_DAY = datetime(2026, 6, 1, tzinfo=UTC)
@@ -58,8 +62,13 @@ def write_preload(store: Path, prefix: str, readings: int) -> dict[str, int]:
         for n in range(readings):
             device, k = f"dev-preload-{n % devices:06d}", n // devices
             start = FIRST_DAY + timedelta(days=k // 10, hours=5 + k % 10)  # 08:00-18:00 in Nairobi
-            out.write(json.dumps(_item(device, start, n), separators=(",", ":")) + "\n")
+            item = _item(device, start, n)
+            item.update(to_item(index_keys("readings", from_item(item))))  # as the stores write them
+            out.write(json.dumps(item, separators=(",", ":")) + "\n")
             written += 1
-    (tables / f"{prefix}-counters.jsonl").write_text(json.dumps({"name": {"S": COUNTED}}) + "\n")
+    # The marker of a store whose items hold their index keys (they do, above): the stack's start-up
+    # backfill (infra.index_backfill) would otherwise scan the million readings for keys they have.
+    (tables / f"{prefix}-counters.jsonl").write_text(
+        "".join(json.dumps({"name": {"S": name}}) + "\n" for name in (COUNTED, MARKER)))
     (store / "CURRENT").write_text("1")
     return {"readings": written, "devices": devices}
