@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..domain.errors import BadInput
+from ..domain.errors import DomainError, RuleBroken
 from ..domain.pull import PartnerFailed, check_url, refused_addresses
 
 Resolve = Callable[[str, int], list[str]]
@@ -30,17 +30,17 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def check_destination(url: str, allow_private: bool, resolver: Resolve = resolve) -> None:
-    """BadInput (field `url`) when the URL is malformed, does not resolve, or reaches an internal address."""
+    """RuleBroken (field `url`, a 422) when the URL is malformed, does not resolve, or reaches an internal address."""
     _, host, port = check_url(url)
     if allow_private:
         return
     try:
         addresses = resolver(host, port)
     except (OSError, UnicodeError) as error:
-        raise BadInput(f"url's host {host!r} does not resolve ({error})", field="url") from error
+        raise RuleBroken(f"url's host {host!r} does not resolve ({error})", field="url") from error
     refused = refused_addresses(addresses)
     if refused or not addresses:
-        raise BadInput(f"url's host {host!r} is an internal address ({', '.join(refused) or 'none'}): loopback, "
+        raise RuleBroken(f"url's host {host!r} is an internal address ({', '.join(refused) or 'none'}): loopback, "
                        "link-local, private and reserved ranges are not pulled from", field="url")
 
 
@@ -81,7 +81,7 @@ class PartnerClient:
         """The partner's decoded JSON answer to a GET of `url`; PartnerFailed when there is none to read."""
         try:
             check_destination(url, self.allow_private)
-        except BadInput as error:
+        except DomainError as error:
             raise PartnerFailed(error.message) from error
         parts = urlsplit(url)
         connection_type = _HTTPS if parts.scheme == "https" else _HTTP

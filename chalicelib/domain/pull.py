@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import BadInput
+from .errors import BadInput, RuleBroken
 
 REQUIRED_FIELDS = ("device_id", "period_start", "period_end", "energy_wh")
 OPTIONAL_FIELDS = ("external_id", "signature")
@@ -168,28 +168,30 @@ def check_mapping(mapping: Mapping[str, str], signed: bool) -> None:
             raise BadInput(f"mapping must name the partner's field for {name} (one of the four required: "
                            f"{', '.join(REQUIRED_FIELDS)})", field=f"mapping.{name}")
     if signed and not mapping.get("signature"):
-        raise BadInput("signed: true needs mapping.signature, the partner's field holding each reading's "
+        raise RuleBroken("signed: true needs mapping.signature, the partner's field holding each reading's "
                        "EIP-712 signature", field="mapping.signature")
     if not signed and mapping.get("signature"):
-        raise BadInput("mapping.signature is read only when signed is true", field="mapping.signature")
+        raise RuleBroken("mapping.signature is read only when signed is true", field="mapping.signature")
 
 
 def check_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a partner URL: http or https, a host, no credentials, no fragment."""
+    """(scheme, host, port) of a partner URL: http or https, a host, no credentials, no fragment.
+
+    The document says only "a string": a URL it admits that breaks these rules is a 422, not a 400."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise BadInput(f"url is not a URL: {error}", field="url") from error
+        raise RuleBroken(f"url is not a URL: {error}", field="url") from error
     if parts.scheme not in ("http", "https"):
-        raise BadInput("url must start with http:// or https://", field="url")
+        raise RuleBroken("url must start with http:// or https://", field="url")
     if parts.username is not None or parts.password is not None:
-        raise BadInput("url must not carry credentials (user:password@); send them in auth_header, which is "
+        raise RuleBroken("url must not carry credentials (user:password@); send them in auth_header, which is "
                        "kept encrypted", field="url")
     if not parts.hostname:
-        raise BadInput("url must name a host", field="url")
+        raise RuleBroken("url must name a host", field="url")
     if parts.fragment:
-        raise BadInput("url must not have a #fragment", field="url")
+        raise RuleBroken("url must not have a #fragment", field="url")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
