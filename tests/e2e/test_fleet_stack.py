@@ -131,7 +131,9 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     # WHEN the fleet's week is pushed in one request
     pushed = stack.post("/readings", {"readings": readings}, key=key)
     assert pushed.status_code == 202 and not pushed.json()["errors"], pushed.text[:2000]
-    _wait_settled(stack, "every reading judged", float(os.environ.get("FLEET_WAIT_S", "200")))
+    # A reading whose period never gets DREC_PEER_MIN neighbours waits out PEER_WAIT_S, then the sweep
+    # (every minute) sends it to be judged on climatology: wait longer than both.
+    _wait_settled(stack, "every reading judged", float(os.environ.get("FLEET_WAIT_S", str(PEER_WAIT_S + 120))))
     views = {d["device_id"]: _all(stack, f"/devices/{d['device_id']}/readings") for d in devices}
     a_id, b_id = devices[A]["device_id"], devices[B]["device_id"]
     honest = [r for d, rs in views.items() if d not in (a_id, b_id) for r in rs]
@@ -147,8 +149,12 @@ def test_a_fleet_of_neighbours_catches_inflation_and_puts_a_steady_inflater_unde
     if inflated:
         noon = inflated[len(inflated) // 2]
         print(f"an inflated hour of A: {noon['status']} ({noon['rule']}): {noon['reason']}")
-    # THEN the honest devices' readings are all accepted: none held
-    assert {(r["status"], r["rule"]) for r in honest if r["status"] != "accepted"} == set()
+    # THEN the honest devices' readings are accepted, none rejected; at most 1 % flagged above their peers
+    # (issue 13's bound for hourly neighbours is 2 %: readings are judged as their neighbours arrive, so
+    # which neighbours an honest hour meets depends on timing, and now and then one lands above 3 spreads)
+    assert {(r["status"], r["rule"]) for r in honest if r["status"] != "accepted"} <= {("flagged", "above_peers")}
+    assert sum(r["status"] == "flagged" for r in honest) <= 0.01 * len(honest), [
+        r["reason"] for r in honest if r["status"] == "flagged"]
     # AND A's inflated hours are flagged above its peers, the reason naming their count and median
     # (issue 13's target with 12 neighbours: ×1.5 hours caught ≥ 80 %; a low-sun hour may pass)
     caught = [r for r in inflated if r["status"] == "flagged" and r["rule"] == "above_peers"]
