@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, to_item
+from chalicelib.adapters.dynamo import from_item, set_remove, to_item
 from chalicelib.domain.index_keys import INDEX_SHARDS, SHARDED, index_keys, key_attribute
 
 from .resources import physical
@@ -47,16 +47,13 @@ def _fix(dynamodb: Any, table: str, logical: str, item: dict[str, Any]) -> bool:
     sets = {k: v for k, v in wanted.items() if item.get(k) != v}
     if not sets and not stale:
         return False
-    names = {f"#s{i}": k for i, k in enumerate(sets)} | {f"#r{i}": k for i, k in enumerate(stale)}
-    expression = " ".join(part for part in (
-        ("SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets)))) if sets else "",
-        ("REMOVE " + ", ".join(f"#r{i}" for i in range(len(stale)))) if stale else "") if part)
+    expression, names, values = set_remove(sets, tuple(stale))
     names["#pk"] = primary
     request: dict[str, Any] = {"TableName": table, "Key": to_item({primary: item[primary]}),
                                "UpdateExpression": expression, "ConditionExpression": "attribute_exists(#pk)",
                                "ExpressionAttributeNames": names}
-    if sets:
-        request["ExpressionAttributeValues"] = to_item({f":s{i}": v for i, v in enumerate(sets.values())})
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
     try:
         dynamodb.update_item(**request)
     except dynamodb.exceptions.ConditionalCheckFailedException:

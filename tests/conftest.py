@@ -148,8 +148,17 @@ def pump(aws: Any, rounds: int = 20) -> int:
 
 def registered_device(api: Api, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(source, account, device) registered through the API."""
+    source, account, (device,) = registered_fleet(api, 1, **overrides)
+    return source, account, device
+
+
+def registered_fleet(api: Api, n: int, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(source, account, its n devices) registered through the API by one source."""
     _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
     _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
-    status, device = api.post("/devices", device_body(account["account_id"], **overrides), key=source["api_key"])
-    assert status == 201, device
-    return source, account, device
+    devices = []
+    for _ in range(n):
+        status, device = api.post("/devices", device_body(account["account_id"], **overrides), key=source["api_key"])
+        assert status == 201, device
+        devices.append(device)
+    return source, account, devices

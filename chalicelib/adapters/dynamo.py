@@ -166,6 +166,26 @@ def update(table: str, item_key: dict[str, Any], expression: str, condition: str
     return {"Update": _conditioned(request, condition, names, values)}
 
 
+def set_remove(values: dict[str, Any], remove: tuple[str, ...] = ()) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(UpdateExpression, names, values) that sets `values` (a None value is removed) and removes `remove`."""
+    names: dict[str, str] = {}
+    bound: dict[str, Any] = {}
+    sets: list[str] = []
+    removes: list[str] = []
+    for i, (name, value) in enumerate(values.items()):
+        names[f"#a{i}"] = name
+        if value is None:
+            removes.append(f"#a{i}")
+        else:
+            bound[f":a{i}"] = value
+            sets.append(f"#a{i} = :a{i}")
+    for j, name in enumerate(remove):
+        names[f"#r{j}"] = name
+        removes.append(f"#r{j}")
+    expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+    return expression.strip(), names, bound
+
+
 def check(table: str, item_key: dict[str, Any], condition: str,
           names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"ConditionCheck": _conditioned({"TableName": table, "Key": to_item(item_key)}, condition, names, values)}

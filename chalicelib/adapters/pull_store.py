@@ -12,45 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import fields
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..domain.ledger.events import NewEvent
 from ..domain.pull import Lease, PullConfig, PullState, RunRecord
-from .dynamo import DynamoBase, from_item, key, to_item, update
+from .dynamo import DynamoBase, from_item, key, set_remove, to_item, update
 
 DUE_SHARDS = 4
 RUN_TTL_S = 90 * 86400  # runs are kept 90 days
-CONFIG_FIELDS = ("url", "every_minutes", "mapping", "signed", "page_size", "cursor_param", "items_field",
-                 "next_cursor_field", "start_cursor", "auth_header_name", "auth_parameter", "fingerprint",
-                 "generation", "configured_at", "configured_by")
-STATE_FIELDS = ("cursor", "next_due_at", "failures", "lease_owner", "lease_until", "last_run_id", "last_status",
-                "last_error")
+# The item's attributes: every field of the configuration (its key apart) and of its state.
+CONFIG_FIELDS = tuple(f.name for f in fields(PullConfig) if f.name != "source_id")
+STATE_FIELDS = tuple(f.name for f in fields(PullState))
 
 
 def due_shard(source_id: str) -> str:
     return f"due#{int(hashlib.sha256(source_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS}"
-
-
-def _set_remove(values: dict[str, Any], remove: tuple[str, ...] = ()) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """An UpdateExpression setting `values` (None: removed) and removing `remove`."""
-    names: dict[str, str] = {}
-    bound: dict[str, Any] = {}
-    sets: list[str] = []
-    removes: list[str] = []
-    for i, (name, value) in enumerate(values.items()):
-        names[f"#a{i}"] = name
-        if value is None:
-            removes.append(f"#a{i}")
-        else:
-            bound[f":a{i}"] = value
-            sets.append(f"#a{i} = :a{i}")
-    for j, name in enumerate(remove):
-        names[f"#r{j}"] = name
-        removes.append(f"#r{j}")
-    expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
-    return expression.strip(), names, bound
 
 
 def _refused(error: ClientError) -> bool:
@@ -62,7 +41,7 @@ class DynamoPulls(DynamoBase):
         item = self.get("pulls", source_id=source_id)
         if item is None:
             return None
-        config = PullConfig(source_id, **{f: item[f] for f in CONFIG_FIELDS if f in item})
+        config = PullConfig(source_id=source_id, **{f: item[f] for f in CONFIG_FIELDS if f in item})
         state = PullState(**{f: item[f] for f in STATE_FIELDS if f in item})
         return config, state
 
@@ -73,7 +52,7 @@ class DynamoPulls(DynamoBase):
                        "parked": None})
         if reset_cursor:
             values["cursor"] = config.start_cursor
-        expression, names, bound = _set_remove(values, ("lease_owner", "lease_until", "rerun"))
+        expression, names, bound = set_remove(values, ("lease_owner", "lease_until", "rerun"))
         if previous_generation is None:
             condition = "attribute_not_exists(source_id)"
         else:
@@ -100,7 +79,7 @@ class DynamoPulls(DynamoBase):
     def _update(self, source_id: str, values: dict[str, Any], condition: str, extra: dict[str, Any],
                 remove: tuple[str, ...] = (), returns: str = "NONE") -> dict[str, Any] | None:
         """The conditional update's returned attributes ({} when none asked), or None when the condition failed."""
-        expression, names, bound = _set_remove(values, remove)
+        expression, names, bound = set_remove(values, remove)
         request: dict[str, Any] = {"TableName": self.name("pulls"), "Key": key(source_id=source_id),
                                    "UpdateExpression": expression, "ConditionExpression": condition,
                                    "ExpressionAttributeNames": names, "ReturnValues": returns}

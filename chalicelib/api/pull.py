@@ -38,9 +38,8 @@ def post_pull(source_id: str) -> Response:
     body = rq.parse(pull_schemas.PullIn)
     c = bootstrap.container()
     command = ConfigurePull(
-        body.url, body.every_minutes, body.mapping.model_dump(exclude_none=True), body.signed, body.page_size,
-        body.cursor_param, body.items_field, body.next_cursor_field, body.start_cursor,
-        (body.auth_header.name, body.auth_header.value) if body.auth_header else None)
+        **body.model_dump(exclude={"auth_header", "mapping"}), mapping=body.mapping.model_dump(exclude_none=True),
+        auth_header=(body.auth_header.name, body.auth_header.value) if body.auth_header else None)
     view = pull_config.configure_pull(
         c.pulls, c.secrets, c.registry, principal, source_id, command, fingerprint_key=cursor_key(),
         parameter_name=lambda source, token: c.settings.parameter("pull", source, f"auth-{token}"),

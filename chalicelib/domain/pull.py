@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,11 +27,15 @@ Change = Literal["created", "unchanged", "replaced"]
 CURSOR_SCOPE = ("url", "cursor_param", "start_cursor", "items_field", "next_cursor_field")
 
 
-@dataclass(frozen=True)
-class PullConfig:
-    """A source's pull configuration as stored: never the auth value, only its parameter's name."""
+def stamp(moment: datetime) -> str:
+    """Second-precision UTC: the form `next_due_at`, leases and runs compare as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    source_id: str
+
+@dataclass(frozen=True, kw_only=True)
+class PullSettings:
+    """What a pull configuration says: where to pull, how often, how to read the partner's pages."""
+
     url: str
     every_minutes: int
     mapping: dict[str, str]
@@ -40,6 +45,18 @@ class PullConfig:
     items_field: str = "items"
     next_cursor_field: str = "next_cursor"
     start_cursor: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings alone (a copy of the mapping), as keyword arguments of any `PullSettings`."""
+        return {f.name: dict(self.mapping) if f.name == "mapping" else getattr(self, f.name)
+                for f in fields(PullSettings)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullConfig(PullSettings):
+    """A source's pull configuration as stored: never the auth value, only its parameter's name."""
+
+    source_id: str
     auth_header_name: str | None = None
     auth_parameter: str | None = None  # the SecureString holding the header's value
     fingerprint: str = ""  # HMAC of the request that set it (auth value included): a replay changes nothing
@@ -223,19 +240,10 @@ def cursor_text(value: Any) -> str | None:
     raise ValueError(f"the next cursor is a {type(value).__name__}, not a string or a number")
 
 
-@dataclass(frozen=True)
-class ConfigurePull:
+@dataclass(frozen=True, kw_only=True)
+class ConfigurePull(PullSettings):
     """A pull configuration as asked for (the edge's `PullIn`), the auth header's value still in it."""
 
-    url: str
-    every_minutes: int
-    mapping: dict[str, str]
-    signed: bool
-    page_size: int = 500
-    cursor_param: str = "after"
-    items_field: str = "items"
-    next_cursor_field: str = "next_cursor"
-    start_cursor: str | None = None
     auth_header: tuple[str, str] | None = None
 
 

@@ -27,6 +27,7 @@ from ..domain.pull import (
     PullState,
     check_mapping,
     public_url,
+    stamp,
 )
 from ..domain.stores import TransactionRefused
 from ..domain.time import now_utc
@@ -35,10 +36,6 @@ from .ports.registry import RegistryStore
 
 # (source_id, token) → the name of the secret holding that configuration's auth header value.
 ParameterName = Callable[[str, str], str]
-
-
-def stamp_now() -> str:
-    return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def require_pull_access(registry: RegistryStore, principal: Principal, source_id: str) -> None:
@@ -59,10 +56,7 @@ def fingerprint(key: bytes, command: ConfigurePull) -> str:
 def pull_view(config: PullConfig, state: PullState, change: Change | None = None) -> dict[str, Any]:
     """A configuration as the API shows it: the auth header's name only, never its value or secret's name."""
     view: dict[str, Any] = {
-        "source_id": config.source_id, "url": config.url, "every_minutes": config.every_minutes,
-        "mapping": dict(config.mapping), "signed": config.signed, "page_size": config.page_size,
-        "cursor_param": config.cursor_param, "items_field": config.items_field,
-        "next_cursor_field": config.next_cursor_field, "start_cursor": config.start_cursor,
+        "source_id": config.source_id, **config.settings(),
         "auth_header": {"name": config.auth_header_name, "value": "(set; never shown)"}
         if config.auth_header_name else None,
         "generation": config.generation, "configured_at": config.configured_at,
@@ -75,12 +69,11 @@ def pull_view(config: PullConfig, state: PullState, change: Change | None = None
 
 
 def _event_body(config: PullConfig) -> dict[str, Any]:
-    body = {"source_id": config.source_id, "url": public_url(config.url),
+    settings = config.settings()
+    del settings["start_cursor"]  # the partner's cursor: not the registry's to publish
+    body = {**settings, "source_id": config.source_id, "url": public_url(config.url),
             "url_has_query": public_url(config.url) != config.url.split("#")[0],
-            "every_minutes": config.every_minutes, "mapping": dict(config.mapping), "signed": config.signed,
-            "page_size": config.page_size, "cursor_param": config.cursor_param, "items_field": config.items_field,
-            "next_cursor_field": config.next_cursor_field, "auth_header_name": config.auth_header_name,
-            "generation": config.generation}
+            "auth_header_name": config.auth_header_name, "generation": config.generation}
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -106,13 +99,11 @@ def configure_pull(store: PullStore, secrets: Secrets, registry: RegistryStore, 
             return pull_view(*found, change="unchanged")
         old = found[0] if found else None
         parameter = parameter_name(source_id, tokens.token_hex(8)) if command.auth_header else None
-        now = stamp_now()
+        now = stamp(now_utc())
         config = PullConfig(
-            source_id, command.url, command.every_minutes, dict(command.mapping), command.signed, command.page_size,
-            command.cursor_param, command.items_field, command.next_cursor_field, command.start_cursor,
-            auth_header_name=command.auth_header[0] if command.auth_header else None, auth_parameter=parameter,
-            fingerprint=mark, generation=(old.generation + 1) if old else 1, configured_at=now,
-            configured_by=principal.id)
+            **command.settings(), source_id=source_id, auth_parameter=parameter,
+            auth_header_name=command.auth_header[0] if command.auth_header else None, fingerprint=mark,
+            generation=(old.generation + 1) if old else 1, configured_at=now, configured_by=principal.id)
         reset = old is None or any(getattr(old, f) != getattr(config, f) for f in CURSOR_SCOPE)
         event = ev.NewEvent(ev.PULL_RECONFIGURED if old else ev.PULL_CONFIGURED, source_id, principal.id, now,
                             _event_body(config))
@@ -150,7 +141,7 @@ def remove_pull(store: PullStore, secrets: Secrets, registry: RegistryStore, pri
         if found is None:
             return {"source_id": source_id, "removed": False}
         config = found[0]
-        now = stamp_now()
+        now = stamp(now_utc())
         event = ev.NewEvent(ev.PULL_REMOVED, source_id, principal.id, now,
                             {"source_id": source_id, "generation": config.generation, "removed_at": now})
         try:
@@ -169,7 +160,7 @@ def pull_now(store: PullStore, registry: RegistryStore, principal: Principal, so
     require_pull_access(registry, principal, source_id)
     if store.config(source_id) is None:
         raise NotFound(f"source {source_id} has no pull configuration", field="source_id")
-    now = stamp_now()
+    now = stamp(now_utc())
     idle = store.mark_due(source_id, now)
     return {"source_id": source_id, "due_at": now, "running": not idle}
 

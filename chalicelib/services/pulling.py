@@ -27,8 +27,9 @@ from ..domain.pull import (
     mapped_reading,
     page_url,
     read_page,
+    stamp,
 )
-from ..domain.time import iso, now_utc
+from ..domain.time import now_utc
 from ..telemetry import correlated, logger, publish
 from .intake import Intake
 from .ports.pull import Fetch, PullStore, Secrets
@@ -44,11 +45,6 @@ class PullLimits:
     lease_s: float = 300.0  # longer than a run plus one slow page, so a live run never loses its lease
     sources_per_tick: int = 20
     tick_s: float = 240.0  # a tick stops taking sources after this (Lambda's timeout is 300 s)
-
-
-def stamp(moment: datetime) -> str:
-    """Second-precision UTC: the form `next_due_at` and leases compare as text."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_run_id(moment: datetime) -> str:
@@ -105,7 +101,7 @@ class Puller:
             self.store.park(source_id, f"source revoked at {source.revoked_at}" if source else "source unknown")
             logger.info("pull parked: source revoked", extra={"source_id": source_id})
             return None
-        run = RunRecord(new_run_id(moment), source_id, iso(moment.replace(microsecond=0)), state.cursor)
+        run = RunRecord(new_run_id(moment), source_id, stamp(moment), state.cursor)
         with correlated(run.run_id):
             failed = self._pages(lease, config, run)
             finished = now_utc()

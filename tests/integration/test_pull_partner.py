@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OPERATOR_KEY, Api, device_body
+from tests.conftest import OPERATOR_KEY, Api, registered_fleet
 from tests.integration.test_emulator import PREFIX, REPO, emulator  # noqa: F401  (the emulator fixture)
 from tests.support.partner import Partner, hourly_rows, pull_body, serving
 
@@ -85,10 +85,8 @@ def test_ten_thousand_readings_are_queued_exactly_once_across_a_failing_page_and
     api = api_on_emulator
     # GIVEN 20 devices and a partner serving 10,000 readings of them in 20 pages, one row of an unknown device,
     # one page that fails once and one slow page
-    _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
-    _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
-    devices = [api.post("/devices", device_body(account["account_id"]), key=source["api_key"])[1]["device_id"]
-               for _ in range(DEVICES)]
+    source, _, fleet = registered_fleet(api, DEVICES)
+    devices = [d["device_id"] for d in fleet]
     rows = hourly_rows(devices, HOURS)
     rows[BAD_AT] = {**rows[BAD_AT], "meter": {"id": "dev-not-registered"}}
     partner = Partner(rows, fail_once={FAILING_PAGE_AT}, slow={SLOW_PAGE_AT}, slow_s=2.0, token="partner-secret")

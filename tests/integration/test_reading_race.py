@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.adapters.reading_store import DynamoReadings
 from chalicelib.domain.readings import ReadingContent, ReceivedReading
-from tests.conftest import OPERATOR_KEY, Api, device_body
+from tests.conftest import OPERATOR_KEY, Api, registered_fleet
 from tests.integration.test_emulator import PREFIX, emulator  # noqa: F401  (the emulator fixture)
 
 DAY = "2026-10-14"
@@ -73,10 +73,8 @@ def test_other_energy_sent_while_the_validator_judges_is_refused_and_never_issue
 
     api = api_on_emulator
     # GIVEN three devices with 400 Wh each stored and queued
-    _, source = api.post("/sources", {"name": "Agg", "kind": "aggregator"})
-    _, account = api.post("/accounts", {"name": "Dev", "kind": "developer", "country": "KE"}, key=source["api_key"])
-    devices = [api.post("/devices", device_body(account["account_id"]), key=source["api_key"])[1]["device_id"]
-               for _ in range(3)]
+    source, account, fleet = registered_fleet(api, 3)
+    devices = [d["device_id"] for d in fleet]
     readings = [{"device_id": d, "period_start": f"{DAY}T05:00:00Z", "period_end": f"{DAY}T13:00:00Z",
                  "energy_wh": 400} for d in devices]
     status, body = api.post("/readings", {"readings": readings}, key=source["api_key"])

@@ -70,6 +70,18 @@ const ACTIVITY = [
 ];
 const activityBin = (n) => ACTIVITY.reduce((found, bin, i) => (n >= bin[0] ? i : found), 0);
 
+/** Colour by a per-device count, in the ACTIVITY ranges; a cluster shows its devices' mean, so a large
+ * cluster of idle devices does not look busy. */
+const countMode = (label, field) => {
+  const classOf = (n) => String(activityBin(n));
+  return {
+    label,
+    classes: ACTIVITY.map(([, name, colour], i) => ({ id: String(i), label: name, colour })),
+    classOf: (d) => classOf(d[field] || 0),
+    clusterClass: (members) => classOf(members.reduce((sum, d) => sum + (d[field] || 0), 0) / members.length),
+  };
+};
+
 const MODES = {
   status: {
     label: 'Status',
@@ -78,22 +90,8 @@ const MODES = {
     // A cluster takes the most serious status among its devices (the order of STATUS).
     clusterClass: (members) => STATUS.find(([id]) => members.some((d) => statusOf(d) === id))[0],
   },
-  drecs: {
-    label: 'D-RECs issued',
-    classes: ACTIVITY.map(([, label, colour], i) => ({ id: String(i), label, colour })),
-    classOf: (d) => String(activityBin(d.drecs_issued || 0)),
-    // A cluster shows its devices' mean, as for readings.
-    clusterClass: (members) => String(activityBin(
-      members.reduce((sum, d) => sum + (d.drecs_issued || 0), 0) / members.length)),
-  },
-  readings: {
-    label: 'Readings accepted',
-    classes: ACTIVITY.map(([, label, colour], i) => ({ id: String(i), label, colour })),
-    classOf: (d) => String(activityBin(d.readings_accepted || 0)),
-    // A cluster shows its devices' mean, so a large cluster of idle devices does not look busy.
-    clusterClass: (members) => String(activityBin(
-      members.reduce((sum, d) => sum + (d.readings_accepted || 0), 0) / members.length)),
-  },
+  drecs: countMode('D-RECs issued', 'drecs_issued'),
+  readings: countMode('Readings accepted', 'readings_accepted'),
 };
 
 const describe = (d) => `${d.device_id} · ${words(d.device_type)} · ${number(d.capacity_w)} W · ${d.country}`
