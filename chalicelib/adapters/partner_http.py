@@ -30,8 +30,9 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def check_destination(url: str, allow_private: bool, resolver: Resolve = resolve) -> None:
-    """RuleBroken (field `url`, a 422) when the URL is malformed, does not resolve, or reaches an internal address."""
-    _, host, port = check_url(url)
+    """RuleBroken (field `url`, a 422) when the URL is malformed, does not resolve, reaches an internal address,
+    or is not https (except where private addresses are allowed: a local stack)."""
+    scheme, host, port = check_url(url)
     if allow_private:
         return
     try:
@@ -42,6 +43,11 @@ def check_destination(url: str, allow_private: bool, resolver: Resolve = resolve
     if refused or not addresses:
         raise RuleBroken(f"url's host {host!r} is an internal address ({', '.join(refused) or 'none'}): loopback, "
                        "link-local, private and reserved ranges are not pulled from", field="url")
+    if scheme != "https":
+        # The registry takes what the page says as the source's own word: over plain HTTP anyone on the
+        # way could add or change readings of devices that have no signing key.
+        raise RuleBroken("url must be https:// (plain http is pulled from only on a local stack, "
+                         "DREC_PULL_ALLOW_PRIVATE=1)", field="url")
 
 
 class _Guard:

@@ -53,6 +53,7 @@ def test_internal_addresses_are_refused_naming_url(api: Api, url: str) -> None:
     ({"url": "ftp://93.184.215.14/x"}, "url"),
     ({"url": "https://user:secret@93.184.215.14/x"}, "url"),
     ({"url": "not a url at all"}, "url"),
+    ({"url": "http://93.184.215.14/api/readings"}, "url"),  # public, but not https
     ({"signed": True}, "mapping.signature"),
 ])
 def test_configurations_the_document_admits_but_the_rules_refuse_are_422_naming_the_field(
