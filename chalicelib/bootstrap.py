@@ -146,7 +146,7 @@ class Container:
 
         settings = self.settings
         peers = PeerSettings(settings.peer_min, settings.peer_radius_km, settings.peer_wait_s, settings.peer_shards)
-        return Validator(self.registry, self.readings, self.queue("accepted"), peers)
+        return Validator(self.registry, self.readings, self.queue("accepted"), peers, self.queue("readings"))
 
     @cached_property
     def batches(self) -> Batches:

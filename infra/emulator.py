@@ -34,6 +34,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from .journal import Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
+from .moto_index import MAPS as INDEX_MAPS
+from .moto_index import install as install_fast_queries
 from .moto_speed import install as install_fast_paths
 from .moto_transactions import install as install_fast_transactions
 from .usage import Counting
@@ -70,7 +72,8 @@ class Serialised:
             lock = self.ssm_lock
         else:
             return self.app(environ, start_response)
-        line = entry(environ, read_body(environ)) if self.journal and writes else None
+        body = read_body(environ) if writes else b""
+        line = entry(environ, body) if self.journal and writes else None
         status: list[str] = []
 
         def noting_status(status_line: str, headers: Any, exc_info: Any = None) -> Any:
@@ -79,6 +82,8 @@ class Serialised:
 
         with lock:
             response = list(self.app(environ, noting_status))
+            if service == "dynamodb" and writes:
+                INDEX_MAPS.written(environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2], body)
             if line is not None and self.journal and status and status[-1].startswith("2"):
                 try:
                     self.journal.append(line)
@@ -143,6 +148,7 @@ def _compact_when_large(served: Serialised, region: str, limit_bytes: int) -> No
 def main() -> None:
     install_fast_transactions()
     install_fast_paths()
+    install_fast_queries()
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -161,6 +167,7 @@ def main() -> None:
         print(f"recovered: {json.dumps(report)}", file=sys.stderr, flush=True)
         if args.compact_only:
             return
+    INDEX_MAPS.forget()  # the recovery wrote around the requests
     served = Serialised(app, journal)
     if journal:
         limit = int(float(os.environ.get("DREC_JOURNAL_COMPACT_MB", "256")) * 1024 * 1024)

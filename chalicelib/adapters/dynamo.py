@@ -3,7 +3,8 @@
 Every registry write that records an event goes through `DynamoBase.commit`, which
 appends the events with gap-free sequence numbers in the SAME transaction as the
 write: the shard's `event_seq#<shard>` counter is advanced with a condition on its old
-value, so two writers never take the same number and a failed write leaves no event.
+value, so two writers never take the same number and a failed write leaves no event. Within one
+process a shard's writers take turns and start from the number last written (`ShardGuard`).
 Shards (`domain.ledger.shards`) keep writers of different devices and pools off each
 other's counter; each event is its own partition of `events` (key `id`, the event id).
 """
@@ -11,10 +12,12 @@ other's counter; each event is its own partition of `events` (key `id`, the even
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -64,6 +67,33 @@ class RaceCounter:
 
 
 SEQUENCE_RACES = RaceCounter()
+
+
+class _SequenceTaken(Exception):
+    """None of the caller's own items was refused: another writer took the shard's numbers (or, on
+    DynamoDB, a counter item was in another transaction); the attempt is made again."""
+
+
+class ShardGuard:
+    """One process's writers of one event shard take its numbers one at a time, starting from the
+    number this process last wrote (read again after any refusal): threads of one process (the local
+    dispatcher's pollers) then never race each other for a shard's counter, nor read it before each
+    commit. Writers in other processes still can; the counter's condition keeps numbers gap-free."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq: int | None = None  # the counter as this process last wrote it; None: read it
+
+
+_GUARDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], ShardGuard]] = weakref.WeakKeyDictionary()
+_GUARDS_LOCK = threading.Lock()
+
+
+def shard_guard(client: Any, counters_table: str, shard: int) -> ShardGuard:
+    """The guard of a shard's counter for all the stores sharing `client` (one per container)."""
+    with _GUARDS_LOCK:
+        guards = _GUARDS.setdefault(client, {})
+        return guards.setdefault((counters_table, shard), ShardGuard())
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -437,35 +467,49 @@ class DynamoBase:
         sequence numbers is retried here (and counted in `SEQUENCE_RACES`).
         """
         shard = self.shard_for(shard_key)
-        for _ in range(attempts):
-            seq0 = self.current_seq(shard) if events else 0
-            stored = [
-                Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
-                      occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
-                      correlation_ids=e.correlation_ids, shard=shard)
-                for i, e in enumerate(events)
-            ]
-            own = items(stored) if callable(items) else list(items)
-            if len(own) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events) > MAX_ATOMIC_ITEMS:
-                raise ValueError("transaction too large: split the write")
-            tx = list(own)
-            if events:
-                tx.append(self._advance_seq(shard, seq0, seq0 + len(events)))
-                tx += [self._put_event(e) for e in stored]
-                tx += [put(self.name("event_links"), link_item(subject, e))
-                       for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
-            tx += counts
-            try:
-                self.transact(tx)
-                return stored
-            except TransactionRefused as refused:
-                mine = refused.reasons[: len(own)]
-                if any(mine):
-                    raise TransactionRefused(mine) from refused
-                # Someone else took these sequence numbers first: read the counter again.
-                SEQUENCE_RACES.note(shard)
-                continue
+        guard = shard_guard(self.client, self.name("counters"), shard) if events else None
+        with guard.lock if guard else contextlib.nullcontext():
+            for _ in range(attempts):
+                try:
+                    return self._commit_events(shard, items, events, counts, guard)
+                except _SequenceTaken:
+                    SEQUENCE_RACES.note(shard)  # someone else took these numbers first: read the counter again
         raise Conflict("the event sequence is busy; retry the request")
+
+    def _commit_events(self, shard: int, items: list[dict[str, Any]] | Callable[[list[Event]], list[dict[str, Any]]],
+                       events: Sequence[NewEvent], counts: Sequence[dict[str, Any]],
+                       guard: ShardGuard | None) -> list[Event]:
+        """One attempt; raises _SequenceTaken when only the counter's condition failed."""
+        seq0 = 0
+        if guard is not None:
+            seq0 = guard.seq if guard.seq is not None else self.current_seq(shard)
+            guard.seq = None  # until this write is known to have landed
+        stored = [
+            Event(seq=seq0 + i + 1, type=e.type, subject_id=e.subject_id, source_id=e.source_id,
+                  occurred_at=e.occurred_at, body=e.body, related_ids=e.related_ids,
+                  correlation_ids=e.correlation_ids, shard=shard)
+            for i, e in enumerate(events)
+        ]
+        own = items(stored) if callable(items) else list(items)
+        if len(own) + len(counts) + 1 + sum(2 + len(e.related_ids) for e in events) > MAX_ATOMIC_ITEMS:
+            raise ValueError("transaction too large: split the write")
+        tx = list(own)
+        if events:
+            tx.append(self._advance_seq(shard, seq0, seq0 + len(events)))
+            tx += [self._put_event(e) for e in stored]
+            tx += [put(self.name("event_links"), link_item(subject, e))
+                   for e in stored for subject in dict.fromkeys((e.subject_id, *e.related_ids))]
+        tx += counts
+        try:
+            self.transact(tx)
+        except TransactionRefused as refused:
+            mine = refused.reasons[: len(own)]
+            if any(mine):
+                raise TransactionRefused(mine) from refused
+            raise _SequenceTaken() from refused
+        if guard is not None:
+            guard.seq = seq0 + len(events)
+        return stored
 
     def _advance_seq(self, shard: int, old: int, new: int) -> dict[str, Any]:
         if old == 0:

@@ -142,12 +142,44 @@ def release(ranges: list[Range], span: Range) -> list[Range]:
     return out
 
 
-def id_messages(reading_ids: Sequence[str], correlation_id: str | None = None) -> list[dict[str, Any]]:
-    """Queue message bodies naming `reading_ids` in order, `IDS_PER_MESSAGE` to a body, with the
-    correlation id of the request they came from (when there is one)."""
+def id_messages(reading_ids: Sequence[str], correlation_id: str | None = None,
+                devices: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Queue message bodies naming `reading_ids` in order, at most `IDS_PER_MESSAGE` to a body, with the
+    correlation id of the request they came from (when there is one).
+
+    With `devices` (each id's device, the ids grouped by device), a device's readings are never split
+    between two bodies unless they alone exceed one: validators running at once then never judge one
+    device together (they would race for its state, and one of them would judge it again)."""
     extra = {"correlation_id": correlation_id} if correlation_id else {}
-    return [{"reading_ids": list(reading_ids[start:start + IDS_PER_MESSAGE]), **extra}
-            for start in range(0, len(reading_ids), IDS_PER_MESSAGE)]
+    bodies: list[list[str]] = []
+    current: list[str] = []
+    for start, end in _groups(reading_ids, devices):
+        group = list(reading_ids[start:end])
+        if current and len(current) + len(group) > IDS_PER_MESSAGE:
+            bodies.append(current)
+            current = []
+        while len(group) > IDS_PER_MESSAGE:
+            bodies.append(group[:IDS_PER_MESSAGE])
+            group = group[IDS_PER_MESSAGE:]
+        current += group
+    if current:
+        bodies.append(current)
+    return [{"reading_ids": ids, **extra} for ids in bodies]
+
+
+def _groups(reading_ids: Sequence[str], devices: Sequence[str] | None) -> list[tuple[int, int]]:
+    """(start, end) of each run of one device's ids; without `devices`, every id alone."""
+    if devices is None:
+        return [(i, i + 1) for i in range(len(reading_ids))]
+    if len(devices) != len(reading_ids):
+        raise ValueError("one device per reading id")
+    runs: list[tuple[int, int]] = []
+    for i, device_id in enumerate(devices):
+        if runs and devices[runs[-1][0]] == device_id:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class Intake:
         place = {record.reading_id: (record.device_id, record.period_start) for _, _, record in valid}
         written.sort(key=lambda reading_id: place.get(reading_id, ("", reading_id)))
         if written:
-            self.queue_ids(written)
+            self.queue_ids(written, [place[i][0] if i in place else "" for i in written])
         result.queued = len(written)
         result.accepted.sort()
         result.errors.sort(key=lambda e: e[0])
@@ -207,10 +207,11 @@ class Intake:
             result.errors.append((index, Conflict("the reading is being written concurrently; send it again")))
         return written
 
-    def queue_ids(self, reading_ids: Sequence[str]) -> None:
-        """Queued in the order given: `submit` puts a device's readings next to each other, so that
-        one message holds whole devices and validators running at once rarely share a device."""
-        self.queue.send_json(id_messages(reading_ids, self.correlation_id))
+    def queue_ids(self, reading_ids: Sequence[str], devices: Sequence[str] | None = None) -> None:
+        """Queued in the order given: `submit` puts a device's readings next to each other and names
+        each one's device, so that one message holds whole devices and validators running at once do
+        not share a device."""
+        self.queue.send_json(id_messages(reading_ids, self.correlation_id, devices))
 
 
 def _existing(reading: Reading, record: ReceivedReading, externals: dict[str, str],

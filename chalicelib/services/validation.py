@@ -104,25 +104,42 @@ def _period(reading: ReceivedReading) -> tuple[int, int]:
 
 class Validator:
     def __init__(self, registry: RegistryStore, readings: ReadingStore, accepted_queue: Queue,
-                 peers: PeerSettings | None = None) -> None:
+                 peers: PeerSettings | None = None, readings_queue: Queue | None = None) -> None:
         self.registry = registry
         self.store = readings
         self.accepted_queue = accepted_queue
         self.peers = peers or PeerSettings()
+        self.readings_queue = readings_queue  # where a device's readings go back after ATTEMPTS lost races
 
     def validate(self, reading_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
+        """Judge what is still to judge; a device whose state another validator keeps changing is read
+        again up to ATTEMPTS times, then its readings are sent back to the queue (a message of their
+        own, judged afresh) instead of holding the whole batch until a redelivery."""
         counts: dict[str, int] = defaultdict(int)
         pending = list(dict.fromkeys(reading_ids))
-        refusals = 0
+        lost: dict[str, int] = defaultdict(int)  # races lost, by device
+        given_up: list[tuple[str, str]] = []  # (device, reading id)
         while pending:
             pending, refused = self._attempt(pending, now or now_utc(), counts)
-            refusals += bool(refused)
-            if refusals >= ATTEMPTS:
-                raise RuntimeError(f"{len(pending)} readings lost every race for their device state; redeliver")
+            for device_id in refused:
+                lost[device_id] += 1
+            out = {d for d in refused if lost[d] >= ATTEMPTS}
+            if out:
+                given_up += [(d, i) for d in sorted(out) for i in refused[d]]
+                dropped = {i for d in out for i in refused[d]}
+                pending = [i for i in pending if i not in dropped]
+        if given_up:
+            if self.readings_queue is None:
+                raise RuntimeError(f"{len(given_up)} readings lost every race for their device state; redeliver")
+            given_up.sort()
+            self.readings_queue.send_json(id_messages([i for _, i in given_up], None, [d for d, _ in given_up]))
+            counts["sent_again"] += len(given_up)
         return dict(counts)
 
-    def _attempt(self, reading_ids: list[str], now: datetime, counts: dict[str, int]) -> tuple[list[str], bool]:
-        """Judge and commit what fits; returns the ids left for another round and whether a race was lost."""
+    def _attempt(self, reading_ids: list[str], now: datetime,
+                 counts: dict[str, int]) -> tuple[list[str], dict[str, list[str]]]:
+        """Judge and commit what fits; returns the ids left for another round and, by device, the ids of
+        the devices whose commit was refused (another writer changed their state or readings first)."""
         queued = sorted((r for r in self.store.readings(reading_ids).values() if r.status in JUDGED),
                         key=lambda r: (r.device_id, r.period_start))
         readings: list[ReceivedReading] = []
@@ -132,7 +149,7 @@ class Validator:
             per_device[reading.device_id] += 1
             (readings if per_device[reading.device_id] <= PER_DEVICE else deferred).append(reading)
         if not readings:
-            return [], False
+            return [], {}
         device_ids = list(dict.fromkeys(r.device_id for r in readings))
         devices = self.registry.device_records(device_ids)
         states = self.store.device_states(device_ids)
@@ -147,7 +164,7 @@ class Validator:
             by_device[verdict.reading.device_id].append(verdict)
         groups = {d: self._device_writes(d, vs, states.get(d), now, devices.get(d)) for d, vs in by_device.items()}
         refused = {g.device_id for g in self.store.commit_verdicts(list(groups.values()))}
-        retry = [v.reading.reading_id for d in refused for v in by_device[d]]
+        retry = {d: [v.reading.reading_id for v in by_device[d]] for d in refused}
         accepted: dict[str | None, list[str]] = defaultdict(list)  # by correlation id
         judged: dict[str | None, dict[str, Any]] = {}
         for device_id, group_verdicts in by_device.items():
@@ -169,7 +186,7 @@ class Validator:
         messages = [body for cid, ids in accepted.items() for body in id_messages(ids, cid)]
         if messages:
             self.accepted_queue.send_json(messages)
-        return retry + [r.reading_id for r in deferred], bool(retry)
+        return [i for ids in retry.values() for i in ids] + [r.reading_id for r in deferred], retry
 
     def _judge(self, readings: list[ReceivedReading], devices: dict[str, Device], states: dict[str, DeviceState],
                now: datetime) -> list[Verdict]:

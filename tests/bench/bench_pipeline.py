@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -299,7 +300,10 @@ def measure(label: str, code_dir: Path, devices: int, hours: int, preload: int) 
         return run
     finally:
         stack.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("DREC_BENCH_KEEP"):
+            _say(f"{label}: kept {folder} (DREC_BENCH_KEEP)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def checkout(ref: str) -> Path:
