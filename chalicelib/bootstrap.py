@@ -39,7 +39,11 @@ class Container:
             from botocore.config import Config
 
             # boto3 presigns S3 URLs with SigV2 unless told otherwise; AWS deprecated SigV2.
-            config = Config(signature_version="s3v4") if service == "s3" else None
+            # One client serves every thread of the process (the local dispatcher's pollers): a pool
+            # smaller than them drops and reopens connections. Parameters are checked by the service
+            # (a ValidationException names the field), not again by botocore on every call.
+            config = Config(max_pool_connections=32, parameter_validation=False,
+                            **({"signature_version": "s3v4"} if service == "s3" else {}))
             self._clients[service] = self.session.client(service, config=config)
         return self._clients[service]
 

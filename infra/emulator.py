@@ -3,9 +3,10 @@
 moto's DynamoDB snapshots whole tables with `copy.deepcopy` inside each
 TransactWriteItems (to roll back), which races with writes served by other threads
 ("dictionary changed size during iteration"). The real service is safe under
-concurrency, so the emulator must be too: this server keeps moto's threaded HTTP
-handling and serialises DynamoDB calls behind one lock (and S3 writes behind another, SSM
+concurrency, so the emulator must be too: this server serves each connection in its own thread
+(`infra.http_server`, keep-alive) and serialises DynamoDB calls behind one lock (and S3 writes behind another, SSM
 parameter writes behind a third). SQS stays concurrent, so SQS long polls do not hold anything up.
+Queries start from the partition asked (`infra.moto_index`), not from the whole table.
 
 With `--data <folder>` nothing it acknowledged is lost when the process dies, `kill -9`
 included (`infra.journal`): before serving, it creates every resource of
@@ -33,21 +34,13 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from .http_server import serve
 from .journal import Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
 from .moto_index import MAPS as INDEX_MAPS
 from .moto_index import install as install_fast_queries
 from .moto_speed import install as install_fast_paths
 from .moto_transactions import install as install_fast_transactions
 from .usage import Counting
-
-
-class QuietRequestHandler(MotoRequestHandler):
-    """moto's handler without a log line per request (a tenth of the emulator's time under load);
-    errors are still logged."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if str(code).startswith(("4", "5")) and str(code) != "404":
-            super().log_request(code, size)
 
 
 class Serialised:
@@ -172,7 +165,7 @@ def main() -> None:
     if journal:
         limit = int(float(os.environ.get("DREC_JOURNAL_COMPACT_MB", "256")) * 1024 * 1024)
         threading.Thread(target=_compact_when_large, args=(served, region, limit), daemon=True).start()
-    make_server(args.host, args.port, served, threaded=True, request_handler=QuietRequestHandler).serve_forever()
+    serve(served, args.host, args.port)  # keep-alive connections (infra.http_server)
 
 
 if __name__ == "__main__":

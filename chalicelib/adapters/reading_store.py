@@ -221,32 +221,49 @@ class DynamoReadings(DynamoBase):
     def commit_verdicts(self, groups: Sequence[DeviceWrites]) -> list[DeviceWrites]:
         """Write each device's state change, transitions and events, packed into as few transactions as fit.
 
-        A pack is written whole or not at all; returns the groups of refused packs (a condition failed:
-        another writer changed a state or a reading since it was read), for the caller to read again.
-        An accepted reading records the id of its `ReadingAccepted` event in the same transaction. A pack
-        holds devices of one event shard only (`domain.ledger.shards`: a device's events stay in its shard).
+        A pack is written whole or not at all. When a device's condition fails (another writer changed its
+        state or a reading since it was read), that device is set aside and the pack is written again
+        without it: returns the groups set aside, for the caller to read again. An accepted reading records
+        the id of its `ReadingAccepted` event in the same transaction. A pack holds devices of one event
+        shard only (`domain.ledger.shards`: a device's events stay in its shard).
         """
         refused: list[DeviceWrites] = []
         for batch in pack(groups, lambda device_id: self.shard_for(device_key(device_id))):
-            counts = Tally()
-            for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
-                shard = stats_shard(batch[0].device_id)
-                counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
-            try:
-                self.commit(partial(self._writes, batch), [e for group in batch for e in group.events],
-                            counts=counts.updates(self.name("counters")), shard_key=device_key(batch[0].device_id))
-            except TransactionRefused:
-                refused += batch
+            pending = list(batch)
+            while pending:
+                spans: list[tuple[int, int]] = []  # each group's items in the transaction
+                try:
+                    self.commit(partial(self._writes, pending, spans), [e for group in pending for e in group.events],
+                                counts=self._counts(pending), shard_key=device_key(pending[0].device_id))
+                    break
+                except TransactionRefused as exc:
+                    failed = {g for g, (start, end) in enumerate(spans) if any(exc.reasons[start:end])}
+                    if not failed:  # nothing names a device: the whole pack goes round again
+                        refused += pending
+                        break
+                    refused += [pending[g] for g in sorted(failed)]
+                    pending = [group for g, group in enumerate(pending) if g not in failed]
         return refused
 
-    def _writes(self, batch: Sequence[DeviceWrites], stored: list[Event]) -> list[dict[str, Any]]:
-        """The pack's items, given its events as they will be stored."""
+    def _counts(self, batch: Sequence[DeviceWrites]) -> list[dict[str, Any]]:
+        counts = Tally()
+        for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
+            shard = stats_shard(batch[0].device_id)
+            counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
+        return counts.updates(self.name("counters"))
+
+    def _writes(self, batch: Sequence[DeviceWrites], spans: list[tuple[int, int]],
+                stored: list[Event]) -> list[dict[str, Any]]:
+        """The pack's items, given its events as they will be stored; `spans` gets each group's item range."""
         accepted = accepted_ids(stored)
         items: list[dict[str, Any]] = []
+        spans.clear()
         for group in batch:
+            start = len(items)
             items += [self._state_update(group.state)] if group.state else []
             items += [self._transition(t, accepted.get(t.reading_id)) for t in group.transitions]
             items += [self._device_update(group.device)] if group.device else []
+            spans.append((start, len(items)))
         items += self._peer_updates([p for group in batch for p in group.peers])
         cells = Counter(group.new_cell for group in batch if group.new_cell)
         items += [update(self.name("peers"), {"key": reporting_key(cell)}, "ADD devices :n", values={":n": n})

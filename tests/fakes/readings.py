@@ -111,14 +111,16 @@ class FakeReadings:
         for group in groups:  # DynamoDB refuses a transaction of more than 100 items; so does the fake
             assert transaction_size(group) <= MAX_ITEMS_PER_COMMIT, f"{group.device_id}: transaction too large"
         for batch in pack(groups, lambda device_id: shard_of(device_key(device_id), self.events.shards)):
-            if all(self._holds(group) for group in batch):
-                stored = self.events.append([e for group in batch for e in group.events],
-                                            device_key(batch[0].device_id))
+            # as the store: a device whose condition fails is set aside, the rest of its pack written
+            holds = [self._holds(group) for group in batch]
+            held = [group for group, ok in zip(batch, holds) if ok]
+            refused += [group for group, ok in zip(batch, holds) if not ok]
+            if held:
+                stored = self.events.append([e for group in held for e in group.events],
+                                            device_key(held[0].device_id))
                 accepted = {e.subject_id: e.event_id for e in stored if e.type == READING_ACCEPTED}
-                for group in batch:
+                for group in held:
                     self._apply(group, accepted)
-            else:
-                refused += batch
         return refused
 
     def return_to_validation(self, change: StateChange | None, reading_ids: Sequence[str], rule: str,
