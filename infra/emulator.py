@@ -22,6 +22,7 @@ needs no saving: SIGTERM ends the process at once.
 from __future__ import annotations
 
 import argparse
+from http import HTTPStatus
 import json
 import os
 import sys
@@ -31,6 +32,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+from moto.core.request import Request as MotoRequest
+from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -43,12 +47,38 @@ from .moto_transactions import install as install_fast_transactions
 from .usage import Counting
 
 
+class DirectDynamo:
+    """DynamoDB requests handed straight to moto's DynamoDB handler, as moto's Flask route hands them
+    (`moto.core.utils.convert_to_flask_response`), without routing each through a Flask app: the
+    answers are the handler's own; everything else goes to moto's application."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if service_of(environ) != "dynamodb" or environ.get("PATH_INFO", "/") != "/":
+            return self.app(environ, start_response)
+        request = MotoRequest(environ)
+        try:
+            result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:
+            result = 400, {}, exc.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        body = content.encode() if isinstance(content, str) else bytes(content or b"")
+        given = {k.lower() for k in headers}
+        extra = [] if "content-type" in given else [("Content-Type", "text/html; charset=utf-8")]
+        start_response(f"{int(status)} {HTTPStatus(int(status)).phrase}",
+                       [(str(k), str(v)) for k, v in headers.items() if k.lower() != "content-length"] + extra
+                       + [("Content-Length", str(len(body)))])
+        return [body]
+
+
 class Serialised:
     """moto behind one lock for DynamoDB, one for S3 writes and one for SSM parameter writes;
     acknowledged writes journaled first."""
 
     def __init__(self, app: WsgiApp, journal: Journal | None = None) -> None:
-        self.app = Counting(app)  # infra.usage: what each request consumed, GET /_drec/usage
+        self.app = Counting(DirectDynamo(app))  # infra.usage: what each request consumed, GET /_drec/usage
         self.journal = journal
         self.lock = threading.Lock()
         self.s3_lock = threading.Lock()

@@ -180,7 +180,7 @@ class Validator:
                 line["reading_ids"].append(v.reading.reading_id)
                 if v.held:
                     line["held_by_review"] = line.get("held_by_review", 0) + 1
-                if v.status == ReadingStatus.ACCEPTED:
+                if v.status == ReadingStatus.ACCEPTED and int(v.reading.energy_wh) > 0:
                     accepted[v.reading.correlation_id].append(v.reading.reading_id)
         log_by_correlation("readings judged", judged)
         messages = [body for cid, ids in accepted.items() for body in id_messages(ids, cid)]
@@ -351,8 +351,9 @@ class Validator:
                 history = update_history(history, int(reading.energy_wh), numbers.get("clear_sky_wh", 0.0))
             # The verdict holds only for the energy judged: the write is pinned to it, and the issuer
             # pools `judged_energy_wh`, never a value the twin did not see.
+            # An accepted 0 Wh reading (a night hour) has nothing to pool: it waits for nobody.
             judged_wh = int(reading.energy_wh)
-            stage = (Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED
+            stage = (Stage.POOLING if verdict.status == ReadingStatus.ACCEPTED and judged_wh > 0
                      else Stage.PEERS if verdict.status == ReadingStatus.AWAITING_PEERS else None)
             transitions.append(Transition(
                 reading.reading_id, reading.status, verdict.status, stage,
