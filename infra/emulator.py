@@ -22,13 +22,13 @@ needs no saving: SIGTERM ends the process at once.
 from __future__ import annotations
 
 import argparse
-from http import HTTPStatus
 import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
