@@ -80,7 +80,7 @@ bench-csv: deps
 # Long (the previous release alone takes ~15 min): this release on empty tables and with 1,000,000
 # readings stored, the previous release (BASELINE=none skips it), stage shares, usage and AWS cost.
 # A quick look: make bench-pipeline BENCH_PIPELINE_ARGS="--devices 100 --preload 0 --baseline none"
-BASELINE ?= 2f42a3b
+BASELINE ?= ec401e1
 bench-pipeline: deps
 	$(PY) -m tests.bench.bench_pipeline --baseline $(BASELINE) $(BENCH_PIPELINE_ARGS)
 

@@ -1,6 +1,6 @@
 """End to end through the local stack, beside the previous release, with what it consumed and would cost on AWS.
 
-    python -m tests.bench.bench_pipeline [--devices 1000] [--hours 24] [--baseline 2f42a3b|none]
+    python -m tests.bench.bench_pipeline [--devices 1000] [--hours 24] [--baseline ec401e1|none]
                                          [--preload 1000000] [--preload-baseline]
 
 Each measurement starts a stack of its own (`python -m infra.stack up` in the release's folder, a
@@ -57,7 +57,7 @@ from tests.conftest import device_body
 from tests.e2e.conftest import REPO, RunningStack
 
 # The last release before the pipeline's speed-up work (README's 26 and 22 readings/s were measured on it).
-BASELINE = "2f42a3b"
+BASELINE = "ec401e1"
 DAY = datetime(2026, 10, 10, tzinfo=UTC)
 IDLE_S = 10.0  # the quiet window measured before the push: what the schedules use with nothing to do
 LOCAL_SCHEDULE_S = 1.0  # RunningStack's DREC_SCHEDULE_INTERVAL_S
