@@ -104,6 +104,13 @@ class Tally:
             out[scope] = {"write_units": sum(keys.values()), "keys": len(keys), "top": [[k, v] for k, v in ranked]}
             if len(keys) <= 100:  # counters and other few-key tables: every key (the shards of a counter)
                 out[scope]["all"] = [[k, v] for k, v in keys.items()]
+            else:  # too many to list: each name before `#` with its units and keys (a counter's shards)
+                groups: dict[str, list[float]] = {}
+                for k, v in keys.items():
+                    group = groups.setdefault(k.split("#")[0], [0.0, 0])
+                    group[0] += v
+                    group[1] += 1
+                out[scope]["groups"] = {name: [units, int(count)] for name, (units, count) in groups.items()}
             values = _sharded_values(keys)
             if values:  # a write-sharded index (`<value>#<nnn>` keys): each value's shards summed
                 out[scope]["values"] = [[k, v] for k, v in values.items()]

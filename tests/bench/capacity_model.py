@@ -196,7 +196,12 @@ def model(measured: dict[str, Any], params: Params) -> list[Row]:
 
 
 def _all_keys(hot: dict[str, Any]) -> list[tuple[str, float]]:
-    return [(k, float(u)) for k, u in hot.get("all", hot["top"])]
+    """Every key with its units; a table with too many keys to list (counters beside a per-device tally)
+    gives each name's total and key count instead: its keys are taken as taking equal shares."""
+    if "all" in hot or "groups" not in hot:
+        return [(k, float(u)) for k, u in hot.get("all", hot["top"])]
+    return [(f"{name}#{i}", float(units) / count) for name, (units, count) in hot["groups"].items()
+            for i in range(int(count))]
 
 
 def table_rates(measured: dict[str, Any], params: Params) -> dict[str, float]:
