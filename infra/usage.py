@@ -98,7 +98,7 @@ class Tally:
         return total / count if count else 0.0
 
     def hot_keys(self, top: int = 5) -> dict[str, dict[str, Any]]:
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for scope, keys in self.keys.items():
             ranked = sorted(keys.items(), key=lambda kv: -kv[1])[:top]
             out[scope] = {"write_units": sum(keys.values()), "keys": len(keys), "top": [[k, v] for k, v in ranked]}
