@@ -288,7 +288,9 @@ def test_upload_issue_verify_transfer_redeem_and_download_the_ledger(stack: Runn
         page.wait_for_selector(f"table >> text={redemption_id}")
         holdings = stack.get(f"/accounts/{buyer['account_id']}/holdings").json()
         assert (holdings["active"], holdings["redeemed"]) == (0, 2)
-        assert page.locator("dd", has_text=re.compile(r"^2$")).count() == 1
+        redeemed = page.locator("dd", has_text=re.compile(r"^2$"))
+        redeemed.first.wait_for()  # the holdings figures arrive by their own request, after the tables may
+        assert redeemed.count() == 1
         transfer_id = stack.get("/transfers", account_id=buyer["account_id"]).json()["items"][0]["transfer_id"]
         assert transfer_id in page.inner_text("main")
         browser.screenshot("buyer-account")
