@@ -141,7 +141,7 @@ class Stack:
 
     def start(self) -> None:
         os.environ.update(self.env)
-        anvil = self._start_anvil()
+        anvil = self._anvil = self._start_anvil()  # stopped by stop() even if a later part refuses to start
         self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
         os.environ.update(self.env)
         if PROFILE == "local":
@@ -252,7 +252,7 @@ class Stack:
         proc = self.supervisor.proc
         for name in ("dispatcher", "chalice", "moto"):
             _terminate(proc(name))
-        anvil = proc("anvil")
+        anvil = proc("anvil") or getattr(self, "_anvil", None)
         if anvil:
             stop_anvil(anvil)
 

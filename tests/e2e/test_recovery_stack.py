@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,5 +84,23 @@ def test_a_store_behind_the_chain_refuses_to_start_and_says_what_to_do(own_stack
     message = str(refused.value)
     assert f"anchored events 1..{anchored}" in message and "events 1..0 only" in message
     assert "make clean" in message
-    # AND it left the data folder as it was for the operator
+    # AND it left the data folder as it was for the operator, and no chain of its own running
     assert _saved(own_stack, "events") == []
+    assert _processes_naming(str(own_stack.data_dir / "chain-state.json")) == []
+
+
+def _processes_naming(text: str, wait_s: float = 10) -> list[int]:
+    """Processes whose command line holds `text`, once those on their way out have gone."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
