@@ -39,7 +39,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from .http_server import serve
-from .journal import Journal, WsgiApp, changes_state, entry, read_body, replay_one, service_of
+from .journal import Journal, WsgiApp, changes_state, entry, read_body, replay_one, request_json, service_of
 from .moto_index import MAPS as INDEX_MAPS
 from .moto_index import install as install_fast_queries
 from .moto_speed import install as install_fast_paths
@@ -106,7 +106,8 @@ class Serialised:
         with lock:
             response = list(self.app(environ, noting_status))
             if service == "dynamodb" and writes:
-                INDEX_MAPS.written(environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2], body)
+                INDEX_MAPS.written(environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2],
+                                   request_json(environ, body))
             if line is not None and self.journal and status and status[-1].startswith("2"):
                 try:
                     self.journal.append(line)

@@ -153,9 +153,5 @@ def _dechunked(stream: Any) -> bytes:
         stream.readline(65537)  # the chunk's CRLF
 
 
-def make_server(host: str, port: int, app: WsgiApp) -> _Server:
-    return _Server((host, port), app)
-
-
 def serve(app: WsgiApp, host: str, port: int) -> None:
-    make_server(host, port, app).serve_forever()
+    _Server((host, port), app).serve_forever()

@@ -101,6 +101,21 @@ def read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
+def request_json(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """A JSON request body as a dict ({} when it is not one), parsed once per request for whoever
+    reads it (the journal's neighbours: index maps, usage tally)."""
+    cached = environ.get("drec.request_json")
+    if cached is None:
+        try:
+            cached = json.loads(body) if body else {}
+        except ValueError:
+            cached = {}
+        if not isinstance(cached, dict):
+            cached = {}
+        environ["drec.request_json"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
 def entry(environ: dict[str, Any], body: bytes) -> bytes:
     headers = {k: v for k, v in environ.items() if k.startswith("HTTP_") and k not in HOP_BY_HOP}
     if environ.get("CONTENT_TYPE"):

@@ -18,7 +18,6 @@ never a wrong answer; writes that bypass the requests (journal replay at start) 
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 import weakref
 from collections.abc import Iterable
@@ -89,15 +88,9 @@ class IndexMaps:
             self.dirty.clear()
             self.stale.clear()
 
-    def written(self, operation: str, body: bytes | str) -> None:
-        """A write request was served (or refused): note the keys it names, whatever became of it."""
+    def written(self, operation: str, request: dict[str, Any]) -> None:
+        """A write request (its JSON body) was served or refused: note the keys it names, whatever became of it."""
         if operation in DYNAMODB_READS:
-            return
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            return
-        if not isinstance(request, dict):
             return
         with self.lock:
             for table_name, raw in _keys_named(operation, request):

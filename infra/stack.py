@@ -100,6 +100,7 @@ class Stack:
         self.api_port = _port("DREC_API_PORT", 8000)
         self.moto_port = _port("DREC_MOTO_PORT", None) if PROFILE == "local" else 0
         self.anvil_port = _port("DREC_ANVIL_PORT", 8545)
+        self._anvil: subprocess.Popen[bytes] | None = None  # stopped by stop() even if a later part refuses
         self.operator_key = os.environ.get("DREC_OPERATOR_KEY") or self._dev_operator_key()
         self.supervisor = Supervisor(_say, fatal=(StoreInconsistent,), on_start=self._record_pids)
         self.restored: dict[str, Any] = {}
@@ -141,7 +142,7 @@ class Stack:
 
     def start(self) -> None:
         os.environ.update(self.env)
-        anvil = self._anvil = self._start_anvil()  # stopped by stop() even if a later part refuses to start
+        anvil = self._anvil = self._start_anvil()
         self.env["DREC_LEDGER_ADDRESS"] = self._ledger_address()
         os.environ.update(self.env)
         if PROFILE == "local":
@@ -252,7 +253,7 @@ class Stack:
         proc = self.supervisor.proc
         for name in ("dispatcher", "chalice", "moto"):
             _terminate(proc(name))
-        anvil = proc("anvil") or getattr(self, "_anvil", None)
+        anvil = proc("anvil") or self._anvil
         if anvil:
             stop_anvil(anvil)
 

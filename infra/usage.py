@@ -44,7 +44,7 @@ from typing import Any
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from .journal import read_body, service_of
+from .journal import read_body, request_json, service_of
 from .request_units import (
     DynamoItem,
     index_write_units,
@@ -62,6 +62,19 @@ SQS_CHUNK_BYTES = 64 * 1024
 
 
 # --- the tally -------------------------------------------------------------------------------
+
+
+def _named_groups(keys: dict[str, float], most: int = 100) -> dict[str, list[float]]:
+    """Keys grouped by their name before `#` (`stats#7` → `stats`), [units, keys] each; {} unless that
+    leaves at most `most` names (a table keyed per item groups nothing)."""
+    groups: dict[str, list[float]] = {}
+    for key, units in keys.items():
+        group = groups.setdefault(key.split("#")[0], [0.0, 0])
+        group[0] += units
+        group[1] += 1
+        if len(groups) > most:
+            return {}
+    return groups
 
 
 class Tally:
@@ -104,13 +117,10 @@ class Tally:
             out[scope] = {"write_units": sum(keys.values()), "keys": len(keys), "top": [[k, v] for k, v in ranked]}
             if len(keys) <= 100:  # counters and other few-key tables: every key (the shards of a counter)
                 out[scope]["all"] = [[k, v] for k, v in keys.items()]
-            else:  # too many to list: each name before `#` with its units and keys (a counter's shards)
-                groups: dict[str, list[float]] = {}
-                for k, v in keys.items():
-                    group = groups.setdefault(k.split("#")[0], [0.0, 0])
-                    group[0] += v
-                    group[1] += 1
-                out[scope]["groups"] = {name: [units, int(count)] for name, (units, count) in groups.items()}
+            else:
+                groups = _named_groups(keys)
+                if groups:  # too many to list, but a few names: each with its units and keys (a counter's shards)
+                    out[scope]["groups"] = groups
             values = _sharded_values(keys)
             if values:  # a write-sharded index (`<value>#<nnn>` keys): each value's shards summed
                 out[scope]["values"] = [[k, v] for k, v in values.items()]
@@ -348,7 +358,7 @@ class Counting:
         started = time.perf_counter()
         operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
         try:
-            request = json.loads(body) if body else {}
+            request = request_json(environ, body)
             touched = _writes_of(operation, request, self.store) if operation in WRITES else []
         except (ValueError, KeyError, TypeError, AttributeError):
             request, touched = {}, []

@@ -246,9 +246,10 @@ class DynamoReadings(DynamoBase):
         return refused
 
     def _counts(self, batch: Sequence[DeviceWrites]) -> list[dict[str, Any]]:
+        """The readings-by-status statistics a pack moves, on the statistics shard of its first device."""
         counts = Tally()
+        shard = stats_shard(batch[0].device_id)
         for t in (t for group in batch for t in group.transitions if t.status is not t.from_status):
-            shard = stats_shard(batch[0].device_id)
             counts.add(shard, readings_in(t.from_status.value), -1).add(shard, readings_in(t.status.value))
         return counts.updates(self.name("counters"))
 

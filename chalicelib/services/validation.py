@@ -165,6 +165,8 @@ class Validator:
         groups = {d: self._device_writes(d, vs, states.get(d), now, devices.get(d)) for d, vs in by_device.items()}
         refused = {g.device_id for g in self.store.commit_verdicts(list(groups.values()))}
         retry = {d: [v.reading.reading_id for v in by_device[d]] for d in refused}
+        to_pool = {t.reading_id for d, g in groups.items() if d not in refused for t in g.transitions
+                   if t.stage == Stage.POOLING}  # what the issuer is sent is what the verdicts left for it
         accepted: dict[str | None, list[str]] = defaultdict(list)  # by correlation id
         judged: dict[str | None, dict[str, Any]] = {}
         for device_id, group_verdicts in by_device.items():
@@ -180,7 +182,7 @@ class Validator:
                 line["reading_ids"].append(v.reading.reading_id)
                 if v.held:
                     line["held_by_review"] = line.get("held_by_review", 0) + 1
-                if v.status == ReadingStatus.ACCEPTED and int(v.reading.energy_wh) > 0:
+                if v.reading.reading_id in to_pool:
                     accepted[v.reading.correlation_id].append(v.reading.reading_id)
         log_by_correlation("readings judged", judged)
         messages = [body for cid, ids in accepted.items() for body in id_messages(ids, cid)]

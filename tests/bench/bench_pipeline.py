@@ -56,7 +56,7 @@ from tests.bench.preload import write_preload
 from tests.conftest import device_body
 from tests.e2e.conftest import REPO, RunningStack
 
-# The last release before the pipeline's speed-up work (README's 26 and 22 readings/s were measured on it).
+# The last landed release before this one (`make bench-pipeline` measures it in the same run).
 BASELINE = "ec401e1"
 DAY = datetime(2026, 10, 10, tzinfo=UTC)
 IDLE_S = 10.0  # the quiet window measured before the push: what the schedules use with nothing to do

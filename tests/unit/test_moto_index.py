@@ -8,6 +8,7 @@ range conditions, pages of 3) are answered with the fast path and with moto's ow
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -42,7 +43,7 @@ def client() -> Iterator[Any]:
         moto_index.MAPS.forget()
 
         def noted(params: dict[str, Any], model: Any, **_: Any) -> None:
-            moto_index.MAPS.written(model.name, params["body"])
+            moto_index.MAPS.written(model.name, json.loads(params["body"] or b"{}"))
 
         client.meta.events.register("before-call.dynamodb", noted, unique_id="index-maps")
         yield client
