@@ -23,11 +23,12 @@
   apart. S3: PUT/POST/COPY/LIST class and GET/HEAD class, bytes put.
   `GET /_drec/usage` answers the tally as JSON, `POST /_drec/usage` resets it (both local only);
   a request carrying `X-Drec-Usage: skip` (a benchmark watching the store) is served but not
-  counted. Counting costs the emulator time inside its lock (≈6 % of a pipeline run), so it is
-  on only with `DREC_USAGE=1` (the pipeline benchmark sets it).
+  counted. Counting costs the emulator time inside its lock (≈20 % of its busy time in a pipeline
+  run, measured with py-spy), so it is on only with `DREC_USAGE=1`; the pipeline benchmark times its
+  runs with `DREC_USAGE=calls` (handler calls only, below) and counts in a run of its own.
 - `Invocations` tallies calls and their durations per handler in a process (the dispatcher's Lambda
   handlers, `chalice local`'s API calls) and writes them to `<stack dir>/usage/<name>.json`
-  every second (also only with `DREC_USAGE=1`).
+  every second (with `DREC_USAGE=1` or `DREC_USAGE=calls`: a few dict updates per handler call).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ from .request_units import (
 
 USAGE_PATH = "/_drec/usage"
 SKIP_HEADER = "HTTP_X_DREC_USAGE"
-ENABLED = os.environ.get("DREC_USAGE") == "1"
+ENABLED = os.environ.get("DREC_USAGE") == "1"  # the emulator counts every request it serves
+CALLS_ENABLED = os.environ.get("DREC_USAGE") in ("1", "calls")  # handler calls and durations, per process
 SQS_CHUNK_BYTES = 64 * 1024
 
 
@@ -414,7 +416,7 @@ class Invocations:
         self.thread: threading.Thread | None = None
 
     def record(self, handler: str, seconds: float, items: int = 0) -> None:
-        if not ENABLED:
+        if not CALLS_ENABLED:
             return
         with self.lock:
             calls = self.calls[handler]
