@@ -118,10 +118,11 @@ def test_links_lost_in_a_crash_are_written_by_the_sweep(api: Api, aws: Any) -> N
     issued = api.get(f"/drecs?owner_account_id={account['account_id']}&limit=100")[1]["items"]
     assert len(issued) == 15  # the first transaction committed
     assert api.get(f"/drecs?device_id={devices[0]}")[1]["items"] == []
-    # WHEN the sweep runs THEN the device finds its D-RECs
-    assert finish_links(aws.drecs) == 15
+    # WHEN the sweep runs (each pass takes about 2 D-RECs from every shard of the index: 3 of the 15 may
+    # share a shard and wait for the next pass) THEN the device finds its D-RECs, each linked once
+    linked = [finish_links(aws.drecs) for _ in range(3)]
+    assert sum(linked) == 15 and linked[-1] == 0
     assert len(api.get(f"/drecs?device_id={devices[0]}&limit=100")[1]["items"]) == 15
-    assert finish_links(aws.drecs) == 0
     device = api.get(f"/devices/{devices[0]}")[1]
     assert (device["drecs_issued"], device["drec_energy_wh"]) == (15, 15_000)
 
