@@ -59,8 +59,6 @@ from .twins import twin_of
 # stays small: see the store's MAX_ITEMS_PER_COMMIT).
 PER_DEVICE = 15
 ATTEMPTS = 5
-# Ids judged and written together (a chunk's states are read and written within about a second).
-CHUNK_IDS = 100
 JUDGED = (ReadingStatus.QUEUED, ReadingStatus.AWAITING_PEERS)
 HELD_BY_REVIEW = "device_under_review"
 
@@ -114,33 +112,13 @@ class Validator:
         self.readings_queue = readings_queue  # where a device's readings go back after ATTEMPTS lost races
 
     def validate(self, reading_ids: Sequence[str], now: datetime | None = None) -> dict[str, int]:
-        """Judge what is still to judge, CHUNK_IDS ids at a time (in the order given: a message's ids come
-        grouped by device). A chunk's device states are read, judged and written within about a second,
-        so another validator holding other hours of the same devices (a backlog pushed hour after hour)
-        mostly finds them already written instead of racing for them (measured: reading a whole batch's
-        states first and writing them ~10 s later, about 20,000 of 24,000 readings were judged twice).
-        A device whose state another validator keeps changing is read again up to ATTEMPTS times, then
-        its readings are sent back to the queue (a message of their own, judged afresh) instead of
-        holding the whole batch until a redelivery."""
+        """Judge what is still to judge; a device whose state another validator keeps changing is read
+        again up to ATTEMPTS times, then its readings are sent back to the queue (a message of their
+        own, judged afresh) instead of holding the whole batch until a redelivery."""
         counts: dict[str, int] = defaultdict(int)
-        ids = list(dict.fromkeys(reading_ids))
-        given_up: list[tuple[str, str]] = []  # (device, reading id)
-        for start in range(0, len(ids), CHUNK_IDS):
-            given_up += self._judge_chunk(ids[start:start + CHUNK_IDS], now, counts)
-        if given_up:
-            if self.readings_queue is None:
-                raise RuntimeError(f"{len(given_up)} readings lost every race for their device state; redeliver")
-            given_up.sort()
-            self.readings_queue.send_json(id_messages([i for _, i in given_up], None, [d for d, _ in given_up]))
-            counts["sent_again"] += len(given_up)
-        return dict(counts)
-
-    def _judge_chunk(self, reading_ids: list[str], now: datetime | None,
-                     counts: dict[str, int]) -> list[tuple[str, str]]:
-        """Rounds of judging until nothing is left; returns the (device, id) of the devices given up on."""
-        pending = reading_ids
+        pending = list(dict.fromkeys(reading_ids))
         lost: dict[str, int] = defaultdict(int)  # races lost, by device
-        given_up: list[tuple[str, str]] = []
+        given_up: list[tuple[str, str]] = []  # (device, reading id)
         while pending:
             pending, refused = self._attempt(pending, now or now_utc(), counts)
             for device_id in refused:
@@ -150,7 +128,13 @@ class Validator:
                 given_up += [(d, i) for d in sorted(out) for i in refused[d]]
                 dropped = {i for d in out for i in refused[d]}
                 pending = [i for i in pending if i not in dropped]
-        return given_up
+        if given_up:
+            if self.readings_queue is None:
+                raise RuntimeError(f"{len(given_up)} readings lost every race for their device state; redeliver")
+            given_up.sort()
+            self.readings_queue.send_json(id_messages([i for _, i in given_up], None, [d for d, _ in given_up]))
+            counts["sent_again"] += len(given_up)
+        return dict(counts)
 
     def _attempt(self, reading_ids: list[str], now: datetime,
                  counts: dict[str, int]) -> tuple[list[str], dict[str, list[str]]]:

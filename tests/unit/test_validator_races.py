@@ -1,5 +1,5 @@
-"""Validators running at once: whole devices per queue message, a batch judged and written a chunk at a time,
-and a device that keeps losing its state's race goes back to the queue on its own while the rest is judged."""
+"""Validators running at once: whole devices per queue message, and a device that keeps losing its state's
+race goes back to the queue on its own while the rest of the batch is judged."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.readings import IDS_PER_MESSAGE, DeviceWrites, id_messages
-from chalicelib.services.validation import ATTEMPTS, CHUNK_IDS, Validator
+from chalicelib.services.validation import ATTEMPTS, Validator
 from tests.fakes.readings import FakeReadings
 from tests.fakes.world import World
 
@@ -43,30 +43,14 @@ class LosingDevice(FakeReadings):
         return lost + super().commit_verdicts([g for g in groups if g.device_id != self.loser])
 
 
-class Recording(FakeReadings):
-    """A store noting, in order, how many devices' states each read asked for and each verdict write."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.calls: list[tuple[str, int]] = []
-
-    def device_states(self, device_ids: Sequence[str]) -> Any:
-        self.calls.append(("read states", len(device_ids)))
-        return super().device_states(device_ids)
-
-    def commit_verdicts(self, groups: Sequence[DeviceWrites]) -> list[DeviceWrites]:
-        self.calls.append(("write verdicts", len(groups)))
-        return super().commit_verdicts(groups)
-
-
-def _readings(world: World, devices: int, hours: int = 3) -> tuple[list[str], dict[str, str]]:
+def _readings(world: World, devices: int) -> tuple[list[str], dict[str, str]]:
     source, account, _ = world.registered_device()
     device_ids = [world.device(source, account["account_id"])["device_id"] for _ in range(devices)]
     start = dt.datetime(2026, 10, 14, 9, tzinfo=dt.UTC)
     items: list[dict[str, Any]] = [
         {"device_id": d, "period_start": (start + dt.timedelta(hours=h)).isoformat().replace("+00:00", "Z"),
          "period_end": (start + dt.timedelta(hours=h + 1)).isoformat().replace("+00:00", "Z"), "energy_wh": 40}
-        for d in device_ids for h in range(hours)]
+        for d in device_ids for h in range(3)]
     result = world.intake().submit(source, list(enumerate(items)))
     assert not result.errors
     ids = [reading_id for _, reading_id in result.accepted]
@@ -107,25 +91,3 @@ def test_without_a_queue_to_send_them_to_the_batch_fails_for_redelivery() -> Non
         assert "lost every race" in str(exc)
     else:
         raise AssertionError("expected the batch to fail")
-
-
-def test_a_batch_is_read_judged_and_written_a_chunk_at_a_time() -> None:
-    # GIVEN a batch of 3 hours of 50 devices (150 ids, grouped by device as messages hold them)
-    world = World()
-    world.readings = store = Recording(world.events, world.registry)
-    ids, device_of = _readings(world, 50)
-    assert len(ids) > CHUNK_IDS
-    validator = Validator(world.registry, store, world.accepted_queue, readings_queue=world.readings_queue)
-    # WHEN one validator judges it
-    validator.validate(ids, now=dt.datetime(2026, 10, 16, tzinfo=dt.UTC))
-    # THEN the states of a chunk's devices are written before the next chunk's are read: another validator
-    # holding other hours of these devices races only for the chunk in hand, not for the whole batch
-    reads = [n for call, n in store.calls if call == "read states"]
-    assert len(reads) == 2 and all(n <= CHUNK_IDS for n in reads)
-    assert [call for call, _ in store.calls] == ["read states", "write verdicts", "read states", "write verdicts"]
-    # AND every reading was judged, the device split between two chunks included
-    split = device_of[ids[CHUNK_IDS]]
-    assert device_of[ids[CHUNK_IDS - 1]] == split
-    stored = store.readings(ids)
-    assert all(stored[i].status.value != "queued" for i in ids)
-    assert {stored[i].status.value for i in ids if device_of[i] == split} == {"accepted"}
